@@ -1,0 +1,382 @@
+/**
+ * Triton's binary tensor data extension (`binary_tensor_data`): a JSON header of
+ * `Inference-Header-Content-Length` bytes, then one raw blob per binary tensor, in the order the
+ * header lists them. Blobs are little-endian and unpadded; BOOL is one byte; a BYTES element is a
+ * 4-byte little-endian length and that many UTF-8 bytes. With a header length of 0 ("raw mode") the
+ * whole body is the bytes of the model's only input.
+ *
+ * Numeric blobs become typed-array views over the body where the offset is aligned for the element
+ * size, and aligned copies where it is not. A view shares the body's memory: posting it to a worker
+ * clones (or, in a transfer list, detaches) the body's whole ArrayBuffer, so callers copy first where
+ * that matters.
+ */
+
+import { DATATYPES, elementCount, type Datatype, type NamedTensor, type TensorData } from './datatypes.js';
+import { internal, invalidArgument } from './errors.js';
+import {
+  binaryDataSizeOf,
+  checkTensorData,
+  decodeJsonTensorData,
+  describeJsonValue,
+  encodeJsonRequest,
+  encodeJsonResponse,
+  parseInferenceRequest,
+  parseInferenceResponse,
+  tensorLabel,
+  type DecodedInferenceRequest,
+  type DecodedInferenceResponse,
+  type InferenceRequest,
+  type InferenceRequestHeader,
+  type InferenceResponse,
+  type Parameters,
+  type TensorHeader,
+} from './json-codec.js';
+import { formatShape } from './shape.js';
+
+// Typed arrays read and write in host byte order, and the wire is little-endian: views over blobs
+// are only right on a little-endian host (x86-64 and arm64 as Node runs them). Checked once, here.
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error('onnx-serve needs a little-endian host: binary tensor blobs are little-endian');
+}
+
+/** The HTTP header giving the JSON part's length (lower-case, as node:http delivers header names). */
+export const HEADER_LENGTH_HEADER = 'inference-header-content-length';
+
+/** The body parts to write in order (no concatenation needed), and the two lengths HTTP needs. */
+export interface EncodedBody {
+  chunks: Buffer[];
+  /** Value for Inference-Header-Content-Length. */
+  headerLength: number;
+  /** Value for Content-Length. */
+  byteLength: number;
+}
+
+type NumericData = Exclude<TensorData, string[]>;
+type NumericDatatype = Exclude<Datatype, 'BYTES'>;
+
+interface NumericArrayConstructor {
+  new (length: number): NumericData;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): NumericData;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+const ARRAY_CONSTRUCTORS: Readonly<Record<NumericDatatype, NumericArrayConstructor>> = {
+  BOOL: Uint8Array,
+  UINT8: Uint8Array,
+  UINT16: Uint16Array,
+  UINT32: Uint32Array,
+  UINT64: BigUint64Array,
+  INT8: Int8Array,
+  INT16: Int16Array,
+  INT32: Int32Array,
+  INT64: BigInt64Array,
+  FP16: Uint16Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
+};
+
+const LENGTH_PREFIX_BYTES = 4;
+
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/**
+ * The validated value of Inference-Header-Content-Length, or undefined when the request has none
+ * (a plain JSON request). 0 means raw mode.
+ */
+export function parseHeaderLength(value: string | string[] | undefined, bodyLength: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw invalidArgument('Inference-Header-Content-Length appears more than once');
+  const trimmed = value.trim();
+  const length = /^\d{1,15}$/.test(trimmed) ? Number(trimmed) : NaN;
+  if (!Number.isSafeInteger(length)) {
+    throw invalidArgument(
+      `Inference-Header-Content-Length must be a non-negative integer, got ${JSON.stringify(value)}`,
+    );
+  }
+  if (length > bodyLength) {
+    throw invalidArgument(`Inference-Header-Content-Length is ${length} but the body has only ${bodyLength} bytes`);
+  }
+  return length;
+}
+
+/** A typed array over `size` bytes of `buffer` at `offset`: a view when aligned, else an aligned copy. */
+function numericArrayAt(buffer: Buffer, offset: number, size: number, datatype: NumericDatatype): NumericData {
+  const ArrayType = ARRAY_CONSTRUCTORS[datatype];
+  const count = size / ArrayType.BYTES_PER_ELEMENT;
+  const byteOffset = buffer.byteOffset + offset;
+  if (byteOffset % ArrayType.BYTES_PER_ELEMENT === 0) return new ArrayType(buffer.buffer, byteOffset, count);
+  const copy = new ArrayType(count);
+  new Uint8Array(copy.buffer, 0, size).set(buffer.subarray(offset, offset + size));
+  return copy;
+}
+
+/**
+ * The BYTES elements of a blob. With `expectedCount` the blob must hold exactly that many elements;
+ * without it (raw mode, shape to be inferred) it holds as many as it holds.
+ */
+function decodeBytesElements(
+  buffer: Buffer,
+  start: number,
+  size: number,
+  expectedCount: number | undefined,
+  label: string,
+): string[] {
+  const end = start + size;
+  const elements: string[] = [];
+  let position = start;
+  while (position < end) {
+    if (elements.length === expectedCount) {
+      throw invalidArgument(
+        `${label}: the BYTES blob has ${end - position} bytes left over after its ${expectedCount} elements`,
+      );
+    }
+    const left = end - position;
+    if (left < LENGTH_PREFIX_BYTES) {
+      throw invalidArgument(
+        `${label}: BYTES element ${elements.length} has a truncated length prefix (${left} of ${LENGTH_PREFIX_BYTES} bytes)`,
+      );
+    }
+    const length = buffer.readUInt32LE(position);
+    position += LENGTH_PREFIX_BYTES;
+    if (length > end - position) {
+      throw invalidArgument(
+        `${label}: BYTES element ${elements.length} declares ${length} bytes but only ${end - position} are left in its blob`,
+      );
+    }
+    elements.push(buffer.toString('utf8', position, position + length));
+    position += length;
+  }
+  if (expectedCount !== undefined && elements.length !== expectedCount) {
+    throw invalidArgument(
+      `${label}: the BYTES blob holds ${elements.length} elements but the shape needs ${expectedCount}`,
+    );
+  }
+  return elements;
+}
+
+/** Decodes the blob of a tensor listed with binary_data_size; throws invalidArgument naming it. */
+function decodeBlob(buffer: Buffer, offset: number, size: number, tensor: TensorHeader, label: string): TensorData {
+  const left = buffer.length - offset;
+  if (size > left) {
+    throw invalidArgument(
+      `${label}: parameters.binary_data_size is ${size} but only ${left} bytes of the body are left for it`,
+    );
+  }
+  const count = elementCount(tensor.shape);
+  if (tensor.datatype === 'BYTES') {
+    return decodeBytesElements(buffer, offset, size, count, `${label} shape ${formatShape(tensor.shape)}`);
+  }
+  const needed = count * DATATYPES[tensor.datatype].byteSize;
+  if (size !== needed) {
+    throw invalidArgument(
+      `${label}: parameters.binary_data_size is ${size} but shape ${formatShape(tensor.shape)} of ${tensor.datatype} needs ${needed} bytes`,
+    );
+  }
+  const data = numericArrayAt(buffer, offset, size, tensor.datatype);
+  if (tensor.datatype === 'BOOL') checkBoolBytes(data as Uint8Array, label);
+  return data;
+}
+
+function checkBoolBytes(bytes: Uint8Array, label: string): void {
+  for (let index = 0; index < bytes.length; index++) {
+    if (bytes[index] > 1)
+      throw invalidArgument(`${label}: BOOL element ${index} is byte ${bytes[index]}; BOOL bytes must be 0 or 1`);
+  }
+}
+
+/**
+ * Decodes the tensors of a header whose blobs follow it from `headerLength` on: binary ones from
+ * their blobs, in listing order; the others from their JSON data. Every byte must be used.
+ */
+function decodeTensors(
+  buffer: Buffer,
+  headerLength: number,
+  tensors: readonly TensorHeader[],
+  list: 'inputs' | 'outputs',
+): NamedTensor[] {
+  let offset = headerLength;
+  const decoded = tensors.map((tensor, index): NamedTensor => {
+    const label = tensorLabel(list, index, tensor.name);
+    const size = binaryDataSizeOf(tensor, label);
+    if (size === undefined) return decodeJsonTensorData(tensor, index, list);
+    if (tensor.data !== undefined)
+      throw invalidArgument(`${label} has both data and parameters.binary_data_size; send one`);
+    const data = decodeBlob(buffer, offset, size, tensor, label);
+    offset += size;
+    return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, data };
+  });
+  if (offset < buffer.length) {
+    throw invalidArgument(
+      `the body has ${buffer.length - offset} bytes after the last binary ${list === 'inputs' ? 'input' : 'output'} ` +
+        `(the ${headerLength}-byte JSON header lists ${offset - headerLength} bytes of binary data)`,
+    );
+  }
+  return decoded;
+}
+
+function checkHeaderLength(headerLength: number, bodyLength: number): void {
+  if (!Number.isSafeInteger(headerLength) || headerLength <= 0) {
+    throw internal(
+      `binary decoding needs a positive header length, got ${headerLength}; raw bodies go through decodeRawBody`,
+    );
+  }
+  if (headerLength > bodyLength) {
+    throw invalidArgument(
+      `Inference-Header-Content-Length is ${headerLength} but the body has only ${bodyLength} bytes`,
+    );
+  }
+}
+
+/** Decodes a request sent with Inference-Header-Content-Length > 0 (see parseHeaderLength). */
+export function decodeBinaryRequest(body: Uint8Array, headerLength: number): DecodedInferenceRequest {
+  const buffer = asBuffer(body);
+  checkHeaderLength(headerLength, buffer.length);
+  const header = parseInferenceRequest(buffer.subarray(0, headerLength));
+  return { header, inputs: decodeTensors(buffer, headerLength, header.inputs, 'inputs') };
+}
+
+/**
+ * Raw mode (Inference-Header-Content-Length: 0): the body is the bytes of the model's only input,
+ * described by `input` from the model's metadata. One dimension may be -1; it is inferred from the
+ * body's length (the caller substitutes 1 for a batch dimension first if it wants batch 1).
+ */
+export function decodeRawBody(
+  body: Uint8Array,
+  input: { name: string; datatype: Datatype; shape: readonly number[] },
+): NamedTensor {
+  const buffer = asBuffer(body);
+  const label = `raw body for input ${JSON.stringify(input.name)} (${input.datatype} ${formatShape(input.shape)})`;
+  const variable = input.shape.flatMap((dim, index) => (dim < 0 ? [index] : []));
+  if (variable.length > 1) {
+    throw invalidArgument(
+      `${label}: a raw body can fill at most one variable dimension; send a JSON header with the shape`,
+    );
+  }
+  const fixedCount = input.shape.reduce((product, dim) => (dim < 0 ? product : product * dim), 1);
+  const shape = [...input.shape];
+  // The count of elements the body holds, which must be a whole number of fixed-dimension slices.
+  const fillShape = (count: number, unit: string): void => {
+    if (variable.length === 0) {
+      if (count !== fixedCount)
+        throw invalidArgument(`${label}: the body holds ${count} ${unit} but the shape needs ${fixedCount}`);
+      return;
+    }
+    if (fixedCount === 0 || count % fixedCount !== 0) {
+      throw invalidArgument(`${label}: the body holds ${count} ${unit}, not a whole multiple of ${fixedCount}`);
+    }
+    shape[variable[0]] = count / fixedCount;
+  };
+
+  if (input.datatype === 'BYTES') {
+    const data = decodeBytesElements(buffer, 0, buffer.length, undefined, label);
+    fillShape(data.length, 'BYTES elements');
+    return { name: input.name, datatype: input.datatype, shape, data };
+  }
+  const byteSize = DATATYPES[input.datatype].byteSize;
+  if (buffer.length % byteSize !== 0) {
+    throw invalidArgument(
+      `${label}: the body has ${buffer.length} bytes, not a whole number of ${byteSize}-byte elements`,
+    );
+  }
+  fillShape(buffer.length / byteSize, 'elements');
+  const data = numericArrayAt(buffer, 0, buffer.length, input.datatype);
+  if (input.datatype === 'BOOL') checkBoolBytes(data as Uint8Array, label);
+  return { name: input.name, datatype: input.datatype, shape, data };
+}
+
+function booleanParameter(parameters: Parameters | undefined, key: string, field: string): boolean | undefined {
+  if (parameters === undefined || !Object.prototype.hasOwnProperty.call(parameters, key)) return undefined;
+  const value = parameters[key];
+  if (typeof value !== 'boolean')
+    throw invalidArgument(`${field}.${key} must be a boolean, got ${describeJsonValue(value)}`);
+  return value;
+}
+
+/**
+ * Which outputs a request wants as blobs: request-level parameters.binary_data_output for all of
+ * them, overridden per output by outputs[i].parameters.binary_data. Throws for non-boolean values.
+ */
+export function binaryOutputSelector(request: InferenceRequestHeader): (outputName: string) => boolean {
+  const forAll = booleanParameter(request.parameters, 'binary_data_output', 'parameters') ?? false;
+  const perOutput = new Map<string, boolean>();
+  request.outputs?.forEach((output, index) => {
+    const binary = booleanParameter(output.parameters, 'binary_data', `outputs[${index}].parameters`);
+    if (binary !== undefined) perOutput.set(output.name, binary);
+  });
+  return (outputName) => perOutput.get(outputName) ?? forAll;
+}
+
+/** The blob of a tensor: a view of numeric storage (no copy), or the length-prefixed BYTES encoding. */
+export function encodeBlob(datatype: Datatype, data: TensorData): Buffer {
+  if (datatype !== 'BYTES') {
+    const numeric = data as NumericData;
+    return Buffer.from(numeric.buffer, numeric.byteOffset, numeric.byteLength);
+  }
+  const strings = data as string[];
+  let size = 0;
+  for (const string of strings) size += LENGTH_PREFIX_BYTES + Buffer.byteLength(string, 'utf8');
+  const blob = Buffer.allocUnsafe(size);
+  let position = 0;
+  for (const string of strings) {
+    const written = blob.write(string, position + LENGTH_PREFIX_BYTES, 'utf8');
+    blob.writeUInt32LE(written, position);
+    position += LENGTH_PREFIX_BYTES + written;
+  }
+  return blob;
+}
+
+/** Blobs for the tensors that go binary, and binary_data_size per tensor (undefined for JSON ones). */
+function blobsFor(
+  tensors: readonly NamedTensor[],
+  list: 'inputs' | 'outputs',
+  isBinary: (name: string) => boolean,
+): { blobs: Buffer[]; sizes: (number | undefined)[] } {
+  const blobs: Buffer[] = [];
+  const sizes = tensors.map((tensor, index) => {
+    if (!isBinary(tensor.name)) return undefined;
+    checkTensorData(tensor, tensorLabel(list, index, tensor.name));
+    const blob = encodeBlob(tensor.datatype, tensor.data);
+    blobs.push(blob);
+    return blob.length;
+  });
+  return { blobs, sizes };
+}
+
+function assemble(json: string, blobs: Buffer[]): EncodedBody {
+  const header = Buffer.from(json, 'utf8');
+  let byteLength = header.length;
+  for (const blob of blobs) byteLength += blob.length;
+  return { chunks: [header, ...blobs], headerLength: header.length, byteLength };
+}
+
+/**
+ * A response with the outputs `isBinary` picks sent as blobs (see binaryOutputSelector; raw-mode
+ * requests get every output binary). The numeric blobs are views of the outputs' storage.
+ */
+export function encodeBinaryResponse(
+  response: InferenceResponse,
+  isBinary: (outputName: string) => boolean,
+): EncodedBody {
+  const { blobs, sizes } = blobsFor(response.outputs, 'outputs', isBinary);
+  return assemble(encodeJsonResponse(response, sizes), blobs);
+}
+
+/** Client side: a request with the inputs `isBinary` picks (all by default) sent as blobs. */
+export function encodeBinaryRequest(
+  request: InferenceRequest,
+  isBinary: (inputName: string) => boolean = () => true,
+): EncodedBody {
+  const { blobs, sizes } = blobsFor(request.inputs, 'inputs', isBinary);
+  return assemble(encodeJsonRequest(request, sizes), blobs);
+}
+
+/** Client side: decodes a response; without a header length the whole body is JSON. */
+export function decodeBinaryResponse(body: Uint8Array, headerLength: number | undefined): DecodedInferenceResponse {
+  const buffer = asBuffer(body);
+  const jsonLength = headerLength ?? buffer.length;
+  if (headerLength !== undefined) checkHeaderLength(headerLength, buffer.length);
+  const header = parseInferenceResponse(buffer.subarray(0, jsonLength));
+  return { header, outputs: decodeTensors(buffer, jsonLength, header.outputs, 'outputs') };
+}
