@@ -1,0 +1,206 @@
+import { readFile } from 'node:fs/promises';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+
+/**
+ * `config.yaml` of one model. Every key is optional: what is missing comes from the ONNX file
+ * or from the defaults in runtime/session-settings.ts. Unknown keys are errors that name the key,
+ * so a typo never silently falls back to a default.
+ */
+export interface ModelConfig {
+  /** Model file for a model without version folders: a path relative to config.yaml, or a file inside an installed npm package. */
+  source?: string | { package: string; file: string };
+  /** Version number given to `source` (default 1). */
+  version?: number;
+  /** File name inside each version folder (default model.onnx). */
+  default_model_filename?: string;
+  /** Which versions of the repository are loaded (default: all). */
+  version_policy?: { latest: number } | { all: Record<string, never> } | { specific: number[] };
+  /** Worker threads, each with its own session (default: usable cores / intra-op threads, at least 1). */
+  instances?: number | 'auto';
+  session?: SessionConfig;
+  warmup?: WarmupConfig;
+}
+
+export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
+export type ExecutionProviderName = 'cuda' | 'tensorrt' | 'webgpu' | 'cpu';
+
+export interface SessionConfig {
+  graph_optimization_level?: GraphOptimizationLevel;
+  intra_op_threads?: number | 'auto';
+  inter_op_threads?: number;
+  execution_mode?: 'sequential' | 'parallel';
+  enable_cpu_mem_arena?: boolean;
+  enable_mem_pattern?: boolean;
+  /** In order of preference; the first that creates a session is used. */
+  execution_providers?: ExecutionProviderName[];
+  /** Write the optimized graph here (relative to config.yaml) when the session is created. */
+  optimized_model_path?: string;
+  /** onnxruntime's own log level: 0 verbose … 4 fatal (default 2, warnings). */
+  log_severity_level?: 0 | 1 | 2 | 3 | 4;
+}
+
+export interface WarmupConfig {
+  /** Runs per instance before the model reports ready (default 10; 0 turns warmup off). */
+  runs?: number;
+  /** Values for symbolic dimensions by name, e.g. {"batch": 1}. */
+  dims?: Record<string, number>;
+  /** Value for a dynamic first dimension without an entry in `dims` (default 1). */
+  batch_dim?: number;
+  /** Value for any other dynamic dimension without an entry in `dims` (default 32). */
+  other_dim?: number;
+  /** Per input: a full shape, and optionally the data (flat, row-major); supplied data must run. */
+  inputs?: Record<string, { shape?: number[]; data?: Array<number | string | boolean> }>;
+}
+
+const positiveInt = { type: 'integer', minimum: 1 } as const;
+const nonNegativeInt = { type: 'integer', minimum: 0 } as const;
+
+const SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    source: {
+      description: 'a file path, or {package: NAME, file: PATH inside that package}',
+      oneOf: [
+        { type: 'string', minLength: 1 },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['package', 'file'],
+          properties: { package: { type: 'string', minLength: 1 }, file: { type: 'string', minLength: 1 } },
+        },
+      ],
+    },
+    version: positiveInt,
+    default_model_filename: { type: 'string', minLength: 1, pattern: '^[^/\\\\]+$' },
+    version_policy: {
+      description: 'one of {latest: N}, {all: {}}, {specific: [N, ...]} (N a positive integer)',
+      oneOf: [
+        { type: 'object', additionalProperties: false, required: ['latest'], properties: { latest: positiveInt } },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['all'],
+          properties: { all: { type: 'object', additionalProperties: false } },
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['specific'],
+          properties: { specific: { type: 'array', items: positiveInt, minItems: 1 } },
+        },
+      ],
+    },
+    instances: { description: 'a positive integer or "auto"', oneOf: [positiveInt, { const: 'auto' }] },
+    session: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        graph_optimization_level: { enum: ['disabled', 'basic', 'extended', 'all'] },
+        intra_op_threads: { description: 'a positive integer or "auto"', oneOf: [positiveInt, { const: 'auto' }] },
+        inter_op_threads: positiveInt,
+        execution_mode: { enum: ['sequential', 'parallel'] },
+        enable_cpu_mem_arena: { type: 'boolean' },
+        enable_mem_pattern: { type: 'boolean' },
+        execution_providers: {
+          type: 'array',
+          minItems: 1,
+          uniqueItems: true,
+          items: { enum: ['cuda', 'tensorrt', 'webgpu', 'cpu'] },
+        },
+        optimized_model_path: { type: 'string', minLength: 1 },
+        log_severity_level: { enum: [0, 1, 2, 3, 4] },
+      },
+    },
+    warmup: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        runs: nonNegativeInt,
+        dims: { type: 'object', additionalProperties: positiveInt },
+        batch_dim: positiveInt,
+        other_dim: positiveInt,
+        inputs: {
+          type: 'object',
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              shape: { type: 'array', items: nonNegativeInt },
+              data: { type: 'array', items: { type: ['number', 'string', 'boolean'] } },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
+const validate = ajv.compile(SCHEMA);
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates a parsed config object; throws a ConfigError listing every problem with its path. */
+export function validateModelConfig(value: unknown, where: string): ModelConfig {
+  const config = value ?? {};
+  if (validate(config)) return config as ModelConfig;
+  const problems = describeErrors(validate.errors ?? []);
+  throw new ConfigError(`${where}: ${problems.join('; ')}`);
+}
+
+export async function readModelConfig(path: string): Promise<ModelConfig> {
+  const text = await readFile(path, 'utf8');
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${path}: not valid YAML: ${(error as Error).message}`);
+  }
+  return validateModelConfig(parsed, path);
+}
+
+/**
+ * Ajv reports every branch of a oneOf; we keep the most specific message per location so that a
+ * user reads "unknown key" or "must be one of …" rather than a list of schema internals.
+ */
+function describeErrors(errors: ErrorObject[]): string[] {
+  // A failed oneOf reports every branch's complaint; one line saying what the union allows reads better.
+  const unions = errors.filter((e) => e.keyword === 'oneOf');
+  const insideUnion = (e: ErrorObject) => unions.some((u) => e !== u && e.schemaPath.startsWith(`${u.schemaPath}/`));
+  const messages = new Set<string>();
+  for (const error of errors) {
+    if (insideUnion(error)) continue;
+    const path = error.instancePath === '' ? '(top level)' : error.instancePath.slice(1).replaceAll('/', '.');
+    const params = error.params as Record<string, unknown>;
+    switch (error.keyword) {
+      case 'oneOf':
+        messages.add(`${path} must be ${String(error.parentSchema?.description ?? 'one of the allowed forms')}`);
+        break;
+      case 'additionalProperties': {
+        const key = String(params.additionalProperty);
+        const allowed = Object.keys((error.parentSchema?.properties as object | undefined) ?? {});
+        const where = error.instancePath === '' ? key : `${path}.${key}`;
+        messages.add(`unknown key "${where}"${allowed.length > 0 ? ` (allowed: ${allowed.join(', ')})` : ''}`);
+        break;
+      }
+      case 'enum':
+        messages.add(
+          `${path} must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+        );
+        break;
+      case 'required':
+        messages.add(`${path} is missing required key "${String(params.missingProperty)}"`);
+        break;
+      default:
+        messages.add(`${path} ${error.message ?? 'is invalid'}`);
+    }
+  }
+  return [...messages];
+}

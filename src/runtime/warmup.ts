@@ -1,0 +1,55 @@
+import type { WarmupConfig } from '../config/model-config.js';
+import { DATATYPES, elementCount, type Tensor } from '../protocol/datatypes.js';
+import { decodeJsonTensorData } from '../protocol/json-codec.js';
+import type { ModelSignature, TensorSpec } from './signature.js';
+
+export const DEFAULT_WARMUP_RUNS = 10;
+const DEFAULT_BATCH_DIM = 1;
+const DEFAULT_OTHER_DIM = 32;
+
+/** Warmup inputs: supplied data where the config has it, deterministic synthetic data elsewhere. */
+export function warmupInputs(
+  signature: ModelSignature,
+  config: WarmupConfig,
+): { tensors: Tensor[]; supplied: boolean } {
+  let supplied = false;
+  const tensors = signature.inputs.map((spec) => {
+    const given = config.inputs?.[spec.name];
+    const shape = given?.shape ?? warmupShape(spec, config);
+    if (spec.datatype === null) {
+      throw new Error(`input ${spec.name} has type ${spec.ortType}, which onnx-serve cannot synthesise`);
+    }
+    if (given?.data !== undefined) {
+      supplied = true;
+      return decodeJsonTensorData({ name: spec.name, datatype: spec.datatype, shape, data: given.data });
+    }
+    return syntheticTensor(spec, shape);
+  });
+  return { tensors, supplied };
+}
+
+function warmupShape(spec: TensorSpec, config: WarmupConfig): number[] {
+  return spec.dims.map((dim, index) => {
+    if (typeof dim === 'number') return dim;
+    const named = config.dims?.[dim];
+    if (named !== undefined) return named;
+    return index === 0 ? (config.batch_dim ?? DEFAULT_BATCH_DIM) : (config.other_dim ?? DEFAULT_OTHER_DIM);
+  });
+}
+
+/** Values in [0, 1) for floats (a fixed linear congruential sequence, so runs are repeatable), zeros otherwise. */
+function syntheticTensor(spec: TensorSpec, shape: number[]): Tensor {
+  const datatype = spec.datatype!;
+  const info = DATATYPES[datatype];
+  const data = info.create(elementCount(shape));
+  if (data instanceof Float32Array || data instanceof Float64Array) {
+    let seed = 12345;
+    for (let i = 0; i < data.length; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      data[i] = seed / 0x100000000;
+    }
+  } else if (datatype === 'FP16') {
+    (data as Uint16Array).fill(0x3800); // 0.5
+  }
+  return { datatype, shape, data };
+}

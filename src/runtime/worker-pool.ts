@@ -1,0 +1,155 @@
+import { Worker } from 'node:worker_threads';
+import type { NamedTensor } from '../protocol/datatypes.js';
+import { internal, unavailable } from '../protocol/errors.js';
+import type { WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
+
+export type PoolReady = Extract<WorkerEvent, { type: 'ready' }> & { instances: number };
+
+export interface RunResult {
+  outputs: NamedTensor[];
+  computeMs: number;
+}
+
+interface Pending {
+  resolve: (result: RunResult) => void;
+  reject: (error: Error) => void;
+}
+
+interface Instance {
+  index: number;
+  worker: Worker;
+  pending: Map<number, Pending>;
+  exited: boolean;
+}
+
+// Built, the worker is the .js next to this file; run from the TypeScript sources, a small loader starts it.
+const WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './inference-worker.dev.mjs' : './inference-worker.js',
+  import.meta.url,
+);
+
+/**
+ * The instances of one model version: a worker thread each, one session each. A request goes to
+ * the instance with the fewest requests in flight; tensors move by transfer, not by copy.
+ */
+export class WorkerPool {
+  readonly #setup: WorkerSetup;
+  readonly #size: number;
+  #instances: Instance[] = [];
+  #nextId = 1;
+  #closing = false;
+
+  constructor(setup: WorkerSetup, instances: number) {
+    this.#setup = setup;
+    this.#size = instances;
+  }
+
+  /** Starts every instance and resolves once all are loaded and warmed up; rejects with the first failure. */
+  async start(): Promise<PoolReady> {
+    const starts = Array.from({ length: this.#size }, (_, index) => this.#spawn(index));
+    const settled = await Promise.allSettled(starts);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed !== undefined) {
+      await this.close();
+      throw failed.reason as Error;
+    }
+    const ready = (settled as PromiseFulfilledResult<Extract<WorkerEvent, { type: 'ready' }>>[]).map((s) => s.value);
+    return { ...ready[0], loadMs: Math.max(...ready.map((r) => r.loadMs)), instances: this.#size };
+  }
+
+  /** Requests in flight across all instances. */
+  get inFlight(): number {
+    return this.#instances.reduce((sum, instance) => sum + instance.pending.size, 0);
+  }
+
+  run(inputs: NamedTensor[], outputs?: string[]): Promise<RunResult> {
+    const instance = this.#leastBusy();
+    if (instance === undefined) {
+      return Promise.reject(unavailable(`${this.#setup.label} has no running instance`));
+    }
+    const id = this.#nextId++;
+    const transfer: ArrayBuffer[] = [];
+    const movable = inputs.map((tensor) => {
+      if (!ArrayBuffer.isView(tensor.data)) return tensor;
+      const data = ownsWholeBuffer(tensor.data) ? tensor.data : tensor.data.slice();
+      transfer.push(data.buffer as ArrayBuffer);
+      return { ...tensor, data };
+    });
+    const command: WorkerCommand = { type: 'run', id, inputs: movable };
+    if (outputs !== undefined) command.outputs = outputs;
+    return new Promise<RunResult>((resolve, reject) => {
+      instance.pending.set(id, { resolve, reject });
+      instance.worker.postMessage(command, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    const instances = this.#instances;
+    this.#instances = [];
+    await Promise.all(
+      instances.map(async (instance) => {
+        if (instance.exited) return;
+        const exited = new Promise<void>((resolve) => instance.worker.once('exit', () => resolve()));
+        instance.worker.postMessage({ type: 'close' } satisfies WorkerCommand);
+        const timer = setTimeout(() => void instance.worker.terminate(), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  #leastBusy(): Instance | undefined {
+    let best: Instance | undefined;
+    for (const instance of this.#instances) {
+      if (instance.exited) continue;
+      if (best === undefined || instance.pending.size < best.pending.size) best = instance;
+    }
+    return best;
+  }
+
+  #spawn(index: number): Promise<Extract<WorkerEvent, { type: 'ready' }>> {
+    const worker = new Worker(WORKER_URL, { workerData: this.#setup, name: `${this.#setup.label}#${index}` });
+    const instance: Instance = { index, worker, pending: new Map(), exited: false };
+    this.#instances.push(instance);
+    let lastError: Error | undefined;
+
+    return new Promise((resolve, reject) => {
+      worker.on('message', (event: WorkerEvent) => {
+        switch (event.type) {
+          case 'ready':
+            resolve(event);
+            break;
+          case 'failed':
+            reject(new Error(event.error));
+            break;
+          case 'result':
+            instance.pending.get(event.id)?.resolve({ outputs: event.outputs, computeMs: event.computeMs });
+            instance.pending.delete(event.id);
+            break;
+          case 'error':
+            instance.pending.get(event.id)?.reject(internal(`onnxruntime failed: ${event.error}`));
+            instance.pending.delete(event.id);
+            break;
+        }
+      });
+      worker.on('error', (error) => {
+        lastError = error;
+      });
+      worker.on('exit', (code) => {
+        instance.exited = true;
+        const cause = lastError?.message ?? `exit code ${code}`;
+        reject(new Error(`instance ${index} of ${this.#setup.label} stopped while loading: ${cause}`));
+        if (this.#closing && lastError === undefined) return;
+        for (const pending of instance.pending.values()) {
+          pending.reject(internal(`instance ${index} of ${this.#setup.label} stopped during inference: ${cause}`));
+        }
+        instance.pending.clear();
+      });
+    });
+  }
+}
+
+function ownsWholeBuffer(view: ArrayBufferView): boolean {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
+}

