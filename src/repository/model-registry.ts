@@ -1,0 +1,196 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { notFound, unavailable } from '../protocol/errors.js';
+import type { CpuBudget } from '../runtime/cpu.js';
+import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
+import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
+import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
+
+export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
+
+/** One version of one model, from the moment it is found until it is unloaded. */
+export class ModelVersion {
+  readonly name: string;
+  readonly version: number;
+  readonly spec: ModelVersionSpec;
+  readonly settings: SessionSettings;
+  readonly instances: number;
+  state: ModelState = 'LOADING';
+  reason?: string;
+  /** What the loaded instances reported: provider, signature, load and warmup figures. */
+  loaded?: PoolReady;
+  pool?: WorkerPool;
+
+  constructor(spec: ModelVersionSpec, cpu: CpuBudget) {
+    this.name = spec.name;
+    this.version = spec.version;
+    this.spec = spec;
+    const resolved = resolveSessionSettings(spec.config, cpu, (p) => path.resolve(spec.configDir, p));
+    this.settings = resolved.settings;
+    this.instances = resolved.instances;
+  }
+
+  get label(): string {
+    return `${this.name}:${this.version}`;
+  }
+}
+
+/** Every model the server knows, by name and version, with its state. */
+export class ModelRegistry {
+  readonly #versions = new Map<string, ModelVersion[]>();
+  readonly #modelErrors = new Map<string, string>();
+  readonly #cpu: CpuBudget;
+  readonly #log: Logger;
+  #loaded = false;
+
+  constructor(cpu: CpuBudget, log: Logger) {
+    this.#cpu = cpu;
+    this.#log = log;
+  }
+
+  /** Registers what a scan found; nothing loads yet. */
+  add(scan: ScanResult): void {
+    for (const spec of scan.specs) {
+      const list = this.#versions.get(spec.name) ?? [];
+      list.push(new ModelVersion(spec, this.#cpu));
+      list.sort((a, b) => a.version - b.version);
+      this.#versions.set(spec.name, list);
+    }
+    for (const error of scan.errors) this.#recordModelError(error);
+  }
+
+  /** Loads every version one after the other (loads compete for the same cores), then marks startup done. */
+  async loadAll(): Promise<void> {
+    for (const version of this.versions()) await this.#load(version);
+    this.#loaded = true;
+  }
+
+  /** True once the startup load has finished, whatever its outcome. */
+  get startupDone(): boolean {
+    return this.#loaded;
+  }
+
+  /** Triton's strict readiness: every model found is loaded and ready. */
+  get allReady(): boolean {
+    return this.#loaded && this.#modelErrors.size === 0 && this.versions().every((v) => v.state === 'READY');
+  }
+
+  versions(): ModelVersion[] {
+    return [...this.#versions.values()].flat();
+  }
+
+  modelNames(): string[] {
+    return [...new Set([...this.#versions.keys(), ...this.#modelErrors.keys()])].sort();
+  }
+
+  modelError(name: string): string | undefined {
+    return this.#modelErrors.get(name);
+  }
+
+  /** All versions of a model (oldest first); throws NOT_FOUND or, for a model that failed to scan, UNAVAILABLE. */
+  versionsOf(name: string): ModelVersion[] {
+    const list = this.#versions.get(name);
+    if (list !== undefined) return list;
+    const error = this.#modelErrors.get(name);
+    if (error !== undefined) throw unavailable(`model ${name} is unavailable: ${error}`);
+    const known = this.modelNames();
+    throw notFound(`unknown model "${name}"; models served: ${known.length > 0 ? known.join(', ') : '(none)'}`);
+  }
+
+  /**
+   * The version a request means: the one named, or else the newest ready version (the newest of all
+   * when none is ready, so the caller reports why it is not).
+   */
+  resolve(name: string, version?: string): ModelVersion {
+    const list = this.versionsOf(name);
+    if (version !== undefined) {
+      const found = /^[1-9][0-9]{0,8}$/.test(version) ? list.find((v) => v.version === Number(version)) : undefined;
+      if (found === undefined) {
+        throw notFound(`model ${name} has no version "${version}"; versions: ${list.map((v) => v.version).join(', ')}`);
+      }
+      return found;
+    }
+    return [...list].reverse().find((v) => v.state === 'READY') ?? list[list.length - 1];
+  }
+
+  /** resolve(), then insist the version is ready to infer. */
+  resolveReady(name: string, version?: string): ModelVersion & { pool: WorkerPool; loaded: PoolReady } {
+    const found = this.resolve(name, version);
+    if (found.state !== 'READY' || found.pool === undefined || found.loaded === undefined) {
+      const why =
+        found.state === 'LOADING' ? 'is still loading' : `is unavailable: ${found.reason ?? 'unknown reason'}`;
+      throw unavailable(`model ${found.name} version ${found.version} ${why}`);
+    }
+    return found as ModelVersion & { pool: WorkerPool; loaded: PoolReady };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.versions().map((v) => v.pool?.close()));
+  }
+
+  #recordModelError(error: ModelScanError): void {
+    this.#modelErrors.set(error.name, error.error);
+    this.#log.error({ model: error.name, reason: error.error }, `model ${error.name} cannot be served: ${error.error}`);
+  }
+
+  async #load(version: ModelVersion): Promise<void> {
+    const pool = new WorkerPool(
+      {
+        label: version.label,
+        modelPath: version.spec.modelPath,
+        settings: version.settings,
+        warmup: version.spec.config.warmup ?? {},
+      },
+      version.instances,
+    );
+    version.state = 'LOADING';
+    try {
+      const loaded = await pool.start();
+      version.pool = pool;
+      version.loaded = loaded;
+      version.state = 'READY';
+      this.#logLoaded(version, loaded);
+    } catch (error) {
+      version.state = 'UNAVAILABLE';
+      version.reason = (error as Error).message;
+      this.#log.error(
+        { model: version.name, version: version.version, path: version.spec.modelPath, reason: version.reason },
+        `model ${version.label} failed to load: ${version.reason}`,
+      );
+    }
+  }
+
+  #logLoaded(version: ModelVersion, loaded: PoolReady): void {
+    for (const skipped of loaded.skippedProviders) {
+      this.#log.warn(
+        { model: version.name, version: version.version, provider: skipped.provider, reason: skipped.error },
+        `model ${version.label}: execution provider ${skipped.provider} not used, falling back: ${skipped.error}`,
+      );
+    }
+    if (loaded.warmup.warning !== undefined) {
+      this.#log.warn(
+        { model: version.name, version: version.version, shapes: loaded.warmup.shapes, reason: loaded.warmup.warning },
+        `model ${version.label}: warmup on synthesised inputs failed, serving anyway (set warmup.inputs in config.yaml): ${loaded.warmup.warning}`,
+      );
+    }
+    this.#log.info(
+      {
+        model: version.name,
+        version: version.version,
+        provider: loaded.provider,
+        instances: loaded.instances,
+        intraOpThreads: version.settings.intraOpThreads,
+        graphOptimizationLevel: version.settings.graphOptimizationLevel,
+        loadMs: round(loaded.loadMs),
+        warmupMs: round(loaded.warmup.ms),
+        warmupRuns: loaded.warmup.runs,
+      },
+      `model ${version.label} ready on ${loaded.provider} (${loaded.instances} × ${version.settings.intraOpThreads} threads): ` +
+        `load ${round(loaded.loadMs)} ms, warmup ${loaded.warmup.runs} runs ${round(loaded.warmup.ms)} ms`,
+    );
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

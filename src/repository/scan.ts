@@ -1,0 +1,154 @@
+import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, readModelConfig, type ModelConfig } from '../config/model-config.js';
+
+/** One loadable model version: where its file is and the config that applies. */
+export interface ModelVersionSpec {
+  name: string;
+  version: number;
+  modelPath: string;
+  config: ModelConfig;
+  /** Folder that relative paths in the config are resolved against. */
+  configDir: string;
+}
+
+/** A model folder that cannot be loaded at all (bad config, no versions): reported, never fatal. */
+export interface ModelScanError {
+  name: string;
+  error: string;
+}
+
+export interface ScanResult {
+  specs: ModelVersionSpec[];
+  errors: ModelScanError[];
+}
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+// Triton ignores version folders that are not numeric or that start with 0.
+const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
+const CONFIG_FILES = ['config.yaml', 'config.yml'];
+
+/**
+ * Reads a Triton-style repository: `<repo>/<model>/[config.yaml]` and `<repo>/<model>/<version>/model.onnx`
+ * (the file, or a folder holding it). A config may instead name a `source` file, which becomes one version.
+ */
+export async function scanRepository(repository: string): Promise<ScanResult> {
+  const root = path.resolve(repository);
+  let entries;
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (error) {
+    throw new Error(`cannot read model repository ${root}: ${(error as Error).message}`);
+  }
+  const result: ScanResult = { specs: [], errors: [] };
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    if (!MODEL_NAME.test(entry.name)) {
+      result.errors.push({ name: entry.name, error: `folder name is not a valid model name (${MODEL_NAME.source})` });
+      continue;
+    }
+    try {
+      result.specs.push(...(await scanModel(entry.name, path.join(root, entry.name))));
+    } catch (error) {
+      result.errors.push({ name: entry.name, error: (error as Error).message });
+    }
+  }
+  return result;
+}
+
+async function scanModel(name: string, dir: string): Promise<ModelVersionSpec[]> {
+  const configPath = CONFIG_FILES.map((file) => path.join(dir, file)).find((file) => existsSync(file));
+  const config = configPath === undefined ? {} : await readModelConfig(configPath);
+  const fileName = config.default_model_filename ?? 'model.onnx';
+
+  const versions: ModelVersionSpec[] = [];
+  if (config.source !== undefined) {
+    versions.push({
+      name,
+      version: config.version ?? 1,
+      modelPath: resolveSource(config.source, dir),
+      config,
+      configDir: dir,
+    });
+  }
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || !VERSION_DIR.test(entry.name)) continue;
+    let modelPath = path.join(dir, entry.name, fileName);
+    if (!existsSync(modelPath)) continue;
+    if ((await stat(modelPath)).isDirectory()) modelPath = path.join(modelPath, 'model.onnx');
+    const version = Number(entry.name);
+    if (versions.some((v) => v.version === version)) {
+      throw new ConfigError(`${dir}: version ${version} is given twice (source in config and folder ${entry.name})`);
+    }
+    versions.push({ name, version, modelPath, config, configDir: dir });
+  }
+  if (versions.length === 0) {
+    throw new ConfigError(
+      `${dir}: no model found; expected ${dir}/<version>/${fileName} (version a number not starting with 0) or "source" in config.yaml`,
+    );
+  }
+  return applyVersionPolicy(
+    versions.sort((a, b) => a.version - b.version),
+    config,
+  );
+}
+
+function applyVersionPolicy(versions: ModelVersionSpec[], config: ModelConfig): ModelVersionSpec[] {
+  const policy = config.version_policy;
+  if (policy === undefined || 'all' in policy) return versions;
+  if ('latest' in policy) return versions.slice(-policy.latest);
+  const wanted = new Set(policy.specific);
+  return versions.filter((v) => wanted.has(v.version));
+}
+
+function resolveSource(source: NonNullable<ModelConfig['source']>, dir: string): string {
+  if (typeof source === 'string') return path.resolve(dir, source);
+  const packageDir = findPackageDir(source.package, dir);
+  if (packageDir === undefined) {
+    throw new ConfigError(
+      `${dir}: source package ${source.package} is not installed (looked in node_modules from ${dir} up)`,
+    );
+  }
+  const file = path.resolve(packageDir, source.file);
+  if (!file.startsWith(packageDir + path.sep)) {
+    throw new ConfigError(`${dir}: source.file ${source.file} points outside package ${source.package}`);
+  }
+  return file;
+}
+
+/**
+ * The folder of an installed npm package, found the way Node finds packages (node_modules in this
+ * folder and every parent), without require.resolve: packages with an `exports` map hide their files.
+ */
+function findPackageDir(name: string, from: string): string | undefined {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'node_modules', name);
+    if (existsSync(path.join(candidate, 'package.json'))) return candidate;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Quick mode: each file is a model named after it (`resnet50.onnx` → `resnet50`), version 1. */
+export function specsForFiles(files: string[]): ScanResult {
+  const result: ScanResult = { specs: [], errors: [] };
+  const seen = new Set<string>();
+  for (const file of files) {
+    const modelPath = path.resolve(file);
+    const name = path
+      .basename(modelPath)
+      .replace(/\.onnx$/i, '')
+      .replace(/[^A-Za-z0-9_.-]/g, '_');
+    if (seen.has(name)) {
+      result.errors.push({ name, error: `two model files are both named ${name}: ${file}` });
+      continue;
+    }
+    seen.add(name);
+    if (!existsSync(modelPath)) {
+      result.errors.push({ name, error: `model file not found: ${modelPath}` });
+      continue;
+    }
+    result.specs.push({ name, version: 1, modelPath, config: {}, configDir: path.dirname(modelPath) });
+  }
+  return result;
+}

@@ -1,0 +1,82 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ServeError, toServeError } from '../protocol/errors.js';
+import type { ModelRegistry } from '../repository/model-registry.js';
+import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
+import { registerInferRoutes } from './routes/infer.js';
+import { registerMetadataRoutes } from './routes/metadata.js';
+
+export interface ServerInfo {
+  name: string;
+  version: string;
+  extensions: string[];
+}
+
+export interface AppOptions {
+  registry: ModelRegistry;
+  log: Logger;
+  info: ServerInfo;
+  /** Largest request body accepted, in bytes. */
+  bodyLimit: number;
+  readiness: ReadinessPolicy;
+}
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+
+export function buildApp(options: AppOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    // One log line per request would drown the events that matter (loads, failures, slow inferences).
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // Model names are part of the path; keep the router strict and the URLs short.
+    routerOptions: { maxParamLength: 256 },
+  });
+
+  // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
+  // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
+    const served = fromFrameworkError(error, options.bodyLimit);
+    if (served.status >= 500 && served.code !== 'OVERLOADED' && served.code !== 'UNAVAILABLE') {
+      request.log.error({ err: error, reqId: request.id, url: request.url }, served.message);
+    }
+    if (served.retryAfterSeconds !== undefined) void reply.header('retry-after', String(served.retryAfterSeconds));
+    void reply.code(served.status).send({ error: served.message });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({
+      error: `no route ${request.method} ${request.url.split('?')[0]}; see GET /v2 and /v2/models/{model}[/versions/{version}][/ready|/infer]`,
+    });
+  });
+
+  registerHealthRoutes(app, options.registry, options.readiness);
+  registerMetadataRoutes(app, options.registry, options.info);
+  registerInferRoutes(app, options.registry);
+  return app;
+}
+
+/** fastify's own errors (body limits, content length) get the same `{error}` shape and plain words. */
+function fromFrameworkError(error: FastifyError | ServeError, bodyLimit: number): ServeError {
+  if (error instanceof ServeError) return error;
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ServeError(
+        'PAYLOAD_TOO_LARGE',
+        `request body is larger than the limit of ${bodyLimit} bytes (${(bodyLimit / 1048576).toFixed(1)} MiB); raise it with --max-body-size`,
+      );
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ServeError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type: ${error.message}`);
+  }
+  const status = error.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new ServeError(status === 413 ? 'PAYLOAD_TOO_LARGE' : 'INVALID_ARGUMENT', error.message);
+  }
+  return toServeError(error);
+}

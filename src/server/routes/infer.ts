@@ -1,0 +1,85 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  binaryOutputSelector,
+  decodeBinaryRequest,
+  decodeRawBody,
+  HEADER_LENGTH_HEADER,
+  parseHeaderLength,
+} from '../../protocol/binary-extension.js';
+import { encodeBinaryResponse } from '../../protocol/binary-extension.js';
+import { invalidArgument } from '../../protocol/errors.js';
+import type { NamedTensor } from '../../protocol/datatypes.js';
+import {
+  decodeJsonInputs,
+  encodeJsonResponse,
+  parseInferenceRequest,
+  type DecodedInferenceRequest,
+  type InferenceRequestHeader,
+} from '../../protocol/json-codec.js';
+import type { ModelRegistry } from '../../repository/model-registry.js';
+import { protocolShape } from '../../runtime/signature.js';
+import { runInference, type ReadyModel } from '../inference.js';
+
+interface InferParams {
+  model: string;
+  version?: string;
+}
+
+export function registerInferRoutes(app: FastifyInstance, registry: ModelRegistry): void {
+  const infer = async (request: FastifyRequest<{ Params: InferParams }>, reply: FastifyReply) => {
+    const model = registry.resolveReady(request.params.model, request.params.version);
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    if (body.length === 0) {
+      throw invalidArgument(
+        'request body is empty; expected an inference request (JSON, or binary tensors with Inference-Header-Content-Length)',
+      );
+    }
+    const headerLength = parseHeaderLength(request.headers[HEADER_LENGTH_HEADER], body.length);
+    const raw = headerLength === 0;
+    let header: InferenceRequestHeader;
+    let decodeInputs: () => NamedTensor[];
+    if (headerLength === undefined) {
+      header = parseInferenceRequest(body);
+      decodeInputs = () => decodeJsonInputs(header);
+    } else {
+      const decoded = raw ? decodeRaw(model, body) : decodeBinaryRequest(body, headerLength);
+      header = decoded.header;
+      decodeInputs = () => decoded.inputs;
+    }
+
+    const response = await runInference(model, header, decodeInputs);
+    const isBinary = raw ? () => true : binaryOutputSelector(header);
+    if (response.outputs.some((output) => isBinary(output.name))) {
+      const encoded = encodeBinaryResponse(response, isBinary);
+      return reply
+        .header(HEADER_LENGTH_HEADER, String(encoded.headerLength))
+        .type('application/octet-stream')
+        .send(Buffer.concat(encoded.chunks, encoded.byteLength));
+    }
+    return reply.type('application/json').send(encodeJsonResponse(response));
+  };
+  app.post('/v2/models/:model/infer', infer);
+  app.post('/v2/models/:model/versions/:version/infer', infer);
+}
+
+/** Raw mode: the body is the bytes of the model's only input, as batch 1 (Triton's rule). */
+function decodeRaw(model: ReadyModel, body: Buffer): DecodedInferenceRequest {
+  const inputs = model.loaded.signature.inputs;
+  if (inputs.length !== 1) {
+    throw invalidArgument(
+      `Inference-Header-Content-Length: 0 (raw body) needs a model with exactly one input; ${model.name} has ${inputs.length}`,
+    );
+  }
+  const spec = inputs[0];
+  if (spec.datatype === null)
+    throw invalidArgument(
+      `input ${spec.name} of model ${model.name} has type ${spec.ortType}, which onnx-serve cannot feed`,
+    );
+  const shape = protocolShape(spec.dims);
+  if (shape[0] === -1 && shape.filter((d) => d === -1).length > 1) shape[0] = 1;
+  const tensor = decodeRawBody(body, { name: spec.name, datatype: spec.datatype, shape });
+  return {
+    header: { inputs: [{ name: tensor.name, datatype: tensor.datatype, shape: tensor.shape }] },
+    inputs: [tensor],
+  };
+}
