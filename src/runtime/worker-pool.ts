@@ -7,12 +7,16 @@ export type PoolReady = Extract<WorkerEvent, { type: 'ready' }> & { instances: n
 
 export interface RunResult {
   outputs: NamedTensor[];
+  /** Time inside session.run, measured in the worker. */
   computeMs: number;
+  /** Time from submission until the outputs were back, minus computeMs: waiting and moving tensors. */
+  queueMs: number;
 }
 
 interface Pending {
   resolve: (result: RunResult) => void;
   reject: (error: Error) => void;
+  submitted: number;
 }
 
 interface Instance {
@@ -78,7 +82,7 @@ export class WorkerPool {
     const command: WorkerCommand = { type: 'run', id, inputs: movable };
     if (outputs !== undefined) command.outputs = outputs;
     return new Promise<RunResult>((resolve, reject) => {
-      instance.pending.set(id, { resolve, reject });
+      instance.pending.set(id, { resolve, reject, submitted: performance.now() });
       instance.worker.postMessage(command, transfer);
     });
   }
@@ -123,10 +127,17 @@ export class WorkerPool {
           case 'failed':
             reject(new Error(event.error));
             break;
-          case 'result':
-            instance.pending.get(event.id)?.resolve({ outputs: event.outputs, computeMs: event.computeMs });
+          case 'result': {
+            const pending = instance.pending.get(event.id);
             instance.pending.delete(event.id);
+            const roundTrip = pending === undefined ? event.computeMs : performance.now() - pending.submitted;
+            pending?.resolve({
+              outputs: event.outputs,
+              computeMs: event.computeMs,
+              queueMs: Math.max(0, roundTrip - event.computeMs),
+            });
             break;
+          }
           case 'error':
             instance.pending.get(event.id)?.reject(internal(`onnxruntime failed: ${event.error}`));
             instance.pending.delete(event.id);

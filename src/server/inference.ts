@@ -8,6 +8,19 @@ import type { PoolReady, WorkerPool } from '../runtime/worker-pool.js';
 
 export type ReadyModel = ModelVersion & { pool: WorkerPool; loaded: PoolReady };
 
+/** Where the time of one request went, for metrics and logs. */
+export interface InferenceTimings {
+  queueMs: number;
+  computeMs: number;
+  /** Items the request carried (its first dimension), or 1 for a model without a batch dimension. */
+  items: number;
+}
+
+export interface InferenceResult {
+  response: InferenceResponse;
+  timings: InferenceTimings;
+}
+
 /**
  * Checks a request against the model's signature, runs it on the model's workers and answers the
  * outputs in the order the request asked for them (all outputs, in model order, if it named none).
@@ -19,7 +32,7 @@ export async function runInference(
   model: ReadyModel,
   header: InferenceRequestHeader,
   decodeInputs: () => NamedTensor[],
-): Promise<InferenceResponse> {
+): Promise<InferenceResult> {
   const { signature } = model.loaded;
   const label = model.name;
   validateInputNames(header.inputs, signature.inputs, label);
@@ -40,7 +53,8 @@ export async function runInference(
   validateRequestedOutputNames(header.outputs, signature.outputs, label);
 
   const wanted = header.outputs?.map((output) => output.name);
-  const { outputs } = await model.pool.run(decodeInputs(), wanted);
+  const inputs = decodeInputs();
+  const { outputs, queueMs, computeMs } = await model.pool.run(inputs, wanted);
   const byName = new Map(outputs.map((output) => [output.name, output]));
   const order = wanted ?? signature.outputs.map((spec) => spec.name);
   const response: InferenceResponse = {
@@ -49,5 +63,5 @@ export async function runInference(
     outputs: order.map((name) => byName.get(name)).filter((o): o is NamedTensor => o !== undefined),
   };
   if (header.id !== undefined) response.id = header.id;
-  return response;
+  return { response, timings: { queueMs, computeMs, items: inputs[0]?.shape[0] ?? 1 } };
 }

@@ -47,7 +47,7 @@ export function registerInferRoutes(app: FastifyInstance, registry: ModelRegistr
       decodeInputs = () => decoded.inputs;
     }
 
-    const response = await runInference(model, header, decodeInputs);
+    const { response } = await runInference(model, header, decodeInputs);
     const isBinary = raw ? () => true : binaryOutputSelector(header);
     if (response.outputs.some((output) => isBinary(output.name))) {
       const encoded = encodeBinaryResponse(response, isBinary);
