@@ -5,7 +5,7 @@ import { HTTP_STATUS, ServeError, toServeError, type ErrorCode } from '../../src
 
 it('docs/errors.md lists exactly the codes of the catalogue, with the same statuses', () => {
   const table = new Map<string, number>();
-  for (const match of readFileSync('docs/errors.md', 'utf8').matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)) {
+  for (const match of readFileSync('docs/errors.md', 'utf8').matchAll(/^\| `([A-Z_]+)` +\| (\d{3}) +\|/gm)) {
     table.set(match[1], Number(match[2]));
   }
   assert.deepEqual(Object.fromEntries(table), { ...HTTP_STATUS });
