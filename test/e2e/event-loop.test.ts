@@ -65,7 +65,9 @@ it('answers /v2/health/live during a long inference', async (t) => {
     `only ${polls.length} health polls were answered during a ${Math.round(inferenceMs)} ms inference`,
   );
   const slowest = Math.max(...polls);
-  t.diagnostic(`${polls.length} polls, slowest ${slowest.toFixed(1)} ms, during a ${inferenceMs.toFixed(0)} ms inference`);
+  t.diagnostic(
+    `${polls.length} polls, slowest ${slowest.toFixed(1)} ms, during a ${inferenceMs.toFixed(0)} ms inference`,
+  );
   assert.ok(
     slowest < inferenceMs / 4,
     `a health poll took ${Math.round(slowest)} ms during a ${Math.round(inferenceMs)} ms inference`,
