@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { ModelRegistry } from '../repository/model-registry.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
+import { startGrpcServer, type RunningGrpcServer } from '../grpc/server.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
 
 export interface ServeOptions {
@@ -20,6 +21,8 @@ export interface ServeOptions {
   logger?: Logger;
   strictReadiness?: boolean;
   bodyLimit?: number;
+  /** gRPC port (0 picks a free one); left out, no gRPC endpoint starts (the CLI's default is 8001). */
+  grpcPort?: number;
 }
 
 export interface RunningServer {
@@ -27,8 +30,14 @@ export interface RunningServer {
   registry: ModelRegistry;
   /** http://host:port the server listens on. */
   url: string;
+  /** The gRPC endpoint, when one was started. */
+  grpc?: RunningGrpcServer;
   close(): Promise<void>;
 }
+
+/** The ports Triton and KServe use: HTTP 8000, gRPC 8001. */
+export const DEFAULT_HTTP_PORT = 8000;
+export const DEFAULT_GRPC_PORT = 8001;
 
 export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', import.meta.url));
 
@@ -54,14 +63,23 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   for (const scan of scans) registry.add(scan);
 
   let draining = false;
-  const app = buildApp({
-    registry,
-    log,
-    info: serverInfo(),
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    readiness: { strict: options.strictReadiness ?? true, draining: () => draining },
-  });
-  const url = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
+  const info = serverInfo();
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const readiness = { strict: options.strictReadiness ?? true, draining: () => draining };
+  const host = options.host ?? '127.0.0.1';
+  const app = buildApp({ registry, log, info, bodyLimit, readiness });
+  const url = await app.listen({ host, port: options.port ?? DEFAULT_HTTP_PORT });
+  let grpc: RunningGrpcServer | undefined;
+  if (options.grpcPort !== undefined) {
+    try {
+      const port = options.grpcPort;
+      grpc = await startGrpcServer({ registry, log, info, readiness, host, port, maxMessageBytes: bodyLimit });
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+    log.info({ grpc: grpc.address }, `onnx-serve gRPC listening on ${grpc.address}`);
+  }
   log.info(
     { url, repository, files, cores: cpu },
     `onnx-serve listening on ${url}; loading ${registry.versions().length} model version(s) on ${cpu.usable} usable core(s)`,
@@ -69,7 +87,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
 
   const close = async () => {
     draining = true;
-    await app.close();
+    await Promise.all([app.close(), grpc?.close()]);
     await registry.close();
   };
   try {
@@ -83,5 +101,5 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     { ready, total: registry.versions().length },
     `${ready} of ${registry.versions().length} model version(s) ready`,
   );
-  return { app, registry, url, close };
+  return { app, registry, url, ...(grpc === undefined ? {} : { grpc }), close };
 }
