@@ -6,26 +6,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { Datatype } from '../../src/protocol/datatypes.js';
+import { ONNX_TYPE_OF } from '../../src/onnx/model-file.js';
 import { ONNX_PROTO } from '../../src/onnx/onnx-schema.js';
 
 const ModelProto = protobuf.parse(ONNX_PROTO).root.lookupType('onnx.ModelProto');
-
-/** ONNX TensorProto.DataType per protocol datatype. */
-export const ONNX_ELEM_TYPE: Readonly<Record<Datatype, number>> = {
-  FP32: 1,
-  UINT8: 2,
-  INT8: 3,
-  UINT16: 4,
-  INT16: 5,
-  INT32: 6,
-  INT64: 7,
-  BYTES: 8,
-  BOOL: 9,
-  FP16: 10,
-  FP64: 11,
-  UINT32: 12,
-  UINT64: 13,
-};
 
 /** A tensor of a graph: its name, datatype and dims (a number, or a name for a dynamic dimension). */
 export interface GraphValue {
@@ -47,7 +31,7 @@ function valueInfo(value: GraphValue) {
     name: value.name,
     type: {
       tensorType: {
-        elemType: ONNX_ELEM_TYPE[value.datatype],
+        elemType: ONNX_TYPE_OF[value.datatype],
         shape: { dim: value.dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
       },
     },
