@@ -2,11 +2,10 @@ import type { NamedTensor } from '../protocol/datatypes.js';
 import { invalidArgument } from '../protocol/errors.js';
 import type { InferenceRequestHeader, InferenceResponse } from '../protocol/json-codec.js';
 import { validateInputAgainstMetadata, validateInputNames, validateRequestedOutputNames } from '../protocol/shape.js';
-import type { ModelVersion } from '../repository/model-registry.js';
+import type { ReadyModelVersion } from '../repository/model-registry.js';
 import { protocolShape } from '../runtime/signature.js';
-import type { PoolReady, WorkerPool } from '../runtime/worker-pool.js';
 
-export type ReadyModel = ModelVersion & { pool: WorkerPool; loaded: PoolReady };
+export type ReadyModel = ReadyModelVersion;
 
 /** Where the time of one request went, for metrics and logs. */
 export interface InferenceTimings {
@@ -14,6 +13,8 @@ export interface InferenceTimings {
   computeMs: number;
   /** Items the request carried (its first dimension), or 1 for a model without a batch dimension. */
   items: number;
+  /** Items in the batch the request ran in (its own and the others'); equals items when it ran alone. */
+  batchSize: number;
 }
 
 export interface InferenceResult {
@@ -54,7 +55,7 @@ export async function runInference(
 
   const wanted = header.outputs?.map((output) => output.name);
   const inputs = decodeInputs();
-  const { outputs, queueMs, computeMs } = await model.pool.run(inputs, wanted);
+  const { outputs, queueMs, computeMs, batchSize } = await model.queue.run(inputs, wanted);
   const byName = new Map(outputs.map((output) => [output.name, output]));
   const order = wanted ?? signature.outputs.map((spec) => spec.name);
   const response: InferenceResponse = {
@@ -63,5 +64,12 @@ export async function runInference(
     outputs: order.map((name) => byName.get(name)).filter((o): o is NamedTensor => o !== undefined),
   };
   if (header.id !== undefined) response.id = header.id;
-  return { response, timings: { queueMs, computeMs, items: inputs[0]?.shape[0] ?? 1 } };
+  // The server's side of the latency, for clients and `onnx-serve bench` to split queue from compute.
+  response.parameters = { queue_ms: round3(queueMs), compute_ms: round3(computeMs), batch_size: batchSize };
+  const items = inputs[0]?.shape[0] ?? 1;
+  return { response, timings: { queueMs, computeMs, items, batchSize } };
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }

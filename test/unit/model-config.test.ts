@@ -32,6 +32,8 @@ describe('config.yaml validation', () => {
         other_dim: 16,
         inputs: { x: { shape: [1, 3], data: [1, 2, 3] } },
       },
+      max_batch_size: 16,
+      dynamic_batching: { max_queue_delay_microseconds: 500, preferred_batch_size: [4, 16], max_queue_size: 64 },
     };
     assert.deepEqual(validateModelConfig(full, where), full);
   });
