@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { serverInfo } from '../server/start.js';
+import { registerConvertCommand } from './convert.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerServeCommand } from './serve.js';
+import { registerVerifyCommand } from './verify.js';
 
 const program = new Command('onnx-serve')
   .description('Inference server and toolkit for ONNX models: Open Inference Protocol over onnxruntime-node')
@@ -11,6 +13,8 @@ const program = new Command('onnx-serve')
 
 registerServeCommand(program);
 registerInspectCommand(program);
+registerConvertCommand(program);
+registerVerifyCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`onnx-serve: ${(error as Error).message}\n`);
