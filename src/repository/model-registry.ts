@@ -4,6 +4,7 @@ import { notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
+import { verifyOnLoad } from '../verify/load-gate.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
@@ -146,6 +147,7 @@ export class ModelRegistry {
     version.state = 'LOADING';
     try {
       const loaded = await pool.start();
+      await this.#verify(version, pool, loaded);
       version.pool = pool;
       version.loaded = loaded;
       version.state = 'READY';
@@ -157,6 +159,21 @@ export class ModelRegistry {
         { model: version.name, version: version.version, path: version.spec.modelPath, reason: version.reason },
         `model ${version.label} failed to load: ${version.reason}`,
       );
+    }
+  }
+
+  /** Checks the version against the test data sets in its folder, if any; closes the pool when it fails. */
+  async #verify(version: ModelVersion, pool: WorkerPool, loaded: PoolReady): Promise<void> {
+    try {
+      const report = await verifyOnLoad(version.spec, pool, loaded.signature);
+      if (report === undefined) return;
+      this.#log.info(
+        { model: version.name, version: version.version, testDataSets: report.sets, tolerance: report.tolerance },
+        `model ${version.label} matches its ${report.sets} test data sets`,
+      );
+    } catch (error) {
+      await pool.close();
+      throw error;
     }
   }
 
