@@ -15,7 +15,8 @@ import {
 } from '../convert/convert.js';
 import { findPython } from '../convert/python.js';
 import { DEFAULT_TOLERANCE } from '../verify/compare.js';
-import { describeVerifyFailure, verifyModel, withModelPool, type VerifyReport } from '../verify/verify.js';
+import { withModelPool } from '../runtime/model-pool.js';
+import { describeVerifyFailure, verifyModel, type VerifyReport } from '../verify/verify.js';
 import { formatVerifyReport, parseTolerance, toleranceOf } from './verify.js';
 
 interface ConvertFlags {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { serverInfo } from '../server/start.js';
 import { registerConvertCommand } from './convert.js';
 import { registerInspectCommand } from './inspect.js';
+import { registerOptimizeCommand } from './optimize.js';
 import { registerServeCommand } from './serve.js';
 import { registerVerifyCommand } from './verify.js';
 
@@ -15,6 +16,7 @@ registerServeCommand(program);
 registerInspectCommand(program);
 registerConvertCommand(program);
 registerVerifyCommand(program);
+registerOptimizeCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`onnx-serve: ${(error as Error).message}\n`);

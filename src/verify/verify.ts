@@ -4,10 +4,9 @@
  */
 import path from 'node:path';
 import type { NamedTensor } from '../protocol/datatypes.js';
-import { cpuBudget } from '../runtime/cpu.js';
-import { resolveSessionSettings } from '../runtime/session-settings.js';
+import { withModelPool } from '../runtime/model-pool.js';
 import type { ModelSignature } from '../runtime/signature.js';
-import { WorkerPool } from '../runtime/worker-pool.js';
+import type { WorkerPool } from '../runtime/worker-pool.js';
 import { compareTensors, type TensorDifference, type Tolerance } from './compare.js';
 import { findTestDataSets, readTestDataSet } from './test-data.js';
 
@@ -38,24 +37,6 @@ export async function verifyModel(modelPath: string, tolerance: Tolerance, dir?:
   if (sets.length === 0)
     throw new Error(`no test_data_set_* folder in ${testData}; expected ONNX test data sets there`);
   return withModelPool(modelPath, (pool, signature) => verifyWithPool(pool, signature, modelPath, sets, tolerance));
-}
-
-/**
- * Starts the model in one worker with the session settings serving uses by default, no warmup,
- * and hands it to use; loading alone proves that onnxruntime-node accepts the file.
- */
-export async function withModelPool<T>(
-  modelPath: string,
-  use: (pool: WorkerPool, signature: ModelSignature) => Promise<T>,
-): Promise<T> {
-  const { settings } = resolveSessionSettings({}, cpuBudget(), (p) => p);
-  const pool = new WorkerPool({ label: path.basename(modelPath), modelPath, settings, warmup: { runs: 0 } }, 1);
-  const { signature } = await pool.start();
-  try {
-    return await use(pool, signature);
-  } finally {
-    await pool.close();
-  }
 }
 
 /** Verifies a started pool against the given test data set folders. */

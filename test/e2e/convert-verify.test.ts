@@ -234,6 +234,31 @@ describe('verify', () => {
   });
 });
 
+describe('optimize', () => {
+  it('writes the extended graph (Conv+Relu fused), reports the change, and the result still verifies', async () => {
+    const optimized = path.join(dir, 'optimized', 'model.onnx');
+    const model = path.join(repository, 'conv/1/model.onnx');
+    const { code, stdout } = await onnxServe('optimize', model, '--output', optimized, '--runs', '3', '--json');
+    assert.equal(code, 0, stdout);
+    const report = JSON.parse(stdout);
+    assert.equal(report.level, 'extended');
+    assert.deepEqual([report.before.nodeCount, report.after.nodeCount, report.after.path], [5, 4, optimized]);
+    const count = (graph: any, op: string) => graph.operatorHistogram.find((o: any) => o.op === op)?.count ?? 0;
+    assert.deepEqual(
+      ['Conv', 'Relu', 'com.microsoft::FusedConv'].map((op) => [count(report.before, op), count(report.after, op)]),
+      [
+        [1, 0],
+        [1, 0],
+        [0, 1],
+      ],
+    );
+    assert.equal(report.latency.after.runs, 3);
+    assert.ok(report.latency.before.medianMs > 0 && report.latency.after.medianMs > 0);
+    const check = await onnxServe('verify', optimized, path.dirname(model));
+    assert.equal(check.code, 0, check.stdout);
+  });
+});
+
 describe('serve-time verification gate', () => {
   let server: RunningServer;
   before(async () => {
