@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -51,6 +51,16 @@ before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-convert-'));
   repository = path.join(dir, 'repository');
   const python = await findPython();
+  // A TorchScript archive, a state dict and a sample file, all of the same weights (seed 3).
+  const artifacts = path.join(dir, 'artifacts');
+  await mkdir(artifacts);
+  await execute(python.path, [
+    '-c',
+    `import sys, torch, numpy; sys.path.insert(0, ${JSON.stringify(path.dirname(MODELS))}); import torch_models
+torch.manual_seed(3); m = torch_models.small_conv_net().eval()
+torch.save(m.state_dict(), "${artifacts}/weights.pt"); torch.jit.save(torch.jit.script(m), "${artifacts}/scripted.pt")
+numpy.savez("${artifacts}/sample.npz", x=numpy.ones((3, 3, 16, 16), dtype=numpy.float32))`,
+  ]);
   const jobs: Record<string, ExportJob> = {
     conv: {
       source: `${MODELS}:small_conv_net`,
@@ -90,6 +100,20 @@ before(async () => {
       ],
       output_names: ['scores', 'best'],
       output: path.join(dir, 'two', 'model.onnx'),
+    },
+    scripted: {
+      source: path.join(artifacts, 'scripted.pt'),
+      inputs: [conv],
+      output: path.join(dir, 'scripted', 'model.onnx'),
+      samples: 1,
+    },
+    stateDict: {
+      source: `${MODELS}:small_conv_net`,
+      state_dict: path.join(artifacts, 'weights.pt'),
+      inputs: [conv],
+      output: path.join(dir, 'state-dict', 'model.onnx'),
+      samples: 1,
+      sample_file: path.join(artifacts, 'sample.npz'),
     },
     unsupported: {
       source: `${MODELS}:spectrum`,
@@ -138,6 +162,23 @@ describe('convert', () => {
       [1, 3, 16, 16],
       [2, 3, 16, 16],
     ]);
+  });
+
+  it('takes TorchScript archives, state dicts with a factory, and real inputs from a .npz', async () => {
+    assert.equal(results.get('scripted')!.ok, true);
+    assert.deepEqual(results.get('stateDict'), { ...results.get('stateDict'), ok: true, test_data_sets: 2 });
+    // Same weights, same seeded input: the reference outputs agree byte for byte.
+    const [scripted, fromStateDict] = await Promise.all(
+      ['scripted', 'state-dict'].map((folder) => readFile(path.join(dir, folder, 'test_data_set_0/output_0.pb'))),
+    );
+    assert.deepEqual(scripted, fromStateDict);
+    const sample = readTensorProto(await readFile(path.join(dir, 'state-dict/test_data_set_1/input_0.pb')));
+    assert.deepEqual(sample.shape, [3, 3, 16, 16]);
+    assert.ok((sample.data as Float32Array).every((value) => value === 1));
+    for (const folder of ['scripted', 'state-dict']) {
+      const { code, stdout } = await onnxServe('verify', path.join(dir, folder, 'model.onnx'));
+      assert.equal(code, 0, stdout);
+    }
   });
 
   it('an operator the exporter cannot handle gives a short message and the cause', () => {
