@@ -18,6 +18,11 @@ export interface ModelConfig {
   version_policy?: { latest: number } | { all: Record<string, never> } | { specific: number[] };
   /** Worker threads, each with its own session (default: usable cores / intra-op threads, at least 1). */
   instances?: number | 'auto';
+  /**
+   * Whether a version folder holding ONNX test data sets (test_data_set_N) is checked against them
+   * on load, and with which tolerances (default: true, atol 1e-4, rtol 1e-3). false serves it unchecked.
+   */
+  verify?: boolean | { atol?: number; rtol?: number };
   session?: SessionConfig;
   warmup?: WarmupConfig;
   /** Largest batch (items along dimension 0) the dynamic batcher forms; 0 turns batching off (default 8). */
@@ -106,6 +111,17 @@ const SCHEMA = {
       ],
     },
     instances: { description: 'a positive integer or "auto"', oneOf: [positiveInt, { const: 'auto' }] },
+    verify: {
+      description: 'true, false or {atol: N, rtol: N} (N ≥ 0)',
+      oneOf: [
+        { type: 'boolean' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: { atol: { type: 'number', minimum: 0 }, rtol: { type: 'number', minimum: 0 } },
+        },
+      ],
+    },
     session: {
       type: 'object',
       additionalProperties: false,

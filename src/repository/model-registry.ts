@@ -6,6 +6,7 @@ import { resolveSessionSettings, type SessionSettings } from '../runtime/session
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
 import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
 import { ModelQueue } from '../scheduler/model-queue.js';
+import { verifyOnLoad } from '../verify/load-gate.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
@@ -158,6 +159,7 @@ export class ModelRegistry {
     version.state = 'LOADING';
     try {
       const loaded = await pool.start();
+      await this.#verify(version, pool, loaded);
       version.pool = pool;
       version.loaded = loaded;
       version.queue = new ModelQueue({
@@ -178,6 +180,21 @@ export class ModelRegistry {
         { model: version.name, version: version.version, path: version.spec.modelPath, reason: version.reason },
         `model ${version.label} failed to load: ${version.reason}`,
       );
+    }
+  }
+
+  /** Checks the version against the test data sets in its folder, if any; closes the pool when it fails. */
+  async #verify(version: ModelVersion, pool: WorkerPool, loaded: PoolReady): Promise<void> {
+    try {
+      const report = await verifyOnLoad(version.spec, pool, loaded.signature);
+      if (report === undefined) return;
+      this.#log.info(
+        { model: version.name, version: version.version, testDataSets: report.sets, tolerance: report.tolerance },
+        `model ${version.label} matches its ${report.sets} test data sets`,
+      );
+    } catch (error) {
+      await pool.close();
+      throw error;
     }
   }
 

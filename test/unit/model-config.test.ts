@@ -14,6 +14,7 @@ describe('config.yaml validation', () => {
       default_model_filename: 'm.onnx',
       version_policy: { latest: 2 },
       instances: 2,
+      verify: { atol: 1e-3, rtol: 0 },
       session: {
         graph_optimization_level: 'basic',
         intra_op_threads: 'auto',
@@ -55,6 +56,8 @@ describe('config.yaml validation', () => {
       /session\.graph_optimization_level must be one of "disabled", "basic", "extended", "all"/,
     ],
     ['bad union', { instances: 0 }, /instances must be a positive integer or "auto"/],
+    ['bad verify', { verify: { atol: -1 } }, /verify must be true, false or \{atol: N, rtol: N\} \(N ≥ 0\)/],
+    ['verify as a string', { verify: 'yes' }, /verify must be true, false or \{atol: N, rtol: N\}/],
     [
       'bad provider',
       { session: { execution_providers: ['gpu'] } },
