@@ -20,6 +20,8 @@ export interface ModelConfig {
   instances?: number | 'auto';
   session?: SessionConfig;
   warmup?: WarmupConfig;
+  /** p95 latency (ms, end to end) above which the model's status is degraded and requests are logged as slow (default 150). */
+  latency_alert_ms?: number;
 }
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
@@ -134,6 +136,7 @@ const SCHEMA = {
         },
       },
     },
+    latency_alert_ms: { type: 'number', exclusiveMinimum: 0 },
   },
 } as const;
 

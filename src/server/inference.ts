@@ -1,7 +1,13 @@
 import type { NamedTensor } from '../protocol/datatypes.js';
-import { invalidArgument } from '../protocol/errors.js';
+import { invalidArgument, toServeError } from '../protocol/errors.js';
 import type { InferenceRequestHeader, InferenceResponse } from '../protocol/json-codec.js';
 import { validateInputAgainstMetadata, validateInputNames, validateRequestedOutputNames } from '../protocol/shape.js';
+import {
+  failureReason,
+  markPublished,
+  publishInferenceFinished,
+  publishInferenceStarted,
+} from '../observability/inference-events.js';
 import type { ModelVersion } from '../repository/model-registry.js';
 import { protocolShape } from '../runtime/signature.js';
 import type { PoolReady, WorkerPool } from '../runtime/worker-pool.js';
@@ -14,6 +20,13 @@ export interface InferenceTimings {
   computeMs: number;
   /** Items the request carried (its first dimension), or 1 for a model without a batch dimension. */
   items: number;
+}
+
+/** Who asked, and since when: for logs and the end-to-end duration. Every field optional. */
+export interface InferenceContext {
+  requestId?: string;
+  /** performance.now() when the request reached the server (default: when runInference was called). */
+  receivedAt?: number;
 }
 
 export interface InferenceResult {
@@ -32,6 +45,54 @@ export async function runInference(
   model: ReadyModel,
   header: InferenceRequestHeader,
   decodeInputs: () => NamedTensor[],
+  context: InferenceContext = {},
+): Promise<InferenceResult> {
+  const receivedAt = context.receivedAt ?? performance.now();
+  let started = false;
+  let items = 1;
+  try {
+    const result = await validateAndRun(model, header, decodeInputs, (count) => {
+      started = true;
+      items = count;
+      publishInferenceStarted({ model });
+    });
+    const { timings } = result;
+    publishInferenceFinished({
+      model,
+      requestId: context.requestId,
+      ok: true,
+      totalMs: performance.now() - receivedAt,
+      queueMs: timings.queueMs,
+      computeMs: timings.computeMs,
+      items: timings.items,
+      // The dynamic batcher reports the size of the execution it merged this request into.
+      batchSize: (timings as InferenceTimings & { batchSize?: number }).batchSize ?? timings.items,
+      started: true,
+    });
+    return result;
+  } catch (error) {
+    const served = toServeError(error);
+    publishInferenceFinished({
+      model,
+      requestId: context.requestId,
+      ok: false,
+      reason: failureReason(served.code),
+      error: served.message,
+      totalMs: performance.now() - receivedAt,
+      items,
+      batchSize: items,
+      started,
+    });
+    markPublished(error);
+    throw error;
+  }
+}
+
+async function validateAndRun(
+  model: ReadyModel,
+  header: InferenceRequestHeader,
+  decodeInputs: () => NamedTensor[],
+  onDecoded: (items: number) => void,
 ): Promise<InferenceResult> {
   const { signature } = model.loaded;
   const label = model.name;
@@ -54,6 +115,8 @@ export async function runInference(
 
   const wanted = header.outputs?.map((output) => output.name);
   const inputs = decodeInputs();
+  const items = inputs[0]?.shape[0] ?? 1;
+  onDecoded(items);
   const { outputs, queueMs, computeMs } = await model.pool.run(inputs, wanted);
   const byName = new Map(outputs.map((output) => [output.name, output]));
   const order = wanted ?? signature.outputs.map((spec) => spec.name);
@@ -63,5 +126,5 @@ export async function runInference(
     outputs: order.map((name) => byName.get(name)).filter((o): o is NamedTensor => o !== undefined),
   };
   if (header.id !== undefined) response.id = header.id;
-  return { response, timings: { queueMs, computeMs, items: inputs[0]?.shape[0] ?? 1 } };
+  return { response, timings: { queueMs, computeMs, items } };
 }

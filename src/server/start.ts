@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LevelWithSilent } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { ModelRegistry } from '../repository/model-registry.js';
+import { Observability } from '../observability/observability.js';
+import { ModelRegistry, type ModelVersion } from '../repository/model-registry.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
@@ -20,6 +21,8 @@ export interface ServeOptions {
   logger?: Logger;
   strictReadiness?: boolean;
   bodyLimit?: number;
+  /** Metrics, statistics, slow-inference log and dashboard (default on; off only to measure their cost). */
+  observability?: boolean;
 }
 
 export interface RunningServer {
@@ -34,7 +37,7 @@ export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', im
 
 export function serverInfo(): ServerInfo {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return { name: 'onnx-serve', version: pkg.version, extensions: ['binary_tensor_data'] };
+  return { name: 'onnx-serve', version: pkg.version, extensions: ['binary_tensor_data', 'statistics'] };
 }
 
 /**
@@ -53,6 +56,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   if (files.length > 0) scans.push(specsForFiles(files));
   for (const scan of scans) registry.add(scan);
 
+  const observability = options.observability === false ? undefined : new Observability(registry, log);
   let draining = false;
   const app = buildApp({
     registry,
@@ -60,6 +64,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     info: serverInfo(),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     readiness: { strict: options.strictReadiness ?? true, draining: () => draining },
+    observability,
   });
   const url = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
   log.info(
@@ -71,6 +76,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     draining = true;
     await app.close();
     await registry.close();
+    observability?.close();
   };
   try {
     await registry.loadAll();
@@ -80,8 +86,27 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   }
   const ready = registry.versions().filter((v) => v.state === 'READY').length;
   log.info(
-    { ready, total: registry.versions().length },
-    `${ready} of ${registry.versions().length} model version(s) ready`,
+    { ready, total: registry.versions().length, models: registry.versions().map(startupSummary) },
+    `${ready} of ${registry.versions().length} model version(s) ready; dashboard on ${url}/, metrics on ${url}/metrics`,
   );
   return { app, registry, url, close };
+}
+
+/** One model version in the startup summary line: what runs where, and what loading cost. */
+function startupSummary(version: ModelVersion) {
+  const { loaded } = version;
+  return {
+    model: version.name,
+    version: version.version,
+    state: version.state,
+    ...(loaded === undefined
+      ? { reason: version.reason }
+      : {
+          provider: loaded.provider,
+          instances: loaded.instances,
+          intraOpThreads: version.settings.intraOpThreads,
+          loadMs: Math.round(loaded.loadMs),
+          warmupMs: Math.round(loaded.warmup.ms),
+        }),
+  };
 }
