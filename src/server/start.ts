@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LevelWithSilent } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { Observability } from '../observability/observability.js';
+import { Observability, type ObservabilityOptions } from '../observability/observability.js';
 import { ModelRegistry, type ModelVersion } from '../repository/model-registry.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
@@ -21,8 +21,8 @@ export interface ServeOptions {
   logger?: Logger;
   strictReadiness?: boolean;
   bodyLimit?: number;
-  /** Metrics, statistics, slow-inference log and dashboard (default on; off only to measure their cost). */
-  observability?: boolean;
+  /** Metrics, statistics, slow-inference log and dashboard: on by default; `false` only to measure their cost. */
+  observability?: false | ObservabilityOptions;
 }
 
 export interface RunningServer {
@@ -56,7 +56,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   if (files.length > 0) scans.push(specsForFiles(files));
   for (const scan of scans) registry.add(scan);
 
-  const observability = options.observability === false ? undefined : new Observability(registry, log);
+  const observability =
+    options.observability === false ? undefined : new Observability(registry, log, options.observability);
   let draining = false;
   const app = buildApp({
     registry,
