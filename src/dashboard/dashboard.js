@@ -4,7 +4,7 @@
 
 const POLL_MS = 1000;
 const HISTORY_POINTS = 180;
-const CHART_HEIGHT = 100;
+const CHART_HEIGHT = 110;
 const COLORS = {
   p50: '#3b6fd8',
   p95: '#d69e2e',
@@ -72,7 +72,7 @@ function makeChart(container, series) {
       })),
     ],
     axes: [
-      { ...axis, space: 70, size: 24, values: (_u, ticks) => ticks.map(formatClock) },
+      { ...axis, space: 70, size: 28, values: (_u, ticks) => ticks.map(formatClock) },
       { ...axis, size: 46, values: (_u, ticks) => ticks.map((t) => formatTick(t)) },
     ],
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max * 1.1, 1)] } },

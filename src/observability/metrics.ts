@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { InferenceFinished, InferenceStarted } from './inference-events.js';
+import type { InferenceFinished, InferenceStarted, ObservedModel } from './inference-events.js';
 
 /** What /metrics reads about a model version at scrape time. */
 export interface ScrapedModel {
@@ -8,6 +8,17 @@ export interface ScrapedModel {
   ready: boolean;
   loadMs?: number;
   warmupMs?: number;
+}
+
+interface ModelMetrics {
+  pending: Gauge.Internal<'model' | 'version'>;
+  success: Counter.Internal;
+  items: Counter.Internal;
+  executions: Counter.Internal;
+  requestDuration: Histogram.Internal<'model' | 'version'>;
+  queueDuration: Histogram.Internal<'model' | 'version'>;
+  computeDuration: Histogram.Internal<'model' | 'version'>;
+  batchSize: Histogram.Internal<'model' | 'version'>;
 }
 
 export const METRIC_PREFIX = 'onnx_serve_';
@@ -31,6 +42,8 @@ export class ServerMetrics {
   readonly #queueDuration: Histogram<'model' | 'version'>;
   readonly #computeDuration: Histogram<'model' | 'version'>;
   readonly #batchSize: Histogram<'model' | 'version'>;
+  // The labelled children of one model version, looked up once: prom-client hashes labels on every call otherwise.
+  readonly #children = new WeakMap<ObservedModel, ModelMetrics>();
 
   constructor(models: () => ScrapedModel[]) {
     const registers = [this.registry];
@@ -122,23 +135,46 @@ export class ServerMetrics {
   }
 
   started(event: InferenceStarted): void {
-    this.#pending.inc(labels(event));
+    this.#of(event.model).pending.inc();
   }
 
   finished(event: InferenceFinished): void {
-    const modelLabels = labels(event);
-    if (event.started) this.#pending.dec(modelLabels);
+    const metrics = this.#of(event.model);
+    if (event.started) metrics.pending.dec();
     if (!event.ok) {
-      this.#failure.inc({ ...modelLabels, reason: event.reason ?? 'internal' });
+      this.#failure.inc({ ...labels(event.model), reason: event.reason ?? 'internal' });
       return;
     }
-    this.#success.inc(modelLabels);
-    this.#items.inc(modelLabels, event.items);
-    this.#executions.inc(modelLabels, event.items / event.batchSize);
-    this.#requestDuration.observe(modelLabels, event.totalMs / 1000);
-    if (event.queueMs !== undefined) this.#queueDuration.observe(modelLabels, event.queueMs / 1000);
-    if (event.computeMs !== undefined) this.#computeDuration.observe(modelLabels, event.computeMs / 1000);
-    this.#batchSize.observe(modelLabels, event.batchSize);
+    metrics.success.inc();
+    metrics.items.inc(event.items);
+    metrics.executions.inc(event.items / event.batchSize);
+    metrics.requestDuration.observe(event.totalMs / 1000);
+    if (event.queueMs !== undefined) metrics.queueDuration.observe(event.queueMs / 1000);
+    if (event.computeMs !== undefined) metrics.computeDuration.observe(event.computeMs / 1000);
+    metrics.batchSize.observe(event.batchSize);
+  }
+
+  #of(model: ObservedModel): ModelMetrics {
+    let children = this.#children.get(model);
+    if (children === undefined) {
+      children = this.#bind(model);
+      this.#children.set(model, children);
+    }
+    return children;
+  }
+
+  #bind(model: ObservedModel): ModelMetrics {
+    const l = labels(model);
+    return {
+      pending: this.#pending.labels(l),
+      success: this.#success.labels(l),
+      items: this.#items.labels(l),
+      executions: this.#executions.labels(l),
+      requestDuration: this.#requestDuration.labels(l),
+      queueDuration: this.#queueDuration.labels(l),
+      computeDuration: this.#computeDuration.labels(l),
+      batchSize: this.#batchSize.labels(l),
+    };
   }
 
   /** The exposition text, and its content type. */
@@ -147,6 +183,6 @@ export class ServerMetrics {
   }
 }
 
-function labels(event: InferenceStarted): { model: string; version: string } {
-  return { model: event.model.name, version: String(event.model.version) };
+function labels(model: ObservedModel): { model: string; version: string } {
+  return { model: model.name, version: String(model.version) };
 }

@@ -46,17 +46,16 @@ it('lists every model with its state, provider and inputs', async () => {
   const response = await page.goto(`${server.url}/`);
   assert.equal(response?.status(), 200);
   await page.waitForSelector('.card[data-state="READY"] >> nth=2');
-  const models = await page
-    .locator('.card')
-    .evaluateAll((cards) =>
-      cards.map((card) => [(card as HTMLElement).dataset.model, (card as HTMLElement).dataset.version]),
-    );
+  const cards = await page.locator('.card').all();
+  const models = await Promise.all(
+    cards.map(async (card) => [await card.getAttribute('data-model'), await card.getAttribute('data-version')]),
+  );
   assert.deepEqual(models, [
     ['text-detector', '1'],
     ['text-orientation', '1'],
     ['text-recognizer', '1'],
   ]);
-  await page.waitForFunction((card) => document.querySelector(`${card} .try-shape`)?.textContent !== '', orientation);
+  await page.waitForSelector(`${orientation} .try-shape:not(:empty)`);
   assert.equal(await text(`${orientation} .state`), 'ready');
   assert.equal(await text(`${orientation} .health`), 'healthy');
   assert.match(
@@ -78,11 +77,8 @@ it('follows traffic: counters, latency and throughput charts, errors', async () 
     assert.equal((await postJson(`${server.url}/v2/models/text-orientation/infer`, body)).status, 200);
   }
   assert.equal((await postJson(`${server.url}/v2/models/text-orientation/infer`, '{}')).status, 400);
-  await page.waitForFunction(
-    (card) => document.querySelector(`${card} .kpi-requests`)?.textContent === '30',
-    orientation,
-  );
-  await page.waitForFunction((card) => document.querySelector(`${card} .kpi-errors`)?.textContent === '1', orientation);
+  await page.waitForSelector(`${orientation} .kpi-requests:text-is("30")`);
+  await page.waitForSelector(`${orientation} .kpi-errors:text-is("1")`);
   assert.match(await text(`${orientation} .kpi-p95`), /^\d+(\.\d+)?$/);
   // A string, not a function: tsx would wrap a function's inner helpers in a __name() the page lacks.
   const charts: Record<string, number[]> = await page.evaluate(`(() => {
@@ -120,10 +116,7 @@ it('tries a model with a sample tensor and shows the answer', async () => {
     result,
     /^sent x FP32 \[1, 3, 48, 192\]\nanswered in \d+(\.\d+)? ms \(round trip\)\nsoftmax_0\.tmp_0 FP32 \[1, 2\]\n {2}first values: [\d.e-]+, [\d.e-]+$/,
   );
-  await page.waitForFunction(
-    (card) => document.querySelector(`${card} .kpi-requests`)?.textContent === '31',
-    orientation,
-  );
+  await page.waitForSelector(`${orientation} .kpi-requests:text-is("31")`);
 });
 
 it('has no console errors, and leaves a screenshot', async () => {
