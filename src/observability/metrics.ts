@@ -42,36 +42,30 @@ export class ServerMetrics {
   readonly #queueDuration: Histogram<'model' | 'version'>;
   readonly #computeDuration: Histogram<'model' | 'version'>;
   readonly #batchSize: Histogram<'model' | 'version'>;
-  // The labelled children of one model version, looked up once: prom-client hashes labels on every call otherwise.
+  // The labelled children of one model version, made once: spares prom-client's label validation on every request.
   readonly #children = new WeakMap<ObservedModel, ModelMetrics>();
 
   constructor(models: () => ScrapedModel[]) {
     const registers = [this.registry];
     const labelNames = ['model', 'version'] as const;
-    this.#success = new Counter({
-      name: `${METRIC_PREFIX}inference_request_success_total`,
-      help: 'Inference requests that succeeded',
+    const counter = <L extends string>(name: string, help: string, names: readonly L[]) =>
+      new Counter<L>({ name: `${METRIC_PREFIX}${name}`, help, labelNames: names, registers });
+    this.#success = counter('inference_request_success_total', 'Inference requests that succeeded', labelNames);
+    this.#failure = counter(
+      'inference_request_failure_total',
+      'Inference requests that failed, by reason: rejected (overloaded, unavailable), timeout, invalid (bad request), internal',
+      ['model', 'version', 'reason'],
+    );
+    this.#items = counter(
+      'inference_count_total',
+      'Inferences performed: items of the successful requests (a batch of 4 counts 4)',
       labelNames,
-      registers,
-    });
-    this.#failure = new Counter({
-      name: `${METRIC_PREFIX}inference_request_failure_total`,
-      help: 'Inference requests that failed, by reason: rejected (overloaded, unavailable), timeout, invalid (bad request), internal',
-      labelNames: ['model', 'version', 'reason'],
-      registers,
-    });
-    this.#items = new Counter({
-      name: `${METRIC_PREFIX}inference_count_total`,
-      help: 'Inferences performed: items of the successful requests (a batch of 4 counts 4)',
+    );
+    this.#executions = counter(
+      'inference_exec_count_total',
+      'Model executions (batches run); each request adds its share of the batch it ran in',
       labelNames,
-      registers,
-    });
-    this.#executions = new Counter({
-      name: `${METRIC_PREFIX}inference_exec_count_total`,
-      help: 'Model executions (batches run); each request adds its share of the batch it ran in',
-      labelNames,
-      registers,
-    });
+    );
     this.#pending = new Gauge({
       name: `${METRIC_PREFIX}inference_pending_request_count`,
       help: 'Requests decoded and waiting for or running on the model',
