@@ -28,6 +28,8 @@ export interface ModelConfig {
   /** Largest batch (items along dimension 0) the dynamic batcher forms; 0 turns batching off (default 8). */
   max_batch_size?: number;
   dynamic_batching?: DynamicBatchingConfig;
+  /** p95 latency (ms, end to end) above which the model's status is degraded and requests are logged as slow (default 150). */
+  latency_alert_ms?: number;
 }
 
 /** Triton's dynamic_batching block; one of the two delay keys at most. */
@@ -174,6 +176,7 @@ const SCHEMA = {
         },
       },
     },
+    latency_alert_ms: { type: 'number', exclusiveMinimum: 0 },
   },
 } as const;
 

@@ -1,7 +1,13 @@
 import type { NamedTensor } from '../protocol/datatypes.js';
-import { invalidArgument } from '../protocol/errors.js';
+import { invalidArgument, toServeError } from '../protocol/errors.js';
 import type { InferenceRequestHeader, InferenceResponse } from '../protocol/json-codec.js';
 import { validateInputAgainstMetadata, validateInputNames, validateRequestedOutputNames } from '../protocol/shape.js';
+import {
+  failureReason,
+  markPublished,
+  publishInferenceFinished,
+  publishInferenceStarted,
+} from '../observability/inference-events.js';
 import type { ReadyModelVersion } from '../repository/model-registry.js';
 import { protocolShape } from '../runtime/signature.js';
 
@@ -15,6 +21,13 @@ export interface InferenceTimings {
   items: number;
   /** Items in the batch the request ran in (its own and the others'); equals items when it ran alone. */
   batchSize: number;
+}
+
+/** Who asked, and since when: for logs and the end-to-end duration. Every field optional. */
+export interface InferenceContext {
+  requestId?: string;
+  /** performance.now() when the request reached the server (default: when runInference was called). */
+  receivedAt?: number;
 }
 
 export interface InferenceResult {
@@ -33,6 +46,53 @@ export async function runInference(
   model: ReadyModel,
   header: InferenceRequestHeader,
   decodeInputs: () => NamedTensor[],
+  context: InferenceContext = {},
+): Promise<InferenceResult> {
+  const receivedAt = context.receivedAt ?? performance.now();
+  let started = false;
+  let items = 1;
+  try {
+    const result = await validateAndRun(model, header, decodeInputs, (count) => {
+      started = true;
+      items = count;
+      publishInferenceStarted({ model });
+    });
+    const { timings } = result;
+    publishInferenceFinished({
+      model,
+      requestId: context.requestId,
+      ok: true,
+      totalMs: performance.now() - receivedAt,
+      queueMs: timings.queueMs,
+      computeMs: timings.computeMs,
+      items: timings.items,
+      batchSize: timings.batchSize,
+      started: true,
+    });
+    return result;
+  } catch (error) {
+    const served = toServeError(error);
+    publishInferenceFinished({
+      model,
+      requestId: context.requestId,
+      ok: false,
+      reason: failureReason(served.code),
+      error: served.message,
+      totalMs: performance.now() - receivedAt,
+      items,
+      batchSize: items,
+      started,
+    });
+    markPublished(error);
+    throw error;
+  }
+}
+
+async function validateAndRun(
+  model: ReadyModel,
+  header: InferenceRequestHeader,
+  decodeInputs: () => NamedTensor[],
+  onDecoded: (items: number) => void,
 ): Promise<InferenceResult> {
   const { signature } = model.loaded;
   const label = model.name;
@@ -55,6 +115,8 @@ export async function runInference(
 
   const wanted = header.outputs?.map((output) => output.name);
   const inputs = decodeInputs();
+  const items = inputs[0]?.shape[0] ?? 1;
+  onDecoded(items);
   const { outputs, queueMs, computeMs, batchSize } = await model.queue.run(inputs, wanted);
   const byName = new Map(outputs.map((output) => [output.name, output]));
   const order = wanted ?? signature.outputs.map((spec) => spec.name);
@@ -66,7 +128,6 @@ export async function runInference(
   if (header.id !== undefined) response.id = header.id;
   // The server's side of the latency, for clients and `onnx-serve bench` to split queue from compute.
   response.parameters = { queue_ms: round3(queueMs), compute_ms: round3(computeMs), batch_size: batchSize };
-  const items = inputs[0]?.shape[0] ?? 1;
   return { response, timings: { queueMs, computeMs, items, batchSize } };
 }
 
