@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
 import { startServer } from '../server/start.js';
 
 interface ServeFlags {
@@ -10,6 +11,7 @@ interface ServeFlags {
   logLevel: LevelWithSilent;
   strictReadiness: boolean;
   maxBodySize: number;
+  drainTimeoutSecs: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -27,6 +29,12 @@ export function registerServeCommand(program: Command): void {
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
     .option('--no-strict-readiness', 'report ready once loading is done even if some models failed')
     .option('--max-body-size <bytes>', 'largest request body, in bytes', parsePositiveInt, DEFAULT_BODY_LIMIT)
+    .option(
+      '--drain-timeout-secs <seconds>',
+      'at SIGTERM/SIGINT, how long accepted requests may take to finish',
+      parsePositiveInt,
+      DEFAULT_DRAIN_TIMEOUT_MS / 1000,
+    )
     .action(async (models: string[], flags: ServeFlags) => {
       const server = await startServer({
         host: flags.host,
@@ -36,19 +44,30 @@ export function registerServeCommand(program: Command): void {
         logLevel: flags.logLevel,
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
+        drainTimeoutMs: flags.drainTimeoutSecs * 1000,
       });
+      let stopping = false;
       const stop = (signal: NodeJS.Signals) => {
-        server.app.log.info({ signal }, `received ${signal}, shutting down`);
+        if (stopping) {
+          // A second signal means the operator will not wait for the drain.
+          server.app.log.warn({ signal }, `received ${signal} again, exiting without waiting for requests`);
+          process.exit(1);
+        }
+        stopping = true;
+        server.app.log.info({ signal }, `received ${signal}, draining: no new requests, finishing accepted ones`);
         server.close().then(
-          () => process.exit(0),
+          () => {
+            server.app.log.info('drained; workers stopped; exiting');
+            process.exit(0);
+          },
           (error: unknown) => {
             server.app.log.error({ err: error }, 'shutdown failed');
             process.exit(1);
           },
         );
       };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
     });
 }
 

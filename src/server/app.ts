@@ -6,6 +6,7 @@ import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
+import { registerDrainHooks } from './shutdown.js';
 
 export interface ServerInfo {
   name: string;
@@ -34,7 +35,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     genReqId: () => randomUUID(),
     // Model names are part of the path; keep the router strict and the URLs short.
     routerOptions: { maxParamLength: 256 },
+    // Shutdown answers come from registerDrainHooks, with a reason, and health checks keep answering.
+    return503OnClosing: false,
   });
+  registerDrainHooks(app, options.readiness.draining);
 
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.

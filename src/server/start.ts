@@ -7,6 +7,7 @@ import { ModelRegistry } from '../repository/model-registry.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
 
 export interface ServeOptions {
   host?: string;
@@ -20,6 +21,8 @@ export interface ServeOptions {
   logger?: Logger;
   strictReadiness?: boolean;
   bodyLimit?: number;
+  /** How long close() waits for accepted requests before cutting their connections. */
+  drainTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -27,6 +30,7 @@ export interface RunningServer {
   registry: ModelRegistry;
   /** http://host:port the server listens on. */
   url: string;
+  /** Graceful: readiness turns false, new requests get 503, accepted ones finish, then workers stop. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -67,11 +71,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     `onnx-serve listening on ${url}; loading ${registry.versions().length} model version(s) on ${cpu.usable} usable core(s)`,
   );
 
-  const close = async () => {
-    draining = true;
-    await app.close();
-    await registry.close();
-  };
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      draining = true;
+      await drainHttp(app, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, log);
+      await registry.close();
+    })());
   try {
     await registry.loadAll();
   } catch (error) {
