@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
+import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
 
@@ -142,6 +143,7 @@ export class ModelRegistry {
         warmup: version.spec.config.warmup ?? {},
       },
       version.instances,
+      this.#supervision(version),
     );
     version.state = 'LOADING';
     try {
@@ -158,6 +160,28 @@ export class ModelRegistry {
         `model ${version.label} failed to load: ${version.reason}`,
       );
     }
+  }
+
+  /** Instance crashes are logged; a crash loop turns the version UNAVAILABLE with its reason. */
+  #supervision(version: ModelVersion): SupervisorEvents {
+    const fields = { model: version.name, version: version.version };
+    return {
+      instanceCrashed: ({ instance, cause }) =>
+        this.#log.error(
+          { ...fields, instance, reason: cause },
+          `model ${version.label}: instance ${instance} crashed (${cause}); replacing it`,
+        ),
+      instanceReplaced: ({ instance, loadMs, warmupMs }) =>
+        this.#log.info(
+          { ...fields, instance, loadMs: round(loadMs), warmupMs: round(warmupMs) },
+          `model ${version.label}: instance ${instance} replaced and warmed up`,
+        ),
+      gaveUp: (reason) => {
+        version.state = 'UNAVAILABLE';
+        version.reason = reason;
+        this.#log.error({ ...fields, reason }, `model ${version.label} is now unavailable: ${reason}`);
+      },
+    };
   }
 
   #logLoaded(version: ModelVersion, loaded: PoolReady): void {
