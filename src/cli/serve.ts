@@ -2,7 +2,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
-import { startServer } from '../server/start.js';
+import { DEFAULT_POLL_SECS, startServer } from '../server/start.js';
+import { CONTROL_MODES, type ControlMode } from '../repository/model-control.js';
 
 interface ServeFlags {
   host: string;
@@ -12,6 +13,10 @@ interface ServeFlags {
   strictReadiness: boolean;
   maxBodySize: number;
   drainTimeoutSecs: number;
+  modelControlMode: ControlMode;
+  repositoryPollSecs: number;
+  controlToken?: string;
+  insecureControl?: boolean;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -35,7 +40,22 @@ export function registerServeCommand(program: Command): void {
       parsePositiveInt,
       DEFAULT_DRAIN_TIMEOUT_MS / 1000,
     )
+    .option(
+      '--model-control-mode <mode>',
+      `${CONTROL_MODES.join(', ')}: load at startup only, follow the repository, or follow /v2/repository calls`,
+      parseControlMode,
+      'none',
+    )
+    .option(
+      '--repository-poll-secs <seconds>',
+      'poll mode: seconds between repository scans',
+      parsePositiveInt,
+      DEFAULT_POLL_SECS,
+    )
+    .option('--control-token <token>', 'bearer token for /v2/repository (default: env ONNX_SERVE_CONTROL_TOKEN)')
+    .option('--insecure-control', 'allow model control without a token')
     .action(async (models: string[], flags: ServeFlags) => {
+      const controlToken = flags.controlToken ?? (process.env.ONNX_SERVE_CONTROL_TOKEN || undefined);
       const server = await startServer({
         host: flags.host,
         port: flags.port,
@@ -45,6 +65,10 @@ export function registerServeCommand(program: Command): void {
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
         drainTimeoutMs: flags.drainTimeoutSecs * 1000,
+        modelControlMode: flags.modelControlMode,
+        repositoryPollSecs: flags.repositoryPollSecs,
+        ...(controlToken === undefined ? {} : { controlToken }),
+        insecureControl: flags.insecureControl === true,
       });
       let stopping = false;
       const stop = (signal: NodeJS.Signals) => {
@@ -84,6 +108,13 @@ function parsePositiveInt(value: string): number {
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
   return n;
+}
+
+function parseControlMode(value: string): ControlMode {
+  if (!(CONTROL_MODES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${CONTROL_MODES.join(', ')}, got "${value}"`);
+  }
+  return value as ControlMode;
 }
 
 function parseLogLevel(value: string): LevelWithSilent {

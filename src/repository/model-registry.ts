@@ -129,6 +129,37 @@ export class ModelRegistry {
     await Promise.all(this.versions().map((v) => v.pool?.close()));
   }
 
+  // Model control (src/repository/model-control.ts) swaps versions through these three.
+
+  /** A version loaded and warmed up outside the registry, for a swap: READY, or UNAVAILABLE with its reason. */
+  async prepare(spec: ModelVersionSpec): Promise<ModelVersion> {
+    const version = new ModelVersion(spec, this.#cpu);
+    await this.#load(version);
+    return version;
+  }
+
+  /**
+   * Puts `versions` in place of the model's current ones in one step (requests resolve either the old
+   * set or the new one) and clears its scan error; returns the versions no longer served, still running.
+   */
+  install(name: string, versions: ModelVersion[]): ModelVersion[] {
+    const previous = this.#versions.get(name) ?? [];
+    this.#versions.set(
+      name,
+      [...versions].sort((a, b) => a.version - b.version),
+    );
+    this.#modelErrors.delete(name);
+    return previous.filter((v) => !versions.includes(v));
+  }
+
+  /** Takes a model out of service; returns its versions, still running, for the caller to close. */
+  remove(name: string): ModelVersion[] {
+    const previous = this.#versions.get(name) ?? [];
+    this.#versions.delete(name);
+    this.#modelErrors.delete(name);
+    return previous;
+  }
+
   #recordModelError(error: ModelScanError): void {
     this.#modelErrors.set(error.name, error.error);
     this.#log.error({ model: error.name, reason: error.error }, `model ${error.name} cannot be served: ${error.error}`);

@@ -6,6 +6,7 @@ import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
+import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
 import { registerDrainHooks } from './shutdown.js';
 
 export interface ServerInfo {
@@ -21,6 +22,8 @@ export interface AppOptions {
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   readiness: ReadinessPolicy;
+  /** Model control endpoints; off (mode none) when not given. */
+  repository?: RepositoryRouteOptions;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -63,6 +66,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerHealthRoutes(app, options.registry, options.readiness);
   registerMetadataRoutes(app, options.registry, options.info);
   registerInferRoutes(app, options.registry);
+  registerRepositoryRoutes(app, options.repository ?? { mode: 'none' });
   return app;
 }
 

@@ -8,6 +8,34 @@ import { scanRepository, specsForFiles, type ScanResult } from '../repository/sc
 import { cpuBudget } from '../runtime/cpu.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
+import { ModelControl, type ControlMode } from '../repository/model-control.js';
+
+export const DEFAULT_POLL_SECS = 15;
+
+/** Model control needs a repository to read and, unless explicitly waived, a token to guard it. */
+function createModelControl(
+  registry: ModelRegistry,
+  repository: string | undefined,
+  options: ServeOptions,
+  log: Logger,
+): ModelControl {
+  const mode = options.modelControlMode;
+  if (repository === undefined) {
+    throw new Error(
+      `--model-control-mode ${mode} needs --model-repository (model files given alone cannot be reloaded)`,
+    );
+  }
+  if (options.controlToken === undefined && options.insecureControl !== true) {
+    throw new Error(
+      `--model-control-mode ${mode} needs a control token: --control-token or ONNX_SERVE_CONTROL_TOKEN ` +
+        '(or --insecure-control to let anyone who reaches the port load and unload models)',
+    );
+  }
+  if (options.controlToken === undefined) {
+    log.warn({ mode }, 'model control endpoints are open to anyone who reaches the port (--insecure-control)');
+  }
+  return new ModelControl(registry, repository, log);
+}
 
 export interface ServeOptions {
   host?: string;
@@ -23,6 +51,13 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** How long close() waits for accepted requests before cutting their connections. */
   drainTimeoutMs?: number;
+  /** Triton's --model-control-mode (default none). */
+  modelControlMode?: ControlMode;
+  /** Poll mode: seconds between repository scans. */
+  repositoryPollSecs?: number;
+  /** Bearer token for the control endpoints; required in poll/explicit unless insecureControl. */
+  controlToken?: string;
+  insecureControl?: boolean;
 }
 
 export interface RunningServer {
@@ -36,9 +71,10 @@ export interface RunningServer {
 
 export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', import.meta.url));
 
-export function serverInfo(): ServerInfo {
+export function serverInfo(modelControl = false): ServerInfo {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return { name: 'onnx-serve', version: pkg.version, extensions: ['binary_tensor_data'] };
+  const extensions = ['binary_tensor_data', ...(modelControl ? ['model_repository'] : [])];
+  return { name: 'onnx-serve', version: pkg.version, extensions };
 }
 
 /**
@@ -56,12 +92,15 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   if (repository !== undefined) scans.push(await scanRepository(repository));
   if (files.length > 0) scans.push(specsForFiles(files));
   for (const scan of scans) registry.add(scan);
+  const mode = options.modelControlMode ?? 'none';
+  const control = mode === 'none' ? undefined : createModelControl(registry, repository, options, log);
 
   let draining = false;
   const app = buildApp({
     registry,
     log,
-    info: serverInfo(),
+    info: serverInfo(control !== undefined),
+    repository: { mode, control, ...(options.controlToken === undefined ? {} : { token: options.controlToken }) },
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     readiness: { strict: options.strictReadiness ?? true, draining: () => draining },
   });
@@ -75,6 +114,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const close = () =>
     (closing ??= (async () => {
       draining = true;
+      await control?.stop();
       await drainHttp(app, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, log);
       await registry.close();
     })());
@@ -84,6 +124,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     await close();
     throw error;
   }
+  await control?.adoptStartup();
+  if (mode === 'poll') control?.startPolling((options.repositoryPollSecs ?? DEFAULT_POLL_SECS) * 1000);
   const ready = registry.versions().filter((v) => v.state === 'READY').length;
   log.info(
     { ready, total: registry.versions().length },
