@@ -3,6 +3,7 @@ import type { LevelWithSilent } from 'pino';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
 import { DEFAULT_POLL_SECS, startServer } from '../server/start.js';
+import { DEFAULT_REQUEST_LIMITS } from '../server/request-limits.js';
 import { CONTROL_MODES, type ControlMode } from '../repository/model-control.js';
 
 interface ServeFlags {
@@ -17,6 +18,10 @@ interface ServeFlags {
   repositoryPollSecs: number;
   controlToken?: string;
   insecureControl?: boolean;
+  maxHeaderSize: number;
+  maxTensors: number;
+  maxTensorElements: number;
+  maxBytesElementSize: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -39,6 +44,30 @@ export function registerServeCommand(program: Command): void {
       'at SIGTERM/SIGINT, how long accepted requests may take to finish',
       parsePositiveInt,
       DEFAULT_DRAIN_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--max-header-size <bytes>',
+      'largest request line plus headers',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxHeaderSize,
+    )
+    .option(
+      '--max-tensors <n>',
+      'most input tensors in one request',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxTensors,
+    )
+    .option(
+      '--max-tensor-elements <n>',
+      'most elements in one tensor',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxTensorElements,
+    )
+    .option(
+      '--max-bytes-element-size <bytes>',
+      'largest BYTES element',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxBytesElementSize,
     )
     .option(
       '--model-control-mode <mode>',
@@ -65,6 +94,12 @@ export function registerServeCommand(program: Command): void {
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
         drainTimeoutMs: flags.drainTimeoutSecs * 1000,
+        limits: {
+          maxHeaderSize: flags.maxHeaderSize,
+          maxTensors: flags.maxTensors,
+          maxTensorElements: flags.maxTensorElements,
+          maxBytesElementSize: flags.maxBytesElementSize,
+        },
         modelControlMode: flags.modelControlMode,
         repositoryPollSecs: flags.repositoryPollSecs,
         ...(controlToken === undefined ? {} : { controlToken }),

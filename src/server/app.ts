@@ -8,6 +8,7 @@ import { registerInferRoutes } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
 import { registerDrainHooks } from './shutdown.js';
+import { clientErrorHandler, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
 
 export interface ServerInfo {
   name: string;
@@ -22,6 +23,8 @@ export interface AppOptions {
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   readiness: ReadinessPolicy;
+  /** Header, tensor and BYTES limits; DEFAULT_REQUEST_LIMITS where not given. */
+  limits?: Partial<RequestLimits>;
   /** Model control endpoints; off (mode none) when not given. */
   repository?: RepositoryRouteOptions;
 }
@@ -29,7 +32,10 @@ export interface AppOptions {
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
 export function buildApp(options: AppOptions): FastifyInstance {
+  const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
   const app = Fastify({
+    http: { maxHeaderSize: limits.maxHeaderSize },
+    clientErrorHandler: clientErrorHandler(limits),
     loggerInstance: options.log as FastifyBaseLogger,
     // One log line per request would drown the events that matter (loads, failures, slow inferences).
     logController: new LogController({ disableRequestLogging: true }),
@@ -65,7 +71,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   registerHealthRoutes(app, options.registry, options.readiness);
   registerMetadataRoutes(app, options.registry, options.info);
-  registerInferRoutes(app, options.registry);
+  registerInferRoutes(app, options.registry, limits);
   registerRepositoryRoutes(app, options.repository ?? { mode: 'none' });
   return app;
 }

@@ -8,6 +8,7 @@ import { scanRepository, specsForFiles, type ScanResult } from '../repository/sc
 import { cpuBudget } from '../runtime/cpu.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
+import type { RequestLimits } from './request-limits.js';
 import { ModelControl, type ControlMode } from '../repository/model-control.js';
 
 export const DEFAULT_POLL_SECS = 15;
@@ -51,6 +52,8 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** How long close() waits for accepted requests before cutting their connections. */
   drainTimeoutMs?: number;
+  /** Header, tensor and BYTES limits (defaults: DEFAULT_REQUEST_LIMITS). */
+  limits?: Partial<RequestLimits>;
   /** Triton's --model-control-mode (default none). */
   modelControlMode?: ControlMode;
   /** Poll mode: seconds between repository scans. */
@@ -102,6 +105,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     info: serverInfo(control !== undefined),
     repository: { mode, control, ...(options.controlToken === undefined ? {} : { token: options.controlToken }) },
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
     readiness: { strict: options.strictReadiness ?? true, draining: () => draining },
   });
   const url = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });

@@ -19,13 +19,23 @@ import {
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { runInference, type ReadyModel } from '../inference.js';
+import {
+  checkBytesElements,
+  checkHeaderLimits,
+  DEFAULT_REQUEST_LIMITS,
+  type RequestLimits,
+} from '../request-limits.js';
 
 interface InferParams {
   model: string;
   version?: string;
 }
 
-export function registerInferRoutes(app: FastifyInstance, registry: ModelRegistry): void {
+export function registerInferRoutes(
+  app: FastifyInstance,
+  registry: ModelRegistry,
+  limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
+): void {
   const infer = async (request: FastifyRequest<{ Params: InferParams }>, reply: FastifyReply) => {
     const model = registry.resolveReady(request.params.model, request.params.version);
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
@@ -47,7 +57,8 @@ export function registerInferRoutes(app: FastifyInstance, registry: ModelRegistr
       decodeInputs = () => decoded.inputs;
     }
 
-    const { response } = await runInference(model, header, decodeInputs);
+    checkHeaderLimits(header, limits);
+    const { response } = await runInference(model, header, () => checkBytesElements(decodeInputs(), limits));
     const isBinary = raw ? () => true : binaryOutputSelector(header);
     if (response.outputs.some((output) => isBinary(output.name))) {
       const encoded = encodeBinaryResponse(response, isBinary);
