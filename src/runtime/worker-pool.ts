@@ -27,6 +27,8 @@ interface Instance {
   /** Loaded and warmed up: takes requests. */
   ready: boolean;
   exited: boolean;
+  /** Called when the last pending request is settled (close waits for it). */
+  onIdle?: () => void;
 }
 
 // Built, the worker is the .js next to this file; run from the TypeScript sources, a small loader starts it.
@@ -121,6 +123,9 @@ export class WorkerPool {
     await Promise.all(
       instances.map(async (instance) => {
         if (instance.exited) return;
+        // Runs are asynchronous in onnxruntime-node: releasing the session under one would lose its answer.
+        if (instance.pending.size > 0) await new Promise<void>((resolve) => (instance.onIdle = resolve));
+        if (instance.exited) return;
         const exited = new Promise<void>((resolve) => instance.worker.once('exit', () => resolve()));
         instance.worker.postMessage({ type: 'close' } satisfies WorkerCommand);
         const timer = setTimeout(() => void instance.worker.terminate(), 5000);
@@ -164,11 +169,13 @@ export class WorkerPool {
               computeMs: event.computeMs,
               queueMs: Math.max(0, roundTrip - event.computeMs),
             });
+            if (instance.pending.size === 0) instance.onIdle?.();
             break;
           }
           case 'error':
             instance.pending.get(event.id)?.reject(internal(`onnxruntime failed: ${event.error}`));
             instance.pending.delete(event.id);
+            if (instance.pending.size === 0) instance.onIdle?.();
             break;
         }
       });
@@ -179,11 +186,11 @@ export class WorkerPool {
         instance.exited = true;
         const cause = lastError?.message ?? `its thread exited with code ${code}`;
         reject(new Error(`instance ${index} of ${this.#setup.label} stopped while loading: ${cause}`));
-        if (this.#closing && lastError === undefined) return;
         for (const pending of instance.pending.values()) {
           pending.reject(internal(`instance ${index} of ${this.#setup.label} stopped during inference: ${cause}`));
         }
         instance.pending.clear();
+        instance.onIdle?.();
         if (instance.ready && !this.#closing) {
           this.#instances = this.#instances.filter((i) => i !== instance);
           this.#replace(index, cause);

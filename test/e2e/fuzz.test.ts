@@ -198,7 +198,7 @@ function generate(): FuzzRequest {
       };
     }
     case 5: {
-      const headers: Record<string, string> = pick([
+      const headers = pick<Record<string, string>>([
         { 'content-type': 'text/plain' },
         { 'content-type': 'application/json; charset=latin1' },
         { 'inference-header-content-length': pick(['', 'NaN', '-0', '00000000000000000000001']) },

@@ -61,7 +61,13 @@ export class LoadGenerator {
         const outcome: Outcome = { sentAt: performance.now(), doneAt: 0 };
         this.outcomes.push(outcome);
         try {
-          const response = await fetch(request.url, { method: 'POST', headers: request.headers, body: request.body });
+          // A lost request shows up as an error outcome instead of hanging the test.
+          const response = await fetch(request.url, {
+            method: 'POST',
+            headers: request.headers,
+            body: request.body,
+            signal: AbortSignal.timeout(60_000),
+          });
           outcome.status = response.status;
           const bytes = Buffer.from(await response.arrayBuffer());
           const headerLength = response.headers.get('inference-header-content-length');
