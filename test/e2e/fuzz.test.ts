@@ -239,7 +239,7 @@ function generate(): FuzzRequest {
           `/v2/repository/models/${MODEL}/unload`,
           '/v2/repository/index',
         ]),
-        headers: pick([
+        headers: pick<Record<string, string>>([
           {},
           { authorization: 'Bearer wrong' },
           { authorization: TOKEN },
