@@ -4,16 +4,14 @@
  * explicit load/unload calls, and the bearer token that guards them.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningServer } from '../../src/server/start.js';
 import { jsonRequest, LoadGenerator } from '../helpers/load.js';
-import { OCR_ASSETS } from '../helpers/ocr.js';
+import { CLS_MODEL as CLS, clsRepository } from '../helpers/repository.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
 
-const CLS = path.join(OCR_ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
 const SHAPE = [1, 3, 48, 192];
 const TOKEN = 'test-control-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -42,13 +40,7 @@ async function until(what: string, condition: () => Promise<boolean>): Promise<v
 }
 
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-control-'));
-  await mkdir(path.join(dir, 'cls', '1'), { recursive: true });
-  await copyFile(CLS, path.join(dir, 'cls', '1', 'model.onnx'));
-  await writeFile(
-    path.join(dir, 'cls', 'config.yaml'),
-    `version_policy: { latest: 1 }\ninstances: 1\nsession: { intra_op_threads: 1 }\nwarmup: { runs: 1, inputs: { x: { shape: [${SHAPE.join(', ')}] } } }\n`,
-  );
+  dir = await clsRepository(SHAPE, 'version_policy: { latest: 1 }\ninstances: 1');
   server = await startTestServer({
     modelRepository: dir,
     modelControlMode: 'poll',

@@ -4,14 +4,12 @@
  * warm-up. A leak of even a few hundred bytes per request would show.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { RunningServer } from '../../src/server/start.js';
-import { OCR_ASSETS } from '../helpers/ocr.js';
+import { clsRepository } from '../helpers/repository.js';
 import { startTestServer } from '../helpers/server.js';
 
 const WARMUP = 10_000;
@@ -23,16 +21,7 @@ let dir: string;
 let server: RunningServer;
 
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-soak-'));
-  await mkdir(path.join(dir, 'cls', '1'), { recursive: true });
-  await copyFile(
-    path.join(OCR_ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'),
-    path.join(dir, 'cls', '1', 'model.onnx'),
-  );
-  await writeFile(
-    path.join(dir, 'cls', 'config.yaml'),
-    `instances: 2\nsession: { intra_op_threads: 1 }\nwarmup: { runs: 1, inputs: { x: { shape: [${SHAPE.join(', ')}] } } }\n`,
-  );
+  dir = await clsRepository(SHAPE, 'instances: 2');
   server = await startTestServer({ modelRepository: dir });
 });
 

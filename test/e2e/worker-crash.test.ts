@@ -3,17 +3,14 @@
  * request is answered 200, a warmed-up replacement takes over; a crash loop marks the model unavailable.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import type { RunningServer } from '../../src/server/start.js';
 import { jsonRequest, LoadGenerator } from '../helpers/load.js';
-import { OCR_ASSETS } from '../helpers/ocr.js';
+import { clsRepository } from '../helpers/repository.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
 
-const CLS = path.join(OCR_ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
 const SHAPE = [1, 3, 48, 192];
 const CONCURRENCY = 4;
 
@@ -21,14 +18,8 @@ let dir: string;
 let server: RunningServer;
 
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-crash-'));
-  await mkdir(path.join(dir, 'cls', '1'), { recursive: true });
-  await copyFile(CLS, path.join(dir, 'cls', '1', 'model.onnx'));
   // One instance: while it is replaced, requests wait for the replacement instead of finding none.
-  await writeFile(
-    path.join(dir, 'cls', 'config.yaml'),
-    `instances: 1\nsession: { intra_op_threads: 1 }\nwarmup: { runs: 1, inputs: { x: { shape: [${SHAPE.join(', ')}] } } }\n`,
-  );
+  dir = await clsRepository(SHAPE);
   server = await startTestServer({ modelRepository: dir });
 });
 
