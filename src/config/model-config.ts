@@ -1,6 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import {
+  FILE_REF_SCHEMA,
+  PIPELINE_SCHEMA,
+  POSTPROCESS_SCHEMA,
+  PREPROCESS_SCHEMA,
+  type PipelineConfig,
+  type PostprocessConfig,
+  type PreprocessConfig,
+} from './processing-config.js';
 
 /**
  * `config.yaml` of one model. Every key is optional: what is missing comes from the ONNX file
@@ -20,6 +29,12 @@ export interface ModelConfig {
   instances?: number | 'auto';
   session?: SessionConfig;
   warmup?: WarmupConfig;
+  /** How POST /predict turns an image into the model's input tensor. */
+  preprocess?: PreprocessConfig;
+  /** How POST /predict turns the model's output into an answer. */
+  postprocess?: PostprocessConfig;
+  /** A model made of other models of the repository; such a folder has no ONNX file. */
+  pipeline?: PipelineConfig;
 }
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
@@ -60,18 +75,7 @@ const SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    source: {
-      description: 'a file path, or {package: NAME, file: PATH inside that package}',
-      oneOf: [
-        { type: 'string', minLength: 1 },
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['package', 'file'],
-          properties: { package: { type: 'string', minLength: 1 }, file: { type: 'string', minLength: 1 } },
-        },
-      ],
-    },
+    source: FILE_REF_SCHEMA,
     version: positiveInt,
     default_model_filename: { type: 'string', minLength: 1, pattern: '^[^/\\\\]+$' },
     version_policy: {
@@ -134,6 +138,9 @@ const SCHEMA = {
         },
       },
     },
+    preprocess: PREPROCESS_SCHEMA,
+    postprocess: POSTPROCESS_SCHEMA,
+    pipeline: PIPELINE_SCHEMA,
   },
 } as const;
 
