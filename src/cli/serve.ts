@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
 import { startServer } from '../server/start.js';
 
@@ -10,6 +11,7 @@ interface ServeFlags {
   logLevel: LevelWithSilent;
   strictReadiness: boolean;
   maxBodySize: number;
+  maxImagePixels: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -27,6 +29,12 @@ export function registerServeCommand(program: Command): void {
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
     .option('--no-strict-readiness', 'report ready once loading is done even if some models failed')
     .option('--max-body-size <bytes>', 'largest request body, in bytes', parsePositiveInt, DEFAULT_BODY_LIMIT)
+    .option(
+      '--max-image-pixels <pixels>',
+      'largest image /predict decodes, width × height (checked from the header, before decoding)',
+      parsePositiveInt,
+      DEFAULT_MAX_IMAGE_PIXELS,
+    )
     .action(async (models: string[], flags: ServeFlags) => {
       const server = await startServer({
         host: flags.host,
@@ -36,6 +44,7 @@ export function registerServeCommand(program: Command): void {
         logLevel: flags.logLevel,
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
+        maxImagePixels: flags.maxImagePixels,
       });
       const stop = (signal: NodeJS.Signals) => {
         server.app.log.info({ signal }, `received ${signal}, shutting down`);

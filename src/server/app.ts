@@ -6,6 +6,7 @@ import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
+import { registerPredictRoutes } from './routes/predict.js';
 
 export interface ServerInfo {
   name: string;
@@ -20,6 +21,8 @@ export interface AppOptions {
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   readiness: ReadinessPolicy;
+  /** Largest image /predict decodes, in pixels (width × height). */
+  maxImagePixels: number;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -52,13 +55,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({
-      error: `no route ${request.method} ${request.url.split('?')[0]}; see GET /v2 and /v2/models/{model}[/versions/{version}][/ready|/infer]`,
+      error: `no route ${request.method} ${request.url.split('?')[0]}; see GET /v2 and /v2/models/{model}[/versions/{version}][/ready|/infer|/predict]`,
     });
   });
 
   registerHealthRoutes(app, options.registry, options.readiness);
   registerMetadataRoutes(app, options.registry, options.info);
   registerInferRoutes(app, options.registry);
+  registerPredictRoutes(app, options.registry, { maxImagePixels: options.maxImagePixels });
   return app;
 }
 

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { ModelRegistry } from '../repository/model-registry.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
 
 export interface ServeOptions {
@@ -20,6 +21,8 @@ export interface ServeOptions {
   logger?: Logger;
   strictReadiness?: boolean;
   bodyLimit?: number;
+  /** Largest image /predict decodes, in pixels (default DEFAULT_MAX_IMAGE_PIXELS). */
+  maxImagePixels?: number;
 }
 
 export interface RunningServer {
@@ -34,7 +37,7 @@ export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', im
 
 export function serverInfo(): ServerInfo {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return { name: 'onnx-serve', version: pkg.version, extensions: ['binary_tensor_data'] };
+  return { name: 'onnx-serve', version: pkg.version, extensions: ['binary_tensor_data', 'predict'] };
 }
 
 /**
@@ -59,6 +62,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     log,
     info: serverInfo(),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    maxImagePixels: options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
     readiness: { strict: options.strictReadiness ?? true, draining: () => draining },
   });
   const url = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
