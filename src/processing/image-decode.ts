@@ -31,9 +31,15 @@ const ACCEPTED_LIST = [...ACCEPTED_FORMATS.values()].join(', ');
 export async function decodeImage(bytes: Buffer, what: string, maxPixels: number): Promise<RgbImage> {
   let metadata: sharp.Metadata;
   try {
-    metadata = await sharp(bytes).metadata();
+    // No pixel limit here: only the header is read, and the limit is ours to report below.
+    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
-    throw unsupportedMediaType(`${what} is not an image (expected ${ACCEPTED_LIST}): ${(error as Error).message}`);
+    const message = (error as Error).message;
+    // libvips tells a format it does not know from a known format whose header is damaged.
+    if (/unsupported image format/.test(message)) {
+      throw unsupportedMediaType(`${what} is not an image (expected ${ACCEPTED_LIST}): ${message}`);
+    }
+    throw invalidArgument(`${what} is an image whose header cannot be read (corrupt or truncated): ${message}`);
   }
   const format = ACCEPTED_FORMATS.get(metadata.format);
   if (format === undefined) {
