@@ -91,12 +91,15 @@ export const FILE_REF_SCHEMA = {
   ],
 } as const;
 
-const resizeMode = (mode: ResizeMode, properties: Record<string, object>, required: string[] = []) => ({
+/** One branch of a tagged union: `tag` holds `value`, and only these keys are allowed beside it. */
+const tagged = (tag: 'mode' | 'type', value: string, properties: Record<string, object>, required: string[] = []) => ({
   type: 'object',
   additionalProperties: false,
-  required: ['mode', ...required],
-  properties: { mode: { const: mode }, ...properties },
+  required: [tag, ...required],
+  properties: { [tag]: { const: value }, ...properties },
 });
+const resizeMode = (mode: ResizeMode, properties: Record<string, object>, required: string[] = []) =>
+  tagged('mode', mode, properties, required);
 
 export const PREPROCESS_SCHEMA = {
   type: 'object',
@@ -130,12 +133,8 @@ export const PREPROCESS_SCHEMA = {
   },
 } as const;
 
-const postprocessType = (type: PostprocessType, properties: Record<string, object>, required: string[] = []) => ({
-  type: 'object',
-  additionalProperties: false,
-  required: ['type', ...required],
-  properties: { type: { const: type }, ...properties },
-});
+const postprocessType = (type: PostprocessType, properties: Record<string, object>, required: string[] = []) =>
+  tagged('type', type, properties, required);
 
 export const POSTPROCESS_SCHEMA = {
   description:
