@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { serverInfo } from '../server/start.js';
+import { registerBenchCommand } from './bench.js';
+import { registerConvertCommand } from './convert.js';
 import { registerInspectCommand } from './inspect.js';
+import { registerOptimizeCommand } from './optimize.js';
 import { registerServeCommand } from './serve.js';
+import { registerVerifyCommand } from './verify.js';
 
 const program = new Command('onnx-serve')
   .description('Inference server and toolkit for ONNX models: Open Inference Protocol over onnxruntime-node')
@@ -11,6 +15,10 @@ const program = new Command('onnx-serve')
 
 registerServeCommand(program);
 registerInspectCommand(program);
+registerBenchCommand(program);
+registerConvertCommand(program);
+registerVerifyCommand(program);
+registerOptimizeCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`onnx-serve: ${(error as Error).message}\n`);

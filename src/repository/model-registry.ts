@@ -5,6 +5,9 @@ import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
+import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
+import { ModelQueue } from '../scheduler/model-queue.js';
+import { verifyOnLoad } from '../verify/load-gate.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
@@ -21,6 +24,8 @@ export class ModelVersion {
   /** What the loaded instances reported: provider, signature, load and warmup figures. */
   loaded?: PoolReady;
   pool?: WorkerPool;
+  /** The bounded, batching queue in front of the pool. */
+  queue?: ModelQueue;
 
   constructor(spec: ModelVersionSpec, cpu: CpuBudget) {
     this.name = spec.name;
@@ -35,6 +40,8 @@ export class ModelVersion {
     return `${this.name}:${this.version}`;
   }
 }
+
+export type ReadyModelVersion = ModelVersion & { pool: WorkerPool; loaded: PoolReady; queue: ModelQueue };
 
 /** Every model the server knows, by name and version, with its state. */
 export class ModelRegistry {
@@ -117,20 +124,26 @@ export class ModelRegistry {
   }
 
   /** resolve(), then insist the version is ready to infer. */
-  resolveReady(name: string, version?: string): ModelVersion & { pool: WorkerPool; loaded: PoolReady } {
+  resolveReady(name: string, version?: string): ReadyModelVersion {
     const found = this.resolve(name, version);
     if (found.spec.config.pipeline !== undefined && found.state === 'READY') {
       throw invalidArgument(`model ${name} is a pipeline of other models: send images to /v2/models/${name}/predict`);
     }
-    if (found.state !== 'READY' || found.pool === undefined || found.loaded === undefined) {
+    if (
+      found.state !== 'READY' ||
+      found.pool === undefined ||
+      found.loaded === undefined ||
+      found.queue === undefined
+    ) {
       const why =
         found.state === 'LOADING' ? 'is still loading' : `is unavailable: ${found.reason ?? 'unknown reason'}`;
       throw unavailable(`model ${found.name} version ${found.version} ${why}`);
     }
-    return found as ModelVersion & { pool: WorkerPool; loaded: PoolReady };
+    return found as ReadyModelVersion;
   }
 
   async close(): Promise<void> {
+    for (const version of this.versions()) version.queue?.close();
     await Promise.all(this.versions().map((v) => v.pool?.close()));
   }
 
@@ -152,8 +165,18 @@ export class ModelRegistry {
     version.state = 'LOADING';
     try {
       const loaded = await pool.start();
+      await this.#verify(version, pool, loaded);
       version.pool = pool;
       version.loaded = loaded;
+      version.queue = new ModelQueue({
+        label: version.label,
+        runner: pool,
+        instances: loaded.instances,
+        policy: resolveBatchingPolicy(version.spec.config),
+        signature: loaded.signature,
+        batchingRequested: version.spec.config.max_batch_size !== undefined,
+        log: this.#log,
+      });
       version.state = 'READY';
       this.#logLoaded(version, loaded);
     } catch (error) {
@@ -186,6 +209,21 @@ export class ModelRegistry {
       { model: version.name, reason: version.reason },
       `pipeline ${version.label} cannot run: ${version.reason}`,
     );
+  }
+
+  /** Checks the version against the test data sets in its folder, if any; closes the pool when it fails. */
+  async #verify(version: ModelVersion, pool: WorkerPool, loaded: PoolReady): Promise<void> {
+    try {
+      const report = await verifyOnLoad(version.spec, pool, loaded.signature);
+      if (report === undefined) return;
+      this.#log.info(
+        { model: version.name, version: version.version, testDataSets: report.sets, tolerance: report.tolerance },
+        `model ${version.label} matches its ${report.sets} test data sets`,
+      );
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
   }
 
   #logLoaded(version: ModelVersion, loaded: PoolReady): void {

@@ -1,12 +1,18 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { wasPublished } from '../observability/inference-events.js';
+import type { Observability } from '../observability/observability.js';
 import { ServeError, toServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
 import { registerPredictRoutes } from './routes/predict.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
+import { registerMetricsRoute } from './routes/metrics.js';
+import { registerStatsRoutes } from './routes/stats.js';
+import { registerRequestObservation } from './request-observation.js';
 
 export interface ServerInfo {
   name: string;
@@ -23,6 +29,8 @@ export interface AppOptions {
   readiness: ReadinessPolicy;
   /** Largest image /predict decodes, in pixels (width × height). */
   maxImagePixels: number;
+  /** Metrics, statistics and the dashboard; left out, the server serves without them. */
+  observability?: Observability;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -46,7 +54,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
     const served = fromFrameworkError(error, options.bodyLimit);
-    if (served.status >= 500 && served.code !== 'OVERLOADED' && served.code !== 'UNAVAILABLE') {
+    // An inference failure already has its (rate-limited) line from the inference log.
+    const logged = wasPublished(error);
+    if (served.status >= 500 && served.code !== 'OVERLOADED' && served.code !== 'UNAVAILABLE' && !logged) {
       request.log.error({ err: error, reqId: request.id, url: request.url }, served.message);
     }
     if (served.retryAfterSeconds !== undefined) void reply.header('retry-after', String(served.retryAfterSeconds));
@@ -63,6 +73,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerMetadataRoutes(app, options.registry, options.info);
   registerInferRoutes(app, options.registry);
   registerPredictRoutes(app, options.registry, { maxImagePixels: options.maxImagePixels });
+  if (options.observability !== undefined) {
+    registerRequestObservation(app, options.registry);
+    registerStatsRoutes(app, options.registry, options.observability);
+    registerMetricsRoute(app, options.observability.metrics);
+    registerDashboardRoutes(app);
+  }
   return app;
 }
 

@@ -14,6 +14,7 @@ describe('config.yaml validation', () => {
       default_model_filename: 'm.onnx',
       version_policy: { latest: 2 },
       instances: 2,
+      verify: { atol: 1e-3, rtol: 0 },
       session: {
         graph_optimization_level: 'basic',
         intra_op_threads: 'auto',
@@ -42,6 +43,9 @@ describe('config.yaml validation', () => {
         other_dim: 16,
         inputs: { x: { shape: [1, 3], data: [1, 2, 3] } },
       },
+      max_batch_size: 16,
+      dynamic_batching: { max_queue_delay_microseconds: 500, preferred_batch_size: [4, 16], max_queue_size: 64 },
+      latency_alert_ms: 12.5,
     };
     assert.deepEqual(validateModelConfig(full, where), full);
   });
@@ -88,7 +92,7 @@ describe('config.yaml validation', () => {
     [
       'unknown top-level key',
       { sesion: {} },
-      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, preprocess, postprocess, pipeline\)$/,
+      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, .*latency_alert_ms, preprocess, postprocess, pipeline\)$/,
     ],
     [
       'unknown nested key',
@@ -101,6 +105,8 @@ describe('config.yaml validation', () => {
       /session\.graph_optimization_level must be one of "disabled", "basic", "extended", "all"/,
     ],
     ['bad union', { instances: 0 }, /instances must be a positive integer or "auto"/],
+    ['bad verify', { verify: { atol: -1 } }, /verify must be true, false or \{atol: N, rtol: N\} \(N ≥ 0\)/],
+    ['verify as a string', { verify: 'yes' }, /verify must be true, false or \{atol: N, rtol: N\}/],
     [
       'bad provider',
       { session: { execution_providers: ['gpu'] } },
@@ -113,6 +119,8 @@ describe('config.yaml validation', () => {
     ],
     ['bad version policy', { version_policy: { newest: 1 } }, /version_policy must be one of \{latest: N\}/],
     ['bad warmup shape', { warmup: { inputs: { x: { shape: [1, -2] } } } }, /warmup\.inputs\.x\.shape\.1 must be >= 0/],
+    ['a latency alert of zero', { latency_alert_ms: 0 }, /^models\/m\/config\.yaml: latency_alert_ms must be > 0$/],
+    ['a latency alert that is not a number', { latency_alert_ms: '150ms' }, /latency_alert_ms must be number$/],
     [
       'a resize mode without its required key',
       { preprocess: { resize: { mode: 'shorter_side_crop', width: 224 } } },
