@@ -143,7 +143,10 @@ export class ModelQueue {
     const timer =
       request.deadline === Infinity
         ? undefined
-        : setTimeout(() => this.#drop(request, this.#expired(request, performance.now())), request.deadline - request.enqueuedAt);
+        : setTimeout(
+            () => this.#drop(request, this.#expired(request, performance.now())),
+            request.deadline - request.enqueuedAt,
+          );
     const onAbort = () => this.#drop(request, this.#cancelled(performance.now() - request.enqueuedAt));
     signal?.addEventListener('abort', onAbort, { once: true });
     request.release = () => {
@@ -302,12 +305,16 @@ export class ModelQueue {
  * request asks for a shorter one and allow_timeout_override is on. No default counts as no limit, so
  * with override allowed any request timeout applies.
  */
-export function effectiveTimeout(policy: BatchingPolicy, requestedMicroseconds: number | undefined): Deadline | undefined {
+export function effectiveTimeout(
+  policy: BatchingPolicy,
+  requestedMicroseconds: number | undefined,
+): Deadline | undefined {
   const fallback: Deadline | undefined =
     policy.defaultTimeoutMicroseconds > 0
       ? { microseconds: policy.defaultTimeoutMicroseconds, source: 'model default' }
       : undefined;
-  if (!policy.allowTimeoutOverride || requestedMicroseconds === undefined || requestedMicroseconds === 0) return fallback;
+  if (!policy.allowTimeoutOverride || requestedMicroseconds === undefined || requestedMicroseconds === 0)
+    return fallback;
   if (fallback !== undefined && requestedMicroseconds >= fallback.microseconds) return fallback;
   return { microseconds: requestedMicroseconds, source: 'request' };
 }
