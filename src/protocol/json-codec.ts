@@ -861,9 +861,20 @@ function chunkedJson(length: number, chunkOf: (start: number, end: number) => un
   return `${text}]`;
 }
 
+/**
+ * One plain array reused for every chunk of numbers: filled by a loop it holds unboxed doubles, so
+ * printing a tensor allocates no number objects (Array.from of a typed array boxes each element).
+ */
+const numberScratch: number[] = [];
+
 /** JSON text of numbers that print as themselves (finite and not -0: JSON.stringify makes -0 "0"). */
 function numbersJson(values: NumberArray): string {
-  return chunkedJson(values.length, (start, end) => Array.from((values as Float64Array).subarray(start, end)));
+  return chunkedJson(values.length, (start, end) => {
+    const chunk = numberScratch;
+    chunk.length = end - start;
+    for (let index = start; index < end; index++) chunk[index - start] = values[index];
+    return chunk;
+  });
 }
 
 function printsAsItself(value: number): boolean {
