@@ -78,7 +78,9 @@ try {
           result = `| ${model} | ${encoding} | ${kib(body.length)} | ${kib(heap)} | ${kib(buffers)} |`;
         }
       }
-      process.stdout.write(`${result ?? `| ${model} | ${encoding} | ${kib(body.length)} | (a GC ran every time) | |`}\n`);
+      process.stdout.write(
+        `${result ?? `| ${model} | ${encoding} | ${kib(body.length)} | (a GC ran every time) | |`}\n`,
+      );
     }
   }
 } finally {

@@ -2,10 +2,12 @@
  * One run, same machine, same models and inputs: raw session.run (the limit), onnx-serve over HTTP
  * (binary and JSON, concurrency 1 and 16) and a naive main-thread server; prints every figure and
  * the ratios and writes them into bench/RESULTS.md. Loopback only, a few seconds per cell.
+ * onnx-serve runs as users run it, built (dist/; `npm run bench` builds first): from the TypeScript
+ * sources every worker would also load the TypeScript loader (~20 MB RSS each).
  * Usage: npm run bench [-- --seconds 3]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,7 +41,7 @@ async function freePort(): Promise<number> {
 }
 
 function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 async function waitFor(url: string, child: ChildProcess): Promise<void> {
@@ -97,8 +99,11 @@ const say = (line = '') => {
 };
 const servePort = await freePort();
 const naivePort = await freePort();
-const serve = start(['src/cli/index.ts', 'serve', '--port', String(servePort), '--log-level', 'warn']);
+if (!existsSync('dist/cli/index.js')) throw new Error('dist/cli/index.js is missing: run npm run build first');
+const serve = start(['dist/cli/index.js', 'serve', '--port', String(servePort), '--log-level', 'warn']);
 const naive = start([
+  '--import',
+  'tsx',
   'bench/naive-server.ts',
   String(naivePort),
   ...MODELS.map((m) => `${m.name}=${path.join(ASSETS, m.file)}`),
