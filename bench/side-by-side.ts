@@ -7,6 +7,7 @@
  * Usage: npm run bench [-- --seconds 3]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -100,6 +101,46 @@ async function load(url: string, shape: number[], encoding: WireEncoding, concur
   }
 }
 
+/**
+ * GET /v2/health/live every 10 ms while text-detector runs 640×640 images (binary, one after another):
+ * the main thread must stay free while a worker computes.
+ */
+async function liveWhileDetecting(base: string) {
+  const inputs = syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: [1, 3, 640, 640] });
+  const detector = httpTarget(`${base}/v2/models/text-detector/infer`, encodeRequest({ inputs }, 'binary'), 1);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const live = () =>
+    new Promise<number>((resolve, reject) => {
+      const started = performance.now();
+      http
+        .get(`${base}/v2/health/live`, { agent }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(performance.now() - started));
+        })
+        .on('error', reject);
+    });
+  const deadline = performance.now() + seconds * 1000;
+  let detections = 0;
+  const detecting = (async () => {
+    while (performance.now() < deadline) {
+      await detector.send();
+      detections++;
+    }
+  })();
+  const latencies: number[] = [];
+  await live();
+  while (performance.now() < deadline) {
+    latencies.push(await live());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await detecting;
+  detector.close();
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  return { detections, checks: latencies.length, p50: at(0.5), p99: at(0.99), max: latencies.at(-1)! };
+}
+
 const lines: string[] = [];
 const say = (line = '') => {
   lines.push(line);
@@ -187,6 +228,12 @@ try {
     );
     say();
   }
+  const live = await liveWhileDetecting(`http://127.0.0.1:${servePort}`);
+  say(
+    `/v2/health/live while text-detector ran ${live.detections} 640×640 images: ${live.checks} checks, ` +
+      `p50 ${live.p50.toFixed(2)} ms, p99 ${live.p99.toFixed(2)} ms, max ${live.max.toFixed(2)} ms (target ≤ 10 ms).`,
+  );
+  say();
   say(
     `RSS of onnx-serve serving the default repository (main thread + 3 workers): ${rssAfterLoad.toFixed(0)} MB after load and warm-up, ` +
       `${rssMb(serve.pid!).toFixed(0)} MB after this benchmark (target ≤ 340 MB).`,
