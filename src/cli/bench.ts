@@ -5,6 +5,8 @@ import path from 'node:path';
 import { formatCsv, formatTable, runLevel, type LevelResult, type SendOne } from '../bench/load-generator.js';
 import { concreteShapes, fetchModelMetadata, httpTarget, inProcessTarget, syntheticInputs } from '../bench/targets.js';
 import { encodeRequest, type WireEncoding } from '../bench/wire.js';
+import { bestCell, describeCell, tuningGrid, tuningYaml, type TunedCell } from '../bench/tune.js';
+import { cpuBudget } from '../runtime/cpu.js';
 import { startServer } from '../server/start.js';
 import { protocolShape } from '../runtime/signature.js';
 
@@ -13,7 +15,7 @@ interface BenchFlags {
   concurrency: number[];
   batch: number;
   requests?: number;
-  duration: number;
+  duration?: number;
   warmup: number;
   encoding: WireEncoding;
   shape: Record<string, number[]>;
@@ -23,7 +25,13 @@ interface BenchFlags {
   maxQueueDelayMs?: number;
   json?: boolean;
   csv?: boolean;
+  tune?: boolean;
+  p99?: number;
 }
+
+/** Seconds per level, or per cell of a tuning run, when --duration is not given. */
+const DEFAULT_DURATION_S = 5;
+const DEFAULT_TUNE_DURATION_S = 2;
 
 export function registerBenchCommand(program: Command): void {
   program
@@ -36,7 +44,11 @@ export function registerBenchCommand(program: Command): void {
     .option('--concurrency <list>', 'requests in flight, e.g. 1,2,4,8,16', parseIntList, [1, 2, 4, 8, 16])
     .option('--batch <n>', 'items per request (dimension 0)', parsePositiveInt, 1)
     .option('--requests <n>', 'measured requests per level (with --duration, whichever ends first)', parsePositiveInt)
-    .option('--duration <seconds>', 'seconds per level', parsePositiveNumber, 5)
+    .option(
+      '--duration <seconds>',
+      `seconds per level (default ${DEFAULT_DURATION_S}; ${DEFAULT_TUNE_DURATION_S} per cell with --tune)`,
+      parsePositiveNumber,
+    )
     .option('--warmup <n>', 'requests per level before measuring', parseNonNegativeInt, 20)
     .option('--encoding <binary|json>', 'request and response bodies (URL targets)', parseEncoding, 'binary')
     .option('--shape <name=dims>', 'full shape of an input, e.g. x=1,3,48,192 (repeatable)', parseShape, {})
@@ -44,9 +56,20 @@ export function registerBenchCommand(program: Command): void {
     .option('--threads <n>', 'in-process: intra-op threads per instance', parsePositiveInt)
     .option('--max-batch-size <n>', 'in-process: max_batch_size (0 = no batching)', parseNonNegativeInt)
     .option('--max-queue-delay-ms <ms>', 'in-process: dynamic_batching.max_queue_delay_ms', parseNonNegativeNumber)
+    .option(
+      '--tune',
+      'in-process: search instances × threads × max_batch_size × max_queue_delay at the highest --concurrency and print the best as config.yaml',
+    )
+    .option('--p99 <ms>', 'with --tune: the p99 latency bound the chosen config must meet', parsePositiveNumber)
     .option('--json', 'print the results as JSON')
     .option('--csv', 'print the results as CSV')
     .action(async (target: string, flags: BenchFlags) => {
+      if (flags.tune) {
+        if (/^https?:\/\//.test(target)) throw new InvalidArgumentError('--tune needs a .onnx file, not a server URL');
+        process.stdout.write(await tuneFile(target, flags));
+        return;
+      }
+      if (flags.p99 !== undefined) throw new InvalidArgumentError('--p99 only applies with --tune');
       const results = /^https?:\/\//.test(target) ? await benchUrl(target, flags) : await benchFile(target, flags);
       if (flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
       else if (flags.csv) process.stdout.write(`${formatCsv(results)}\n`);
@@ -58,12 +81,13 @@ async function sweep(flags: BenchFlags, sendFor: (concurrency: number) => { send
   const results: LevelResult[] = [];
   for (const concurrency of flags.concurrency) {
     const { send, close } = sendFor(concurrency);
-    const options = { concurrency, items: flags.batch, durationS: flags.duration, warmup: flags.warmup };
+    const durationS = flags.duration ?? DEFAULT_DURATION_S;
+    const options = { concurrency, items: flags.batch, durationS, warmup: flags.warmup };
     results.push(
       await runLevel(send, flags.requests === undefined ? options : { ...options, requests: flags.requests }),
     );
     close?.();
-    if (!flags.json && !flags.csv)
+    if (!flags.json && !flags.csv && !flags.tune)
       process.stderr.write(`concurrency ${concurrency}: ${results.at(-1)!.throughput.toFixed(1)} infer/s\n`);
   }
   return results;
@@ -85,7 +109,8 @@ async function benchFile(file: string, flags: BenchFlags): Promise<LevelResult[]
   const modelDir = path.join(repository, 'model');
   await mkdir(modelDir);
   await writeFile(path.join(modelDir, 'config.yaml'), benchConfigYaml(path.resolve(file), flags));
-  const server = await startServer({ modelRepository: repository, port: 0, logLevel: 'warn' });
+  // Tuning prints a config.yaml snippet on stdout (where the logger writes): only errors may join it.
+  const server = await startServer({ modelRepository: repository, port: 0, logLevel: flags.tune ? 'error' : 'warn' });
   try {
     const model = server.registry.resolveReady('model');
     const specs = model.loaded.signature.inputs.map((spec) => ({
@@ -99,6 +124,38 @@ async function benchFile(file: string, flags: BenchFlags): Promise<LevelResult[]
     await server.close();
     await rm(repository, { recursive: true, force: true });
   }
+}
+
+/**
+ * The tuning grid on this machine's usable cores, one in-process run per cell at the highest
+ * --concurrency; returns the report: the best cell within --p99 as config.yaml keys.
+ */
+async function tuneFile(file: string, flags: BenchFlags): Promise<string> {
+  const concurrency = Math.max(...flags.concurrency);
+  const duration = flags.duration ?? DEFAULT_TUNE_DURATION_S;
+  const grid = tuningGrid(cpuBudget().usable);
+  const tuned: TunedCell[] = [];
+  process.stderr.write(
+    `tuning ${path.basename(file)}: ${grid.length} cells × ${duration} s at concurrency ${concurrency}\n`,
+  );
+  for (const cell of grid) {
+    const [result] = await benchFile(file, { ...flags, ...cell, concurrency: [concurrency], duration });
+    tuned.push({ cell, result });
+    process.stderr.write(`  ${describeCell(tuned.at(-1)!)}\n`);
+  }
+  const bound = flags.p99 === undefined ? '' : ` within p99 ≤ ${flags.p99} ms`;
+  const best = bestCell(tuned, flags.p99);
+  if (best === undefined) {
+    const fastest = tuned.reduce((a, b) => (b.result.p99Ms < a.result.p99Ms ? b : a));
+    throw new Error(
+      `no configuration kept p99${bound} at concurrency ${concurrency}; the lowest p99 was ${fastest.result.p99Ms.toFixed(2)} ms ` +
+        `(${describeCell(fastest)}): raise --p99 or lower --concurrency`,
+    );
+  }
+  return (
+    `# onnx-serve bench --tune: highest throughput${bound} at concurrency ${concurrency}, ` +
+    `${best.result.throughput.toFixed(1)} infer/s, p99 ${best.result.p99Ms.toFixed(2)} ms\n${tuningYaml(best.cell)}\n`
+  );
 }
 
 /** The config.yaml the in-process flags stand for (also what a tuning run would print). */

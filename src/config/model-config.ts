@@ -71,6 +71,12 @@ export interface SessionConfig {
   execution_mode?: 'sequential' | 'parallel';
   enable_cpu_mem_arena?: boolean;
   enable_mem_pattern?: boolean;
+  /**
+   * Whether idle intra/inter-op threads busy-wait for the next run (onnxruntime's
+   * session.intra_op.allow_spinning). Default false: spinning threads take the cores the main thread
+   * and other instances need (bench/RESULTS.md).
+   */
+  allow_spinning?: boolean;
   /** In order of preference; the first that creates a session is used. */
   execution_providers?: ExecutionProviderName[];
   /** Write the optimized graph here (relative to config.yaml) when the session is created. */
@@ -142,6 +148,7 @@ const SCHEMA = {
         execution_mode: { enum: ['sequential', 'parallel'] },
         enable_cpu_mem_arena: { type: 'boolean' },
         enable_mem_pattern: { type: 'boolean' },
+        allow_spinning: { type: 'boolean' },
         execution_providers: {
           type: 'array',
           minItems: 1,

@@ -111,6 +111,16 @@ class JsonSyntaxError extends Error {}
  * invalidArgument `malformed JSON in <what>: <problem> at position <n>` (a UTF-16 offset).
  */
 export function parseJsonText(text: string, what: string): unknown {
+  return parseJson(text, what, false);
+}
+
+/**
+ * parseJsonText, where `tensorDocument` says the text is an inference request or response: the
+ * `data` of a tensor object whose datatype is FP16/FP32/FP64 is then left out of the scan for numbers
+ * beyond 2^53. Such elements end as floats either way (Number of the exact bigint is what JSON.parse
+ * gives), and that data is most of a JSON request: the decode loop reads it once instead of twice.
+ */
+function parseJson(text: string, what: string, tensorDocument: boolean): unknown {
   if (text.length === 0) throw invalidArgument(`malformed JSON in ${what}: it is empty`);
   try {
     let value: unknown;
@@ -124,7 +134,7 @@ export function parseJsonText(text: string, what: string): unknown {
     // Node 20's JSON.parse cannot show a reviver the source text, so a body that may have lost digits
     // is parsed again, exactly. (Scanning the parsed values is several times cheaper than a regular
     // expression over the text, which must also tell integer literals from fraction digits.)
-    return holdsUnsafeNumber(value) ? parseJsonExactly(text) : value;
+    return holdsUnsafeNumber(value, tensorDocument) ? parseJsonExactly(text) : value;
   } catch (error) {
     if (error instanceof JsonSyntaxError) throw invalidArgument(`malformed JSON in ${what}: ${error.message}`);
     throw error;
@@ -135,14 +145,30 @@ export function parseJsonText(text: string, what: string): unknown {
  * Whether a parsed value holds a number beyond ±(2^53−1). Every integer literal that JSON.parse
  * rounds lands there (so do huge floats such as 1e300, which merely cost an exact re-parse).
  */
-function holdsUnsafeNumber(root: unknown): boolean {
+function holdsUnsafeNumber(root: unknown, skipFloatData: boolean): boolean {
   if (typeof root !== 'object' || root === null) return isUnsafeNumber(root);
   const pending: object[] = [root];
   while (pending.length > 0) {
     const container = pending.pop()!;
-    if (elementsHoldUnsafeNumber(Array.isArray(container) ? container : Object.values(container), pending)) return true;
+    let elements: unknown[];
+    if (Array.isArray(container)) elements = container;
+    else if (skipFloatData && holdsFloatData(container as Record<string, unknown>)) {
+      elements = Object.entries(container).flatMap(([key, value]) => (key === 'data' ? [] : [value]));
+    } else elements = Object.values(container);
+    if (elementsHoldUnsafeNumber(elements, pending)) return true;
   }
   return false;
+}
+
+const FLOAT_DATATYPE_NAMES = new Set<unknown>(['FP16', 'FP32', 'FP64']);
+
+/** A tensor object (request input, response output) whose own `data` will be decoded as floats. */
+function holdsFloatData(object: Record<string, unknown>): boolean {
+  return (
+    Object.prototype.hasOwnProperty.call(object, 'datatype') &&
+    FLOAT_DATATYPE_NAMES.has(object.datatype) &&
+    Object.prototype.hasOwnProperty.call(object, 'data')
+  );
 }
 
 function isUnsafeNumber(value: unknown): boolean {
@@ -526,12 +552,12 @@ export function validateInferenceRequest(value: unknown): InferenceRequestHeader
 
 /** Parses and validates the JSON header of an inference request (the whole body, or its JSON part). */
 export function parseInferenceRequest(body: Uint8Array | string): InferenceRequestHeader {
-  return validateInferenceRequest(parseJsonText(textOf(body), 'request body'));
+  return validateInferenceRequest(parseJson(textOf(body), 'request body', true));
 }
 
 /** Client side: parses and validates the JSON header of an inference response. */
 export function parseInferenceResponse(body: Uint8Array | string): InferenceResponseHeader {
-  const value = parseJsonText(textOf(body), 'response body');
+  const value = parseJson(textOf(body), 'response body', true);
   if (!isJsonObject(value))
     throw invalidArgument(`response body must be a JSON object, got ${describeJsonValue(value)}`);
   const outputs = own(value, 'outputs');
@@ -687,16 +713,27 @@ export function decodeJsonTensorData(
   }
   const target = DATATYPES[datatype].create(count);
   const write = elementWriter(datatype, target, label);
+  const floats = DATATYPES[datatype].kind === 'float' ? (target as Float32Array | Float64Array) : undefined;
+  // FP32/FP64: a tight loop stores plain numbers that surely fit; anything else takes `write`.
+  const fastBound = datatype === 'FP32' ? FP32_MAX : Number.MAX_VALUE;
 
   if (!nested) {
-    for (let element = 0; element < count; element++) {
-      const value: unknown = data[element];
+    const flatElement = (value: unknown, element: number): void => {
       if (Array.isArray(value)) {
         throw invalidArgument(
           `${label}: element ${element} is an array; data must be flat, or nested exactly like shape ${formatShape(shape)}`,
         );
       }
       write(value, element);
+    };
+    if (floats !== undefined) {
+      for (let element = 0; element < count; element++) {
+        const value: unknown = data[element];
+        if (typeof value === 'number' && value <= fastBound && value >= -fastBound) floats[element] = value;
+        else flatElement(value, element);
+      }
+    } else {
+      for (let element = 0; element < count; element++) flatElement(data[element], element);
     }
     return { name, datatype, shape, data: target };
   }
@@ -712,6 +749,12 @@ export function decodeJsonTensorData(
     }
     for (let position = 0; position < array.length; position++) {
       const value: unknown = array[position];
+      if (level === lastLevel && floats !== undefined && typeof value === 'number') {
+        if (value <= fastBound && value >= -fastBound) {
+          floats[written++] = value;
+          continue;
+        }
+      }
       if (level === lastLevel) {
         if (Array.isArray(value)) {
           throw invalidArgument(`${label}: data${path}[${position}] is nested deeper than shape ${formatShape(shape)}`);
@@ -818,9 +861,20 @@ function chunkedJson(length: number, chunkOf: (start: number, end: number) => un
   return `${text}]`;
 }
 
+/**
+ * One plain array reused for every chunk of numbers: filled by a loop it holds unboxed doubles, so
+ * printing a tensor allocates no number objects (Array.from of a typed array boxes each element).
+ */
+const numberScratch: number[] = [];
+
 /** JSON text of numbers that print as themselves (finite and not -0: JSON.stringify makes -0 "0"). */
 function numbersJson(values: NumberArray): string {
-  return chunkedJson(values.length, (start, end) => Array.from((values as Float64Array).subarray(start, end)));
+  return chunkedJson(values.length, (start, end) => {
+    const chunk = numberScratch;
+    chunk.length = end - start;
+    for (let index = start; index < end; index++) chunk[index - start] = values[index];
+    return chunk;
+  });
 }
 
 function printsAsItself(value: number): boolean {

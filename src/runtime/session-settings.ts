@@ -4,8 +4,8 @@ import type { CpuBudget } from './cpu.js';
 
 /**
  * The session recipe with every default filled in: graph optimization `all`, intra-op threads =
- * usable physical cores, inter-op 1, sequential execution, memory arena and pattern on, CUDA
- * before CPU. Instances default so that instances × intra-op threads ≈ usable cores.
+ * usable physical cores, inter-op 1, sequential execution, memory arena and pattern on, no spinning
+ * of idle ORT threads, CUDA before CPU. Instances default so that instances × intra-op threads ≈ usable cores.
  */
 export interface SessionSettings {
   graphOptimizationLevel: GraphOptimizationLevel;
@@ -14,6 +14,7 @@ export interface SessionSettings {
   executionMode: 'sequential' | 'parallel';
   enableCpuMemArena: boolean;
   enableMemPattern: boolean;
+  allowSpinning: boolean;
   executionProviders: ExecutionProviderName[];
   optimizedModelPath?: string;
   logSeverityLevel: 0 | 1 | 2 | 3 | 4;
@@ -40,6 +41,7 @@ export function resolveSessionSettings(
     executionMode: session.execution_mode ?? 'sequential',
     enableCpuMemArena: session.enable_cpu_mem_arena ?? true,
     enableMemPattern: session.enable_mem_pattern ?? true,
+    allowSpinning: session.allow_spinning ?? false,
     executionProviders: session.execution_providers ?? DEFAULT_EXECUTION_PROVIDERS,
     logSeverityLevel: session.log_severity_level ?? 2,
   };
@@ -54,6 +56,7 @@ export function toOrtSessionOptions(
   provider: ExecutionProviderName,
   logId: string,
 ): InferenceSession.SessionOptions {
+  const spin = settings.allowSpinning ? '1' : '0';
   const options: InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: settings.graphOptimizationLevel,
@@ -64,6 +67,8 @@ export function toOrtSessionOptions(
     enableMemPattern: settings.enableMemPattern,
     logSeverityLevel: settings.logSeverityLevel,
     logId,
+    // Flattened by the binding to onnxruntime's session config keys (session.intra_op.allow_spinning).
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
   };
   if (settings.optimizedModelPath !== undefined) options.optimizedModelFilePath = settings.optimizedModelPath;
   return options;

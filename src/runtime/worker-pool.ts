@@ -103,8 +103,9 @@ export class WorkerPool {
     const transfer: ArrayBuffer[] = [];
     const movable = inputs.map((tensor) => {
       if (!ArrayBuffer.isView(tensor.data)) return tensor;
-      const data = ownsWholeBuffer(tensor.data) ? tensor.data : tensor.data.slice();
-      transfer.push(data.buffer as ArrayBuffer);
+      const data =
+        ownsWholeBuffer(tensor.data) || surrendered.has(tensor.data.buffer) ? tensor.data : tensor.data.slice();
+      if (!transfer.includes(data.buffer as ArrayBuffer)) transfer.push(data.buffer as ArrayBuffer);
       return { ...tensor, data };
     });
     const command: WorkerCommand = { type: 'run', id, inputs: movable };
@@ -229,6 +230,17 @@ export class WorkerPool {
   #wakeWaiting(): void {
     for (const wake of this.#waiting.splice(0)) wake();
   }
+}
+
+const surrendered = new WeakSet<ArrayBufferLike>();
+
+/**
+ * The caller will not touch `buffer` again (say, an HTTP body once its tensors are decoded): tensors
+ * that are views into it move to the worker with the whole buffer, detached here, instead of being
+ * copied out. Only for a plain ArrayBuffer that nothing else shares (not a Buffer pool slab).
+ */
+export function surrenderBuffer(buffer: ArrayBufferLike): void {
+  if (buffer instanceof ArrayBuffer) surrendered.add(buffer);
 }
 
 function ownsWholeBuffer(view: ArrayBufferView): boolean {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { validateModelConfig } from '../../src/config/model-config.js';
-import { resolveSessionSettings } from '../../src/runtime/session-settings.js';
+import { resolveSessionSettings, toOrtSessionOptions } from '../../src/runtime/session-settings.js';
 
 const where = 'models/m/config.yaml';
 
@@ -177,10 +177,24 @@ describe('session settings', () => {
       executionMode: 'sequential',
       enableCpuMemArena: true,
       enableMemPattern: true,
+      allowSpinning: false,
       executionProviders: ['cuda', 'cpu'],
       logSeverityLevel: 2,
     });
     assert.equal(instances, 1);
+  });
+
+  it('turns spinning of idle onnxruntime threads off unless allow_spinning asks for it', () => {
+    const spinning = (config: Parameters<typeof validateModelConfig>[0]) => {
+      const { settings } = resolveSessionSettings(validateModelConfig(config, 'm'), cpu, resolve);
+      return toOrtSessionOptions(settings, 'cpu', 'm').extra;
+    };
+    assert.deepEqual(spinning({}), {
+      session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+    });
+    assert.deepEqual(spinning({ session: { allow_spinning: true } }), {
+      session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } },
+    });
   });
 
   it('keeps instances × intra-op threads ≈ usable cores', () => {

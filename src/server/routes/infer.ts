@@ -18,6 +18,7 @@ import {
 } from '../../protocol/json-codec.js';
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
+import { surrenderBuffer } from '../../runtime/worker-pool.js';
 import { runInference, type ReadyModel } from '../inference.js';
 import {
   checkBytesElements,
@@ -54,6 +55,8 @@ export function registerInferRoutes(
     } else {
       const decoded = raw ? decodeRaw(model, body) : decodeBinaryRequest(body, headerLength);
       header = decoded.header;
+      // The body is read once: its tensors (views into it) may take it to the worker instead of a copy.
+      if (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) surrenderBuffer(body.buffer);
       decodeInputs = () => decoded.inputs;
     }
 

@@ -1,0 +1,67 @@
+/**
+ * Main-thread cost of the JSON path per request, against what the naive server does
+ * (`JSON.parse` + `Float32Array.from`, `JSON.stringify` of `Array.from(output)`): decode of the
+ * text-orientation (27,648 floats) and text-recognizer (46,080 floats) request bodies, and encode of
+ * their responses (2 and 40×6625 floats). Usage: node --import tsx bench/json-codec.bench.ts [ms per case]
+ */
+import { syntheticInputs } from '../src/bench/targets.js';
+import { decodeJsonRequest, encodeJsonRequest, encodeJsonResponse } from '../src/protocol/json-codec.js';
+
+const budgetMs = Number(process.argv[2] ?? 1500);
+
+/**
+ * CPU time per call (process.cpuUsage, median of batches of calls): on a shared machine wall time
+ * mostly measures the neighbours, CPU time much less.
+ */
+function time(label: string, fn: () => unknown): number {
+  for (let i = 0; i < 5; i++) fn();
+  const perCall: number[] = [];
+  const begin = performance.now();
+  while (performance.now() - begin < budgetMs) {
+    const before = process.cpuUsage();
+    for (let i = 0; i < 5; i++) fn();
+    const used = process.cpuUsage(before);
+    perCall.push((used.user + used.system) / 1000 / 5);
+  }
+  perCall.sort((a, b) => a - b);
+  const median = perCall[Math.floor(perCall.length / 2)];
+  process.stdout.write(`${label.padEnd(44)} ${median.toFixed(3).padStart(8)} ms CPU  (${perCall.length}×5 calls)\n`);
+  return median;
+}
+
+interface NaiveBody {
+  inputs: Array<{ name: string; shape: number[]; data: number[] }>;
+}
+
+for (const [name, shape, outputShape] of [
+  ['text-orientation', [1, 3, 48, 192], [1, 2]],
+  ['text-recognizer', [1, 3, 48, 320], [1, 40, 6625]],
+] as const) {
+  const [input] = syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: [...shape] });
+  const body = Buffer.from(encodeJsonRequest({ inputs: [input] }));
+  const [output] = syntheticInputs([{ name: 'y', datatype: 'FP32' }], { y: [...outputShape] });
+  process.stdout.write(`\n${name}: request ${(body.length / 1024).toFixed(0)} KiB, ${input.data.length} floats\n`);
+  const naiveDecode = time('decode naive (parse + Float32Array.from)', () => {
+    const parsed = JSON.parse(body.toString()) as NaiveBody;
+    return Float32Array.from(parsed.inputs[0].data);
+  });
+  const oursDecode = time('decode onnx-serve (decodeJsonRequest)', () => decodeJsonRequest(body));
+  time('  of which JSON.parse(body.toString())', () => JSON.parse(body.toString()));
+  const naiveEncode = time(`encode naive (${output.data.length} floats)`, () =>
+    JSON.stringify({
+      model_name: name,
+      outputs: [{ name: 'y', datatype: 'FP32', shape: output.shape, data: Array.from(output.data as Float32Array) }],
+    }),
+  );
+  const oursEncode = time('encode onnx-serve (encodeJsonResponse)', () =>
+    encodeJsonResponse({
+      model_name: name,
+      model_version: '1',
+      parameters: { queue_ms: 0.1, compute_ms: 1, batch_size: 1 },
+      outputs: [output],
+    }),
+  );
+  process.stdout.write(
+    `ratios onnx-serve ÷ naive: decode ${(oursDecode / naiveDecode).toFixed(2)}×, encode ${(oursEncode / naiveEncode).toFixed(2)}×\n`,
+  );
+}
