@@ -144,7 +144,7 @@ const ONNX_TYPE_NAMES = root.lookupEnum('onnx.TensorProto.DataType').valuesById;
 const ONNX_STRING = 8;
 const DATA_LOCATION_EXTERNAL = 1;
 
-const ONNX_TYPE_OF: Readonly<Record<Datatype, number>> = {
+export const ONNX_TYPE_OF: Readonly<Record<Datatype, number>> = {
   FP32: 1,
   UINT8: 2,
   INT8: 3,
