@@ -35,11 +35,24 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Model names are part of the path; keep the router strict and the URLs short.
     routerOptions: { maxParamLength: 256 },
   });
+  // The same encapsulated plugin a user mounts into their own app (onnx-serve/fastify): one code path.
+  void app.register(registerServeRoutes, options);
+  return app;
+}
 
+/**
+ * The protocol routes with their body parser, error handler and 404 answer, as a fastify plugin:
+ * registered in its own encapsulated scope, so the raw-body parser and error handling stay inside it
+ * and never reach the routes of an app it is mounted into.
+ */
+export async function registerServeRoutes(app: FastifyInstance, options: AppOptions): Promise<void> {
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  // bodyLimit here too: mounted into a user's app, the app's own (smaller) limit would apply otherwise.
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) =>
+    done(null, body),
+  );
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
     const served = fromFrameworkError(error, options.bodyLimit);
@@ -52,14 +65,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({
-      error: `no route ${request.method} ${request.url.split('?')[0]}; see GET /v2 and /v2/models/{model}[/versions/{version}][/ready|/infer]`,
+      error: `no route ${request.method} ${request.url.split('?')[0]}; see GET ${app.prefix}/v2 and ${app.prefix}/v2/models/{model}[/versions/{version}][/ready|/infer]`,
     });
   });
 
   registerHealthRoutes(app, options.registry, options.readiness);
   registerMetadataRoutes(app, options.registry, options.info);
   registerInferRoutes(app, options.registry);
-  return app;
 }
 
 /** fastify's own errors (body limits, content length) get the same `{error}` shape and plain words. */
