@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { serverInfo } from '../server/start.js';
+import { registerInferCommand } from './infer.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerServeCommand } from './serve.js';
 
@@ -11,6 +12,7 @@ const program = new Command('onnx-serve')
 
 registerServeCommand(program);
 registerInspectCommand(program);
+registerInferCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`onnx-serve: ${(error as Error).message}\n`);
