@@ -9,6 +9,7 @@ export type {
   LoadedModel,
   LoadModelOptions,
   LoadOptions,
+  LoadRepositoryOptions,
   Model,
   ModelMetadata,
   ModelStatus,
@@ -20,3 +21,5 @@ export type { ModelConfig, SessionConfig, WarmupConfig } from './config/model-co
 export type { Datatype, Tensor, TensorData } from './protocol/datatypes.js';
 export type { InferInputs, InferResult, TensorInput } from './protocol/typed-tensors.js';
 export { isServeError } from './library/errors.js';
+/** The folder of the embedded model repository (the PP-OCR text detector, recognizer and orientation models). */
+export { DEFAULT_MODEL_REPOSITORY as defaultModelRepository } from './server/start.js';

@@ -20,6 +20,11 @@ export interface LoadOptions {
   logger?: Logger;
 }
 
+export interface LoadRepositoryOptions extends LoadOptions {
+  /** Load only these models of the repository (default: all). */
+  models?: string[];
+}
+
 export interface LoadModelOptions extends LoadOptions {
   /** The .onnx file. */
   path: string;
@@ -161,8 +166,21 @@ async function load(scan: ScanResult, logger: Logger | undefined): Promise<Repos
  * Loads every model of a Triton-style repository folder (see docs/configuration.md). Models that
  * fail to load are reported by status() and answer UNAVAILABLE; the others serve.
  */
-export async function loadRepository(dir: string, options: LoadOptions = {}): Promise<Repository> {
-  return load(await scanRepository(dir), options.logger);
+export async function loadRepository(dir: string, options: LoadRepositoryOptions = {}): Promise<Repository> {
+  const scan = await scanRepository(dir);
+  const wanted = options.models;
+  if (wanted !== undefined) {
+    const found = new Set([...scan.specs, ...scan.errors].map((entry) => entry.name));
+    const missing = wanted.filter((name) => !found.has(name));
+    if (missing.length > 0) {
+      throw notFound(
+        `no model ${missing.join(', ')} in repository ${dir}; models there: ${[...found].sort().join(', ')}`,
+      );
+    }
+    scan.specs = scan.specs.filter((spec) => wanted.includes(spec.name));
+    scan.errors = scan.errors.filter((error) => wanted.includes(error.name));
+  }
+  return load(scan, options.logger);
 }
 
 /** Loads one .onnx file, with the settings config.yaml would give it, and warms it up. */
