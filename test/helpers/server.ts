@@ -16,7 +16,11 @@ export async function getJson(url: string): Promise<{ status: number; body: any;
   return { status: response.status, body: await response.json(), headers: response.headers };
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
