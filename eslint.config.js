@@ -24,6 +24,23 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's plain browser script, loaded after uPlot's global build.
+    files: ['src/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        uPlot: 'readonly',
+        ResizeObserver: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        Blob: 'readonly',
+        setTimeout: 'readonly',
+      },
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },

@@ -6,7 +6,7 @@ const client = new InferenceClient(url, { timeoutMs: 30_000, retries: 1 });
 
 console.log('live:', await client.live(), 'ready:', await client.ready());
 const server = await client.serverMetadata();
-console.log('server:', server.name, 'extensions:', server.extensions.join(','));
+console.log('server:', server.name, 'binary tensors:', server.extensions.includes('binary_tensor_data'));
 
 const x = new Float32Array(2 * 3 * 48 * 192).fill(0.25);
 // Big tensors go binary by default; { binary: false } forces JSON.

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { serverInfo } from '../server/start.js';
+import { registerBenchCommand } from './bench.js';
+import { registerConvertCommand } from './convert.js';
 import { registerInferCommand } from './infer.js';
 import { registerInspectCommand } from './inspect.js';
+import { registerOptimizeCommand } from './optimize.js';
 import { registerServeCommand } from './serve.js';
+import { registerVerifyCommand } from './verify.js';
 
 const program = new Command('onnx-serve')
   .description('Inference server and toolkit for ONNX models: Open Inference Protocol over onnxruntime-node')
@@ -12,6 +16,10 @@ const program = new Command('onnx-serve')
 
 registerServeCommand(program);
 registerInspectCommand(program);
+registerBenchCommand(program);
+registerConvertCommand(program);
+registerVerifyCommand(program);
+registerOptimizeCommand(program);
 registerInferCommand(program);
 
 program.parseAsync().catch((error: unknown) => {

@@ -1,11 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
-import { startServer } from '../server/start.js';
+import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, startServer } from '../server/start.js';
 
 interface ServeFlags {
   host: string;
   port: number;
+  grpcPort: number;
   modelRepository?: string;
   logLevel: LevelWithSilent;
   strictReadiness: boolean;
@@ -22,7 +23,8 @@ export function registerServeCommand(program: Command): void {
     )
     .argument('[models...]', 'ONNX files to serve, each as a model named after its file')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'HTTP port (0 picks a free one)', parsePort, 8000)
+    .option('--port <port>', 'HTTP port (0 picks a free one)', parsePort, DEFAULT_HTTP_PORT)
+    .option('--grpc-port <port>', 'gRPC port (0 disables the gRPC endpoint)', parsePort, DEFAULT_GRPC_PORT)
     .option('--model-repository <dir>', 'Triton-style model repository folder')
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
     .option('--no-strict-readiness', 'report ready once loading is done even if some models failed')
@@ -31,6 +33,7 @@ export function registerServeCommand(program: Command): void {
       const server = await startServer({
         host: flags.host,
         port: flags.port,
+        ...(flags.grpcPort === 0 ? {} : { grpcPort: flags.grpcPort }),
         ...(flags.modelRepository === undefined ? {} : { modelRepository: flags.modelRepository }),
         modelFiles: models,
         logLevel: flags.logLevel,

@@ -18,8 +18,28 @@ export interface ModelConfig {
   version_policy?: { latest: number } | { all: Record<string, never> } | { specific: number[] };
   /** Worker threads, each with its own session (default: usable cores / intra-op threads, at least 1). */
   instances?: number | 'auto';
+  /**
+   * Whether a version folder holding ONNX test data sets (test_data_set_N) is checked against them
+   * on load, and with which tolerances (default: true, atol 1e-4, rtol 1e-3). false serves it unchecked.
+   */
+  verify?: boolean | { atol?: number; rtol?: number };
   session?: SessionConfig;
   warmup?: WarmupConfig;
+  /** Largest batch (items along dimension 0) the dynamic batcher forms; 0 turns batching off (default 8). */
+  max_batch_size?: number;
+  dynamic_batching?: DynamicBatchingConfig;
+  /** p95 latency (ms, end to end) above which the model's status is degraded and requests are logged as slow (default 150). */
+  latency_alert_ms?: number;
+}
+
+/** Triton's dynamic_batching block; one of the two delay keys at most. */
+export interface DynamicBatchingConfig {
+  max_queue_delay_microseconds?: number;
+  max_queue_delay_ms?: number;
+  /** Batch sizes worth sending at once, without waiting out the delay for a full batch. */
+  preferred_batch_size?: number[];
+  /** Requests waiting for an instance; one more is answered 503 at once (default 512). */
+  max_queue_size?: number;
 }
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
@@ -93,6 +113,17 @@ const SCHEMA = {
       ],
     },
     instances: { description: 'a positive integer or "auto"', oneOf: [positiveInt, { const: 'auto' }] },
+    verify: {
+      description: 'true, false or {atol: N, rtol: N} (N ≥ 0)',
+      oneOf: [
+        { type: 'boolean' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: { atol: { type: 'number', minimum: 0 }, rtol: { type: 'number', minimum: 0 } },
+        },
+      ],
+    },
     session: {
       type: 'object',
       additionalProperties: false,
@@ -111,6 +142,17 @@ const SCHEMA = {
         },
         optimized_model_path: { type: 'string', minLength: 1 },
         log_severity_level: { enum: [0, 1, 2, 3, 4] },
+      },
+    },
+    max_batch_size: nonNegativeInt,
+    dynamic_batching: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_queue_delay_microseconds: nonNegativeInt,
+        max_queue_delay_ms: { type: 'number', minimum: 0 },
+        preferred_batch_size: { type: 'array', items: positiveInt, minItems: 1, uniqueItems: true },
+        max_queue_size: positiveInt,
       },
     },
     warmup: {
@@ -134,6 +176,7 @@ const SCHEMA = {
         },
       },
     },
+    latency_alert_ms: { type: 'number', exclusiveMinimum: 0 },
   },
 } as const;
 
@@ -150,9 +193,24 @@ export class ConfigError extends Error {
 /** Validates a parsed config object; throws a ConfigError listing every problem with its path. */
 export function validateModelConfig(value: unknown, where: string): ModelConfig {
   const config = value ?? {};
-  if (validate(config)) return config as ModelConfig;
-  const problems = describeErrors(validate.errors ?? []);
+  const problems = validate(config) ? crossFieldProblems(config as ModelConfig) : describeErrors(validate.errors ?? []);
+  if (problems.length === 0) return config as ModelConfig;
   throw new ConfigError(`${where}: ${problems.join('; ')}`);
+}
+
+/** Rules that span keys, which the schema cannot say. */
+function crossFieldProblems(config: ModelConfig): string[] {
+  const problems: string[] = [];
+  const batching = config.dynamic_batching ?? {};
+  if (batching.max_queue_delay_microseconds !== undefined && batching.max_queue_delay_ms !== undefined) {
+    problems.push('dynamic_batching sets both max_queue_delay_microseconds and max_queue_delay_ms; set one');
+  }
+  const max = config.max_batch_size;
+  const tooLarge = (batching.preferred_batch_size ?? []).filter((size) => max !== undefined && size > max);
+  if (tooLarge.length > 0) {
+    problems.push(`dynamic_batching.preferred_batch_size has ${tooLarge.join(', ')}, above max_batch_size ${max}`);
+  }
+  return problems;
 }
 
 export async function readModelConfig(path: string): Promise<ModelConfig> {

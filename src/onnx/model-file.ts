@@ -144,6 +144,7 @@ const ONNX_TYPE_NAMES = root.lookupEnum('onnx.TensorProto.DataType').valuesById;
 const ONNX_STRING = 8;
 const DATA_LOCATION_EXTERNAL = 1;
 
+/** ONNX TensorProto.DataType per protocol datatype. */
 export const ONNX_TYPE_OF: Readonly<Record<Datatype, number>> = {
   FP32: 1,
   UINT8: 2,

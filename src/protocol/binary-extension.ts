@@ -170,17 +170,36 @@ function decodeBlob(buffer: Uint8Array, offset: number, size: number, tensor: Te
       `${label}: parameters.binary_data_size is ${size} but only ${left} bytes of the body are left for it`,
     );
   }
+  return decodeTensorBlob(
+    buffer.subarray(offset, offset + size),
+    tensor,
+    label,
+    `parameters.binary_data_size is ${size}`,
+  );
+}
+
+/**
+ * The elements of one tensor from its whole blob: a slice of an HTTP body, or one gRPC
+ * raw_input_contents entry. The blob must hold exactly what the shape needs; `sizeText` says in
+ * messages where the blob's size came from (`parameters.binary_data_size is 12`, `it has 12 bytes`).
+ */
+export function decodeTensorBlob(
+  blob: Uint8Array,
+  tensor: { datatype: Datatype; shape: readonly number[] },
+  label: string,
+  sizeText: string,
+): TensorData {
   const count = elementCount(tensor.shape);
   if (tensor.datatype === 'BYTES') {
-    return decodeBytesElements(buffer, offset, size, count, `${label} shape ${formatShape(tensor.shape)}`);
+    return decodeBytesElements(blob, 0, blob.length, count, `${label} shape ${formatShape(tensor.shape)}`);
   }
   const needed = count * DATATYPES[tensor.datatype].byteSize;
-  if (size !== needed) {
+  if (blob.length !== needed) {
     throw invalidArgument(
-      `${label}: parameters.binary_data_size is ${size} but shape ${formatShape(tensor.shape)} of ${tensor.datatype} needs ${needed} bytes`,
+      `${label}: ${sizeText} but shape ${formatShape(tensor.shape)} of ${tensor.datatype} needs ${needed} bytes`,
     );
   }
-  const data = numericArrayAt(buffer, offset, size, tensor.datatype);
+  const data = numericArrayAt(blob, 0, blob.length, tensor.datatype);
   if (tensor.datatype === 'BOOL') checkBoolBytes(data as Uint8Array, label);
   return data;
 }

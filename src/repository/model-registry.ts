@@ -4,6 +4,9 @@ import { notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
+import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
+import { ModelQueue } from '../scheduler/model-queue.js';
+import { verifyOnLoad } from '../verify/load-gate.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
@@ -20,6 +23,8 @@ export class ModelVersion {
   /** What the loaded instances reported: provider, signature, load and warmup figures. */
   loaded?: PoolReady;
   pool?: WorkerPool;
+  /** The bounded, batching queue in front of the pool. */
+  queue?: ModelQueue;
 
   constructor(spec: ModelVersionSpec, cpu: CpuBudget) {
     this.name = spec.name;
@@ -34,6 +39,8 @@ export class ModelVersion {
     return `${this.name}:${this.version}`;
   }
 }
+
+export type ReadyModelVersion = ModelVersion & { pool: WorkerPool; loaded: PoolReady; queue: ModelQueue };
 
 /** Every model the server knows, by name and version, with its state. */
 export class ModelRegistry {
@@ -114,17 +121,23 @@ export class ModelRegistry {
   }
 
   /** resolve(), then insist the version is ready to infer. */
-  resolveReady(name: string, version?: string): ModelVersion & { pool: WorkerPool; loaded: PoolReady } {
+  resolveReady(name: string, version?: string): ReadyModelVersion {
     const found = this.resolve(name, version);
-    if (found.state !== 'READY' || found.pool === undefined || found.loaded === undefined) {
+    if (
+      found.state !== 'READY' ||
+      found.pool === undefined ||
+      found.loaded === undefined ||
+      found.queue === undefined
+    ) {
       const why =
         found.state === 'LOADING' ? 'is still loading' : `is unavailable: ${found.reason ?? 'unknown reason'}`;
       throw unavailable(`model ${found.name} version ${found.version} ${why}`);
     }
-    return found as ModelVersion & { pool: WorkerPool; loaded: PoolReady };
+    return found as ReadyModelVersion;
   }
 
   async close(): Promise<void> {
+    for (const version of this.versions()) version.queue?.close();
     await Promise.all(this.versions().map((v) => v.pool?.close()));
   }
 
@@ -146,8 +159,18 @@ export class ModelRegistry {
     version.state = 'LOADING';
     try {
       const loaded = await pool.start();
+      await this.#verify(version, pool, loaded);
       version.pool = pool;
       version.loaded = loaded;
+      version.queue = new ModelQueue({
+        label: version.label,
+        runner: pool,
+        instances: loaded.instances,
+        policy: resolveBatchingPolicy(version.spec.config),
+        signature: loaded.signature,
+        batchingRequested: version.spec.config.max_batch_size !== undefined,
+        log: this.#log,
+      });
       version.state = 'READY';
       this.#logLoaded(version, loaded);
     } catch (error) {
@@ -157,6 +180,21 @@ export class ModelRegistry {
         { model: version.name, version: version.version, path: version.spec.modelPath, reason: version.reason },
         `model ${version.label} failed to load: ${version.reason}`,
       );
+    }
+  }
+
+  /** Checks the version against the test data sets in its folder, if any; closes the pool when it fails. */
+  async #verify(version: ModelVersion, pool: WorkerPool, loaded: PoolReady): Promise<void> {
+    try {
+      const report = await verifyOnLoad(version.spec, pool, loaded.signature);
+      if (report === undefined) return;
+      this.#log.info(
+        { model: version.name, version: version.version, testDataSets: report.sets, tolerance: report.tolerance },
+        `model ${version.label} matches its ${report.sets} test data sets`,
+      );
+    } catch (error) {
+      await pool.close();
+      throw error;
     }
   }
 

@@ -1,11 +1,17 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { wasPublished } from '../observability/inference-events.js';
+import type { Observability } from '../observability/observability.js';
 import { ServeError, toServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
+import { registerMetricsRoute } from './routes/metrics.js';
+import { registerStatsRoutes } from './routes/stats.js';
+import { registerRequestObservation } from './request-observation.js';
 
 export interface ServerInfo {
   name: string;
@@ -20,6 +26,8 @@ export interface AppOptions {
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   readiness: ReadinessPolicy;
+  /** Metrics, statistics and the dashboard; left out, the server serves without them. */
+  observability?: Observability;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -56,7 +64,9 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
     const served = fromFrameworkError(error, options.bodyLimit);
-    if (served.status >= 500 && served.code !== 'OVERLOADED' && served.code !== 'UNAVAILABLE') {
+    // An inference failure already has its (rate-limited) line from the inference log.
+    const logged = wasPublished(error);
+    if (served.status >= 500 && served.code !== 'OVERLOADED' && served.code !== 'UNAVAILABLE' && !logged) {
       request.log.error({ err: error, reqId: request.id, url: request.url }, served.message);
     }
     if (served.retryAfterSeconds !== undefined) void reply.header('retry-after', String(served.retryAfterSeconds));
@@ -72,6 +82,12 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   registerHealthRoutes(app, options.registry, options.readiness);
   registerMetadataRoutes(app, options.registry, options.info);
   registerInferRoutes(app, options.registry);
+  if (options.observability !== undefined) {
+    registerRequestObservation(app, options.registry);
+    registerStatsRoutes(app, options.registry, options.observability);
+    registerMetricsRoute(app, options.observability.metrics);
+    registerDashboardRoutes(app);
+  }
 }
 
 /** fastify's own errors (body limits, content length) get the same `{error}` shape and plain words. */

@@ -1,12 +1,17 @@
 import type { NamedTensor } from '../protocol/datatypes.js';
-import { invalidArgument } from '../protocol/errors.js';
+import { invalidArgument, toServeError } from '../protocol/errors.js';
 import type { InferenceRequestHeader, InferenceResponse } from '../protocol/json-codec.js';
 import { validateInputAgainstMetadata, validateInputNames, validateRequestedOutputNames } from '../protocol/shape.js';
-import type { ModelVersion } from '../repository/model-registry.js';
+import {
+  failureReason,
+  markPublished,
+  publishInferenceFinished,
+  publishInferenceStarted,
+} from '../observability/inference-events.js';
+import type { ReadyModelVersion } from '../repository/model-registry.js';
 import { protocolShape } from '../runtime/signature.js';
-import type { PoolReady, WorkerPool } from '../runtime/worker-pool.js';
 
-export type ReadyModel = ModelVersion & { pool: WorkerPool; loaded: PoolReady };
+export type ReadyModel = ReadyModelVersion;
 
 /** Where the time of one request went, for metrics and logs. */
 export interface InferenceTimings {
@@ -14,6 +19,15 @@ export interface InferenceTimings {
   computeMs: number;
   /** Items the request carried (its first dimension), or 1 for a model without a batch dimension. */
   items: number;
+  /** Items in the batch the request ran in (its own and the others'); equals items when it ran alone. */
+  batchSize: number;
+}
+
+/** Who asked, and since when: for logs and the end-to-end duration. Every field optional. */
+export interface InferenceContext {
+  requestId?: string;
+  /** performance.now() when the request reached the server (default: when runInference was called). */
+  receivedAt?: number;
 }
 
 export interface InferenceResult {
@@ -32,6 +46,53 @@ export async function runInference(
   model: ReadyModel,
   header: InferenceRequestHeader,
   decodeInputs: () => NamedTensor[],
+  context: InferenceContext = {},
+): Promise<InferenceResult> {
+  const receivedAt = context.receivedAt ?? performance.now();
+  let started = false;
+  let items = 1;
+  try {
+    const result = await validateAndRun(model, header, decodeInputs, (count) => {
+      started = true;
+      items = count;
+      publishInferenceStarted({ model });
+    });
+    const { timings } = result;
+    publishInferenceFinished({
+      model,
+      requestId: context.requestId,
+      ok: true,
+      totalMs: performance.now() - receivedAt,
+      queueMs: timings.queueMs,
+      computeMs: timings.computeMs,
+      items: timings.items,
+      batchSize: timings.batchSize,
+      started: true,
+    });
+    return result;
+  } catch (error) {
+    const served = toServeError(error);
+    publishInferenceFinished({
+      model,
+      requestId: context.requestId,
+      ok: false,
+      reason: failureReason(served.code),
+      error: served.message,
+      totalMs: performance.now() - receivedAt,
+      items,
+      batchSize: items,
+      started,
+    });
+    markPublished(error);
+    throw error;
+  }
+}
+
+async function validateAndRun(
+  model: ReadyModel,
+  header: InferenceRequestHeader,
+  decodeInputs: () => NamedTensor[],
+  onDecoded: (items: number) => void,
 ): Promise<InferenceResult> {
   const { signature } = model.loaded;
   const label = model.name;
@@ -54,7 +115,9 @@ export async function runInference(
 
   const wanted = header.outputs?.map((output) => output.name);
   const inputs = decodeInputs();
-  const { outputs, queueMs, computeMs } = await model.pool.run(inputs, wanted);
+  const items = inputs[0]?.shape[0] ?? 1;
+  onDecoded(items);
+  const { outputs, queueMs, computeMs, batchSize } = await model.queue.run(inputs, wanted);
   const byName = new Map(outputs.map((output) => [output.name, output]));
   const order = wanted ?? signature.outputs.map((spec) => spec.name);
   const response: InferenceResponse = {
@@ -63,5 +126,11 @@ export async function runInference(
     outputs: order.map((name) => byName.get(name)).filter((o): o is NamedTensor => o !== undefined),
   };
   if (header.id !== undefined) response.id = header.id;
-  return { response, timings: { queueMs, computeMs, items: inputs[0]?.shape[0] ?? 1 } };
+  // The server's side of the latency, for clients and `onnx-serve bench` to split queue from compute.
+  response.parameters = { queue_ms: round3(queueMs), compute_ms: round3(computeMs), batch_size: batchSize };
+  return { response, timings: { queueMs, computeMs, items, batchSize } };
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }

@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LevelWithSilent } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { ModelRegistry } from '../repository/model-registry.js';
+import { Observability, type ObservabilityOptions } from '../observability/observability.js';
+import { ModelRegistry, type ModelVersion } from '../repository/model-registry.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
+import { startGrpcServer, type RunningGrpcServer } from '../grpc/server.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
 
 export interface ServeOptions {
@@ -20,6 +22,10 @@ export interface ServeOptions {
   logger?: Logger;
   strictReadiness?: boolean;
   bodyLimit?: number;
+  /** gRPC port (0 picks a free one); left out, no gRPC endpoint starts (the CLI's default is 8001). */
+  grpcPort?: number;
+  /** Metrics, statistics, slow-inference log and dashboard: on by default; `false` only to measure their cost. */
+  observability?: false | ObservabilityOptions;
 }
 
 export interface RunningServer {
@@ -27,14 +33,20 @@ export interface RunningServer {
   registry: ModelRegistry;
   /** http://host:port the server listens on. */
   url: string;
+  /** The gRPC endpoint, when one was started. */
+  grpc?: RunningGrpcServer;
   close(): Promise<void>;
 }
+
+/** The ports Triton and KServe use: HTTP 8000, gRPC 8001. */
+export const DEFAULT_HTTP_PORT = 8000;
+export const DEFAULT_GRPC_PORT = 8001;
 
 export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', import.meta.url));
 
 export function serverInfo(): ServerInfo {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return { name: 'onnx-serve', version: pkg.version, extensions: ['binary_tensor_data'] };
+  return { name: 'onnx-serve', version: pkg.version, extensions: ['binary_tensor_data', 'statistics'] };
 }
 
 /**
@@ -53,15 +65,26 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   if (files.length > 0) scans.push(specsForFiles(files));
   for (const scan of scans) registry.add(scan);
 
+  const observability =
+    options.observability === false ? undefined : new Observability(registry, log, options.observability);
   let draining = false;
-  const app = buildApp({
-    registry,
-    log,
-    info: serverInfo(),
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    readiness: { strict: options.strictReadiness ?? true, draining: () => draining },
-  });
-  const url = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
+  const info = serverInfo();
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const readiness = { strict: options.strictReadiness ?? true, draining: () => draining };
+  const host = options.host ?? '127.0.0.1';
+  const app = buildApp({ registry, log, info, bodyLimit, readiness, observability });
+  const url = await app.listen({ host, port: options.port ?? DEFAULT_HTTP_PORT });
+  let grpc: RunningGrpcServer | undefined;
+  if (options.grpcPort !== undefined) {
+    try {
+      const port = options.grpcPort;
+      grpc = await startGrpcServer({ registry, log, info, readiness, host, port, maxMessageBytes: bodyLimit });
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+    log.info({ grpc: grpc.address }, `onnx-serve gRPC listening on ${grpc.address}`);
+  }
   log.info(
     { url, repository, files, cores: cpu },
     `onnx-serve listening on ${url}; loading ${registry.versions().length} model version(s) on ${cpu.usable} usable core(s)`,
@@ -69,8 +92,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
 
   const close = async () => {
     draining = true;
-    await app.close();
+    await Promise.all([app.close(), grpc?.close()]);
     await registry.close();
+    observability?.close();
   };
   try {
     await registry.loadAll();
@@ -80,8 +104,27 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   }
   const ready = registry.versions().filter((v) => v.state === 'READY').length;
   log.info(
-    { ready, total: registry.versions().length },
-    `${ready} of ${registry.versions().length} model version(s) ready`,
+    { ready, total: registry.versions().length, models: registry.versions().map(startupSummary) },
+    `${ready} of ${registry.versions().length} model version(s) ready; dashboard on ${url}/, metrics on ${url}/metrics`,
   );
-  return { app, registry, url, close };
+  return { app, registry, url, ...(grpc === undefined ? {} : { grpc }), close };
+}
+
+/** One model version in the startup summary line: what runs where, and what loading cost. */
+function startupSummary(version: ModelVersion) {
+  const { loaded } = version;
+  return {
+    model: version.name,
+    version: version.version,
+    state: version.state,
+    ...(loaded === undefined
+      ? { reason: version.reason }
+      : {
+          provider: loaded.provider,
+          instances: loaded.instances,
+          intraOpThreads: version.settings.intraOpThreads,
+          loadMs: Math.round(loaded.loadMs),
+          warmupMs: Math.round(loaded.warmup.ms),
+        }),
+  };
 }

@@ -14,7 +14,7 @@ const CLI = path.resolve('dist/cli/index.js');
 const run = promisify(execFile);
 
 it('serve: the default repository becomes ready, answers, and stops cleanly on SIGTERM', async () => {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--log-level', 'info'], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--grpc-port', '0', '--log-level', 'info'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   try {

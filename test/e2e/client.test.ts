@@ -67,7 +67,7 @@ describe('InferenceClient against the real server', () => {
     assert.equal(await client.modelReady('broken'), false);
     const metadata = await client.serverMetadata();
     assert.equal(metadata.name, 'onnx-serve');
-    assert.deepEqual(metadata.extensions, ['binary_tensor_data']);
+    assert.ok(metadata.extensions.includes('binary_tensor_data'), String(metadata.extensions));
     const model = await client.modelMetadata('identity');
     assert.equal(model.name, 'identity');
     assert.equal(model.platform, 'onnx_onnxv1');

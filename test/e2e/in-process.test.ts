@@ -100,6 +100,21 @@ describe('in-process API on the default models', () => {
     );
   });
 
+  test('concurrent calls share batches through the dynamic batcher', async () => {
+    const model = repository.model('text-orientation');
+    const shape = [1, 3, 48, 192];
+    const results = await Promise.all(
+      Array.from({ length: 24 }, (_, index) => model.infer({ x: { shape, data: pattern(shape).fill(index / 24) } })),
+    );
+    const sizes = results.map((result) => Number(result.parameters?.batch_size));
+    assert.ok(
+      sizes.some((size) => size > 1),
+      `24 concurrent requests never shared a batch: batch sizes ${sizes.join(',')}`,
+    );
+    // Each caller still gets its own row back.
+    for (const result of results) assert.deepEqual(Object.values(result.outputs)[0].shape, [1, 2]);
+  });
+
   test('inputs are copied to the workers unless transfer is asked for', async () => {
     const model = repository.model('text-orientation');
     const data = pattern([1, 3, 48, 192]);
@@ -137,7 +152,10 @@ describe('loadModel', () => {
         },
         { outputs: ['y_bytes', 'y_int64'], id: 'a' },
       );
-      assert.deepEqual(result, {
+      // The server's per-request figures (batch size, queue and compute time) come along.
+      const { parameters, ...rest } = result;
+      assert.equal(parameters?.batch_size, 1);
+      assert.deepEqual(rest, {
         modelName: 'echo',
         modelVersion: '1',
         id: 'a',

@@ -223,6 +223,21 @@ describe('bad input gets a clear answer and the server keeps serving', () => {
     });
   }
 
+  it('an onnxruntime failure → 500 with its message, then the model still serves', async () => {
+    // The detector needs sides that are multiples of 32: 33×33 passes validation but fails inside the graph.
+    const side = 33;
+    const bad = await postJson(`${server.url}/v2/models/text-detector/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, side, side], data: zeros(3 * side * side) }],
+    });
+    assert.equal(bad.status, 500);
+    assert.match(bad.body.error, /^onnxruntime failed: Non-zero status code returned while running/);
+    const good = await postJson(`${server.url}/v2/models/text-detector/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 64, 64], data: zeros(3 * 64 * 64) }],
+    });
+    assert.equal(good.status, 200);
+    assert.deepEqual(good.body.outputs[0].shape, [1, 1, 64, 64]);
+  });
+
   it('unknown model → 404 listing the models', async () => {
     const { status, body } = await postJson(`${server.url}/v2/models/nope/infer`, orientationRequest());
     assert.equal(status, 404);

@@ -14,6 +14,7 @@ describe('config.yaml validation', () => {
       default_model_filename: 'm.onnx',
       version_policy: { latest: 2 },
       instances: 2,
+      verify: { atol: 1e-3, rtol: 0 },
       session: {
         graph_optimization_level: 'basic',
         intra_op_threads: 'auto',
@@ -32,6 +33,9 @@ describe('config.yaml validation', () => {
         other_dim: 16,
         inputs: { x: { shape: [1, 3], data: [1, 2, 3] } },
       },
+      max_batch_size: 16,
+      dynamic_batching: { max_queue_delay_microseconds: 500, preferred_batch_size: [4, 16], max_queue_size: 64 },
+      latency_alert_ms: 12.5,
     };
     assert.deepEqual(validateModelConfig(full, where), full);
   });
@@ -40,7 +44,7 @@ describe('config.yaml validation', () => {
     [
       'unknown top-level key',
       { sesion: {} },
-      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup\)$/,
+      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, latency_alert_ms\)$/,
     ],
     [
       'unknown nested key',
@@ -53,6 +57,8 @@ describe('config.yaml validation', () => {
       /session\.graph_optimization_level must be one of "disabled", "basic", "extended", "all"/,
     ],
     ['bad union', { instances: 0 }, /instances must be a positive integer or "auto"/],
+    ['bad verify', { verify: { atol: -1 } }, /verify must be true, false or \{atol: N, rtol: N\} \(N ≥ 0\)/],
+    ['verify as a string', { verify: 'yes' }, /verify must be true, false or \{atol: N, rtol: N\}/],
     [
       'bad provider',
       { session: { execution_providers: ['gpu'] } },
@@ -65,6 +71,8 @@ describe('config.yaml validation', () => {
     ],
     ['bad version policy', { version_policy: { newest: 1 } }, /version_policy must be one of \{latest: N\}/],
     ['bad warmup shape', { warmup: { inputs: { x: { shape: [1, -2] } } } }, /warmup\.inputs\.x\.shape\.1 must be >= 0/],
+    ['a latency alert of zero', { latency_alert_ms: 0 }, /^models\/m\/config\.yaml: latency_alert_ms must be > 0$/],
+    ['a latency alert that is not a number', { latency_alert_ms: '150ms' }, /latency_alert_ms must be number$/],
     ['several problems at once', { foo: 1, warmup: { runs: -1 } }, /unknown key "foo".*; warmup\.runs must be >= 0/],
   ];
   for (const [name, config, message] of bad) {

@@ -13,8 +13,13 @@ export function registerHealthRoutes(app: FastifyInstance, registry: ModelRegist
   app.get('/v2/health/live', async () => ({ live: true }));
 
   app.get('/v2/health/ready', async (_request, reply) => {
-    const ready = !policy.draining() && (policy.strict ? registry.allReady : registry.startupDone);
+    const ready = isServerReady(registry, policy);
     reply.code(ready ? 200 : 503);
     return { ready };
   });
+}
+
+/** Server readiness under the policy: the same answer for HTTP /v2/health/ready and gRPC ServerReady. */
+export function isServerReady(registry: ModelRegistry, policy: ReadinessPolicy): boolean {
+  return !policy.draining() && (policy.strict ? registry.allReady : registry.startupDone);
 }

@@ -47,7 +47,8 @@ export function registerInferRoutes(app: FastifyInstance, registry: ModelRegistr
       decodeInputs = () => decoded.inputs;
     }
 
-    const { response } = await runInference(model, header, decodeInputs);
+    const receivedAt = performance.now() - reply.elapsedTime;
+    const { response } = await runInference(model, header, decodeInputs, { requestId: request.id, receivedAt });
     const isBinary = raw ? () => true : binaryOutputSelector(header);
     if (response.outputs.some((output) => isBinary(output.name))) {
       const encoded = encodeBinaryResponse(response, isBinary);

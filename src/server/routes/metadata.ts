@@ -75,6 +75,8 @@ export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
       load_ms: Math.round(loaded.loadMs),
       warmup_ms: Math.round(loaded.warmup.ms),
       warmup_runs: loaded.warmup.runs,
+      // Shapes known to run: what the dashboard's "try it" panel sends.
+      warmup_shapes: loaded.warmup.shapes,
       ...(loaded.warmup.warning === undefined ? {} : { warmup_warning: loaded.warmup.warning }),
     },
   };

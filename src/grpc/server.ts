@@ -1,0 +1,126 @@
+/**
+ * The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`), answering from the same
+ * registry, readiness policy, metadata and inference pipeline as the HTTP routes, so both transports
+ * give the same answers and the same errors (as gRPC status codes, see status.ts).
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { ModelRegistry } from '../repository/model-registry.js';
+import { runInference } from '../server/inference.js';
+import type { ServerInfo } from '../server/app.js';
+import { isServerReady, type ReadinessPolicy } from '../server/routes/health.js';
+import { modelMetadata } from '../server/routes/metadata.js';
+import { loadInferenceService, type ModelIndex, type ModelInferRequest, type ModelMetadataResponse } from './proto.js';
+import { toGrpcError } from './status.js';
+import { decodeInferRequest, encodeInferResponse } from './tensor-contents.js';
+
+export interface GrpcServerOptions {
+  registry: ModelRegistry;
+  log: Logger;
+  info: ServerInfo;
+  readiness: ReadinessPolicy;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Largest request message, in bytes: the HTTP body limit, so both transports accept the same tensors. */
+  maxMessageBytes: number;
+}
+
+export interface RunningGrpcServer {
+  /** host:port the server listens on (the port bound, when 0 was asked for). */
+  address: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** How long close() lets calls in flight finish before it cuts them off. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+type Handler<Request, Response> = (request: Request) => Response | Promise<Response>;
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const { registry, log, info, readiness } = options;
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': options.maxMessageBytes,
+    'grpc.max_send_message_length': -1,
+  });
+
+  /** A unary handler from a function that returns or throws; errors become gRPC statuses. */
+  const unary =
+    <Request, Response>(method: string, handler: Handler<Request, Response>) =>
+    (call: grpc.ServerUnaryCall<Request, Response>, callback: grpc.sendUnaryData<Response>) => {
+      Promise.resolve()
+        .then(() => handler(call.request))
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => {
+            const { internal, ...grpcError } = toGrpcError(error);
+            if (internal) log.error({ err: error, method }, grpcError.details);
+            callback(grpcError);
+          },
+        );
+    };
+
+  const versionOrLatest = (version: string) => (version === '' ? undefined : version);
+
+  server.addService(loadInferenceService(), {
+    ServerLive: unary('ServerLive', () => ({ live: true })),
+    ServerReady: unary('ServerReady', () => ({ ready: isServerReady(registry, readiness) })),
+    ModelReady: unary('ModelReady', (request: { name: string; version: string }) => ({
+      ready: registry.resolve(request.name, versionOrLatest(request.version)).state === 'READY',
+    })),
+    ServerMetadata: unary('ServerMetadata', () => ({
+      name: info.name,
+      version: info.version,
+      extensions: info.extensions,
+    })),
+    ModelMetadata: unary('ModelMetadata', (request: { name: string; version: string }): ModelMetadataResponse => {
+      const metadata = modelMetadata(registry, registry.resolveReady(request.name, versionOrLatest(request.version)));
+      const { name, versions, platform, inputs, outputs } = metadata;
+      return { name, versions, platform, inputs, outputs };
+    }),
+    ModelInfer: unary('ModelInfer', async (request: ModelInferRequest) => {
+      const model = registry.resolveReady(request.model_name, versionOrLatest(request.model_version ?? ''));
+      const decoded = decodeInferRequest(request);
+      const { response } = await runInference(model, decoded.header, decoded.decodeInputs);
+      return encodeInferResponse(response, decoded.raw);
+    }),
+    RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({
+      models: repositoryIndex(registry).filter((entry) => !request.ready || entry.state === 'READY'),
+    })),
+  });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    );
+  });
+  const address = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  return {
+    address,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}
+
+/** Every model version with its state, and every model that could not be read (no version, UNAVAILABLE). */
+function repositoryIndex(registry: ModelRegistry): ModelIndex[] {
+  const versions = registry.versions().map((version): ModelIndex => ({
+    name: version.name,
+    version: String(version.version),
+    state: version.state,
+    reason: version.reason ?? '',
+  }));
+  const broken = registry.modelNames().flatMap((name): ModelIndex[] => {
+    const reason = registry.modelError(name);
+    return reason === undefined ? [] : [{ name, version: '', state: 'UNAVAILABLE', reason }];
+  });
+  return [...versions, ...broken];
+}

@@ -1,0 +1,48 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { failureReason, publishInferenceFinished, wasPublished } from '../observability/inference-events.js';
+import { toServeError } from '../protocol/errors.js';
+import type { ModelRegistry, ModelVersion } from '../repository/model-registry.js';
+
+/** Routes whose requests are inferences of the model named in the path. */
+const INFERENCE_ROUTE = /^\/v2\/models\/:model(\/versions\/:version)?\/(infer|predict)$/;
+
+/**
+ * Request ids and the failures that happen before runInference: every response carries the request
+ * id (the client's X-Request-Id, or a generated one), and an inference request refused before it
+ * reached the model (bad body, unavailable model, body too large) still counts as a failed inference
+ * of that model.
+ */
+export function registerRequestObservation(app: FastifyInstance, registry: ModelRegistry): void {
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  app.addHook('onError', async (request, reply, error) => {
+    if (wasPublished(error) || !INFERENCE_ROUTE.test(request.routeOptions.url ?? '')) return;
+    const model = modelOf(request, registry);
+    if (model === undefined) return;
+    const served = toServeError(error);
+    publishInferenceFinished({
+      model,
+      requestId: request.id,
+      ok: false,
+      reason: failureReason(served.code),
+      error: served.message,
+      totalMs: reply.elapsedTime,
+      items: 1,
+      batchSize: 1,
+      started: false,
+    });
+  });
+}
+
+/** The version the request addressed; undefined for an unknown model or version (nothing to label it with). */
+function modelOf(request: FastifyRequest, registry: ModelRegistry): ModelVersion | undefined {
+  const { model, version } = request.params as { model?: string; version?: string };
+  if (model === undefined) return undefined;
+  try {
+    return registry.resolve(model, version);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * The serve-time gate: a model version folder that holds ONNX test data sets is checked against
+ * them once its instances are up, so a model whose outputs drifted from PyTorch is never served.
+ */
+import path from 'node:path';
+import type { ModelVersionSpec } from '../repository/scan.js';
+import type { ModelSignature } from '../runtime/signature.js';
+import type { WorkerPool } from '../runtime/worker-pool.js';
+import { DEFAULT_TOLERANCE } from './compare.js';
+import { findTestDataSets } from './test-data.js';
+import { describeVerifyFailure, verifyWithPool, type VerifyReport } from './verify.js';
+
+/** The report, or undefined when there is nothing to check (no test data, or `verify: false`). */
+export async function verifyOnLoad(
+  spec: ModelVersionSpec,
+  pool: WorkerPool,
+  signature: ModelSignature,
+): Promise<VerifyReport | undefined> {
+  if (spec.config.verify === false) return undefined;
+  const sets = await findTestDataSets(path.dirname(spec.modelPath));
+  if (sets.length === 0) return undefined;
+  const tolerance = { ...DEFAULT_TOLERANCE, ...(typeof spec.config.verify === 'object' ? spec.config.verify : {}) };
+  const report = await verifyWithPool(pool, signature, spec.modelPath, sets, tolerance);
+  if (!report.pass) {
+    throw new Error(
+      `its outputs disagree with the test data in ${report.testData} (set verify: false in config.yaml to serve it anyway): ` +
+        describeVerifyFailure(report),
+    );
+  }
+  return report;
+}
