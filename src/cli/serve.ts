@@ -1,7 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
-import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, startServer } from '../server/start.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
+import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
+import { DEFAULT_REQUEST_LIMITS } from '../server/request-limits.js';
+import { CONTROL_MODES, type ControlMode } from '../repository/model-control.js';
 
 interface ServeFlags {
   host: string;
@@ -11,6 +14,15 @@ interface ServeFlags {
   logLevel: LevelWithSilent;
   strictReadiness: boolean;
   maxBodySize: number;
+  drainTimeoutSecs: number;
+  modelControlMode: ControlMode;
+  repositoryPollSecs: number;
+  controlToken?: string;
+  insecureControl?: boolean;
+  maxHeaderSize: number;
+  maxTensors: number;
+  maxTensorElements: number;
+  maxBytesElementSize: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -29,7 +41,52 @@ export function registerServeCommand(program: Command): void {
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
     .option('--no-strict-readiness', 'report ready once loading is done even if some models failed')
     .option('--max-body-size <bytes>', 'largest request body, in bytes', parsePositiveInt, DEFAULT_BODY_LIMIT)
+    .option(
+      '--drain-timeout-secs <seconds>',
+      'at SIGTERM/SIGINT, how long accepted requests may take to finish',
+      parsePositiveInt,
+      DEFAULT_DRAIN_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--max-header-size <bytes>',
+      'largest request line plus headers',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxHeaderSize,
+    )
+    .option(
+      '--max-tensors <n>',
+      'most input tensors in one request',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxTensors,
+    )
+    .option(
+      '--max-tensor-elements <n>',
+      'most elements in one tensor',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxTensorElements,
+    )
+    .option(
+      '--max-bytes-element-size <bytes>',
+      'largest BYTES element',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxBytesElementSize,
+    )
+    .option(
+      '--model-control-mode <mode>',
+      `${CONTROL_MODES.join(', ')}: load at startup only, follow the repository, or follow /v2/repository calls`,
+      parseControlMode,
+      'none',
+    )
+    .option(
+      '--repository-poll-secs <seconds>',
+      'poll mode: seconds between repository scans',
+      parsePositiveInt,
+      DEFAULT_POLL_SECS,
+    )
+    .option('--control-token <token>', 'bearer token for /v2/repository (default: env ONNX_SERVE_CONTROL_TOKEN)')
+    .option('--insecure-control', 'allow model control without a token')
     .action(async (models: string[], flags: ServeFlags) => {
+      const controlToken = flags.controlToken ?? (process.env.ONNX_SERVE_CONTROL_TOKEN || undefined);
       const server = await startServer({
         host: flags.host,
         port: flags.port,
@@ -39,19 +96,40 @@ export function registerServeCommand(program: Command): void {
         logLevel: flags.logLevel,
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
+        drainTimeoutMs: flags.drainTimeoutSecs * 1000,
+        limits: {
+          maxHeaderSize: flags.maxHeaderSize,
+          maxTensors: flags.maxTensors,
+          maxTensorElements: flags.maxTensorElements,
+          maxBytesElementSize: flags.maxBytesElementSize,
+        },
+        modelControlMode: flags.modelControlMode,
+        repositoryPollSecs: flags.repositoryPollSecs,
+        ...(controlToken === undefined ? {} : { controlToken }),
+        insecureControl: flags.insecureControl === true,
       });
+      let stopping = false;
       const stop = (signal: NodeJS.Signals) => {
-        server.app.log.info({ signal }, `received ${signal}, shutting down`);
+        if (stopping) {
+          // A second signal means the operator will not wait for the drain.
+          server.app.log.warn({ signal }, `received ${signal} again, exiting without waiting for requests`);
+          process.exit(1);
+        }
+        stopping = true;
+        server.app.log.info({ signal }, `received ${signal}, draining: no new requests, finishing accepted ones`);
         server.close().then(
-          () => process.exit(0),
+          () => {
+            server.app.log.info('drained; workers stopped; exiting');
+            process.exit(0);
+          },
           (error: unknown) => {
             server.app.log.error({ err: error }, 'shutdown failed');
             process.exit(1);
           },
         );
       };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
     });
 }
 
@@ -68,6 +146,13 @@ function parsePositiveInt(value: string): number {
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
   return n;
+}
+
+function parseControlMode(value: string): ControlMode {
+  if (!(CONTROL_MODES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${CONTROL_MODES.join(', ')}, got "${value}"`);
+  }
+  return value as ControlMode;
 }
 
 function parseLogLevel(value: string): LevelWithSilent {

@@ -125,34 +125,18 @@ export class InferenceClient {
   }
 
   /** Whether the server is live (GET /v2/health/live answers 200). */
-  async live(options: CallOptions = {}): Promise<boolean> {
-    const response = await this.#send({
-      ...options,
-      method: 'GET',
-      path: '/v2/health/live',
-      accept: [503],
-      retry: false,
-    });
-    return response.ok;
+  live(options: CallOptions = {}): Promise<boolean> {
+    return this.#answersOk('/v2/health/live', options);
   }
 
   /** Whether the server is ready to infer (GET /v2/health/ready answers 200). */
-  async ready(options: CallOptions = {}): Promise<boolean> {
-    const response = await this.#send({
-      ...options,
-      method: 'GET',
-      path: '/v2/health/ready',
-      accept: [503],
-      retry: false,
-    });
-    return response.ok;
+  ready(options: CallOptions = {}): Promise<boolean> {
+    return this.#answersOk('/v2/health/ready', options);
   }
 
   /** Whether a model (version) is ready; an unknown model throws a 404 InferenceServerError. */
-  async modelReady(model: string, options: ModelCallOptions = {}): Promise<boolean> {
-    const path = `${modelPath(model, options.version)}/ready`;
-    const response = await this.#send({ ...options, method: 'GET', path, accept: [503], retry: false });
-    return response.ok;
+  modelReady(model: string, options: ModelCallOptions = {}): Promise<boolean> {
+    return this.#answersOk(`${modelPath(model, options.version)}/ready`, options);
   }
 
   async serverMetadata(options: CallOptions = {}): Promise<ServerMetadata> {
@@ -207,6 +191,12 @@ export class InferenceClient {
     const path = `${modelPath(model, options.version)}/predict`;
     const headers = { 'content-type': contentType };
     return (await this.#send({ ...options, method: 'POST', path, body, headers, retry: true }).then(readJson)) as T;
+  }
+
+  /** Health answers: the status code is the answer (200 yes, 503 no), and a retry would only delay it. */
+  async #answersOk(path: string, options: CallOptions): Promise<boolean> {
+    const response = await this.#send({ ...options, method: 'GET', path, accept: [503], retry: false });
+    return response.ok;
   }
 
   /** One call: headers, timeout and cancellation, a retry on 503 after Retry-After, errors as InferenceServerError. */

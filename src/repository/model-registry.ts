@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
+import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
 import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
 import { ModelQueue } from '../scheduler/model-queue.js';
@@ -37,6 +38,13 @@ export class ModelVersion {
 
   get label(): string {
     return `${this.name}:${this.version}`;
+  }
+
+  /** Out of service: what it already queued runs to the end, then its instances close. */
+  async retire(): Promise<void> {
+    await this.queue?.drain();
+    this.queue?.close();
+    await this.pool?.close();
   }
 }
 
@@ -141,6 +149,37 @@ export class ModelRegistry {
     await Promise.all(this.versions().map((v) => v.pool?.close()));
   }
 
+  // Model control (src/repository/model-control.ts) swaps versions through these three.
+
+  /** A version loaded and warmed up outside the registry, for a swap: READY, or UNAVAILABLE with its reason. */
+  async prepare(spec: ModelVersionSpec): Promise<ModelVersion> {
+    const version = new ModelVersion(spec, this.#cpu);
+    await this.#load(version);
+    return version;
+  }
+
+  /**
+   * Puts `versions` in place of the model's current ones in one step (requests resolve either the old
+   * set or the new one) and clears its scan error; returns the versions no longer served, still running.
+   */
+  install(name: string, versions: ModelVersion[]): ModelVersion[] {
+    const previous = this.#versions.get(name) ?? [];
+    this.#versions.set(
+      name,
+      [...versions].sort((a, b) => a.version - b.version),
+    );
+    this.#modelErrors.delete(name);
+    return previous.filter((v) => !versions.includes(v));
+  }
+
+  /** Takes a model out of service; returns its versions, still running, for the caller to close. */
+  remove(name: string): ModelVersion[] {
+    const previous = this.#versions.get(name) ?? [];
+    this.#versions.delete(name);
+    this.#modelErrors.delete(name);
+    return previous;
+  }
+
   #recordModelError(error: ModelScanError): void {
     this.#modelErrors.set(error.name, error.error);
     this.#log.error({ model: error.name, reason: error.error }, `model ${error.name} cannot be served: ${error.error}`);
@@ -155,6 +194,7 @@ export class ModelRegistry {
         warmup: version.spec.config.warmup ?? {},
       },
       version.instances,
+      this.#supervision(version),
     );
     version.state = 'LOADING';
     try {
@@ -196,6 +236,28 @@ export class ModelRegistry {
       await pool.close();
       throw error;
     }
+  }
+
+  /** Instance crashes are logged; a crash loop turns the version UNAVAILABLE with its reason. */
+  #supervision(version: ModelVersion): SupervisorEvents {
+    const fields = { model: version.name, version: version.version };
+    return {
+      instanceCrashed: ({ instance, cause }) =>
+        this.#log.error(
+          { ...fields, instance, reason: cause },
+          `model ${version.label}: instance ${instance} crashed (${cause}); replacing it`,
+        ),
+      instanceReplaced: ({ instance, loadMs, warmupMs }) =>
+        this.#log.info(
+          { ...fields, instance, loadMs: round(loadMs), warmupMs: round(warmupMs) },
+          `model ${version.label}: instance ${instance} replaced and warmed up`,
+        ),
+      gaveUp: (reason) => {
+        version.state = 'UNAVAILABLE';
+        version.reason = reason;
+        this.#log.error({ ...fields, reason }, `model ${version.label} is now unavailable: ${reason}`);
+      },
+    };
   }
 
   #logLoaded(version: ModelVersion, loaded: PoolReady): void {

@@ -24,7 +24,7 @@ export interface ScanResult {
   errors: ModelScanError[];
 }
 
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 // Triton ignores version folders that are not numeric or that start with 0.
 const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
 const CONFIG_FILES = ['config.yaml', 'config.yml'];

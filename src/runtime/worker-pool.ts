@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { NamedTensor } from '../protocol/datatypes.js';
 import { internal, unavailable } from '../protocol/errors.js';
+import { CrashLoopDetector, type CrashLoopPolicy, type SupervisorEvents } from './instance-supervisor.js';
 import type { WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
 
 export type PoolReady = Extract<WorkerEvent, { type: 'ready' }> & { instances: number };
@@ -23,7 +24,11 @@ interface Instance {
   index: number;
   worker: Worker;
   pending: Map<number, Pending>;
+  /** Loaded and warmed up: takes requests. */
+  ready: boolean;
   exited: boolean;
+  /** Called when the last pending request is settled (close waits for it). */
+  onIdle?: () => void;
 }
 
 // Built, the worker is the .js next to this file; run from the TypeScript sources, a small loader starts it.
@@ -42,10 +47,19 @@ export class WorkerPool {
   #instances: Instance[] = [];
   #nextId = 1;
   #closing = false;
+  readonly #events: SupervisorEvents;
+  readonly #crashes: CrashLoopDetector;
+  /** Replacements being started; requests arriving while no instance is up wait for one. */
+  #replacing = 0;
+  #waiting: (() => void)[] = [];
+  /** Set once the pool has given up after a crash loop. */
+  #failure?: string;
 
-  constructor(setup: WorkerSetup, instances: number) {
+  constructor(setup: WorkerSetup, instances: number, events: SupervisorEvents = {}, crashLoop?: CrashLoopPolicy) {
     this.#setup = setup;
     this.#size = instances;
+    this.#events = events;
+    this.#crashes = new CrashLoopDetector(crashLoop);
   }
 
   /** Starts every instance and resolves once all are loaded and warmed up; rejects with the first failure. */
@@ -66,9 +80,23 @@ export class WorkerPool {
     return this.#instances.reduce((sum, instance) => sum + instance.pending.size, 0);
   }
 
+  /**
+   * The threads of the running instances, for diagnostics and fault-injection tests: a thread that
+   * stops is handled like any crash (its requests fail, a replacement starts).
+   */
+  get threads(): readonly Worker[] {
+    return this.#instances.filter((i) => i.ready && !i.exited).map((i) => i.worker);
+  }
+
   run(inputs: NamedTensor[], outputs?: string[]): Promise<RunResult> {
     const instance = this.#leastBusy();
     if (instance === undefined) {
+      if (this.#failure !== undefined) {
+        return Promise.reject(unavailable(`${this.#setup.label} is unavailable: ${this.#failure}`));
+      }
+      if (this.#replacing > 0 && !this.#closing) {
+        return new Promise<void>((resolve) => this.#waiting.push(resolve)).then(() => this.run(inputs, outputs));
+      }
       return Promise.reject(unavailable(`${this.#setup.label} has no running instance`));
     }
     const id = this.#nextId++;
@@ -89,10 +117,14 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.#closing = true;
+    this.#wakeWaiting();
     const instances = this.#instances;
     this.#instances = [];
     await Promise.all(
       instances.map(async (instance) => {
+        if (instance.exited) return;
+        // Runs are asynchronous in onnxruntime-node: releasing the session under one would lose its answer.
+        if (instance.pending.size > 0) await new Promise<void>((resolve) => (instance.onIdle = resolve));
         if (instance.exited) return;
         const exited = new Promise<void>((resolve) => instance.worker.once('exit', () => resolve()));
         instance.worker.postMessage({ type: 'close' } satisfies WorkerCommand);
@@ -106,7 +138,7 @@ export class WorkerPool {
   #leastBusy(): Instance | undefined {
     let best: Instance | undefined;
     for (const instance of this.#instances) {
-      if (instance.exited) continue;
+      if (instance.exited || !instance.ready) continue;
       if (best === undefined || instance.pending.size < best.pending.size) best = instance;
     }
     return best;
@@ -114,7 +146,7 @@ export class WorkerPool {
 
   #spawn(index: number): Promise<Extract<WorkerEvent, { type: 'ready' }>> {
     const worker = new Worker(WORKER_URL, { workerData: this.#setup, name: `${this.#setup.label}#${index}` });
-    const instance: Instance = { index, worker, pending: new Map(), exited: false };
+    const instance: Instance = { index, worker, pending: new Map(), ready: false, exited: false };
     this.#instances.push(instance);
     let lastError: Error | undefined;
 
@@ -122,6 +154,7 @@ export class WorkerPool {
       worker.on('message', (event: WorkerEvent) => {
         switch (event.type) {
           case 'ready':
+            instance.ready = true;
             resolve(event);
             break;
           case 'failed':
@@ -136,11 +169,13 @@ export class WorkerPool {
               computeMs: event.computeMs,
               queueMs: Math.max(0, roundTrip - event.computeMs),
             });
+            if (instance.pending.size === 0) instance.onIdle?.();
             break;
           }
           case 'error':
             instance.pending.get(event.id)?.reject(internal(`onnxruntime failed: ${event.error}`));
             instance.pending.delete(event.id);
+            if (instance.pending.size === 0) instance.onIdle?.();
             break;
         }
       });
@@ -149,15 +184,50 @@ export class WorkerPool {
       });
       worker.on('exit', (code) => {
         instance.exited = true;
-        const cause = lastError?.message ?? `exit code ${code}`;
+        const cause = lastError?.message ?? `its thread exited with code ${code}`;
         reject(new Error(`instance ${index} of ${this.#setup.label} stopped while loading: ${cause}`));
-        if (this.#closing && lastError === undefined) return;
         for (const pending of instance.pending.values()) {
           pending.reject(internal(`instance ${index} of ${this.#setup.label} stopped during inference: ${cause}`));
         }
         instance.pending.clear();
+        instance.onIdle?.();
+        if (instance.ready && !this.#closing) {
+          this.#instances = this.#instances.filter((i) => i !== instance);
+          this.#replace(index, cause);
+        }
       });
     });
+  }
+
+  /** Starts a replacement for a dead instance, or gives up on a crash loop. */
+  #replace(index: number, cause: string): void {
+    this.#events.instanceCrashed?.({ instance: index, cause });
+    const loop = this.#crashes.record(cause);
+    if (loop !== undefined) {
+      this.#failure = loop;
+      this.#events.gaveUp?.(loop);
+      void this.close();
+      return;
+    }
+    this.#replacing++;
+    this.#spawn(index)
+      .then(
+        (ready) =>
+          this.#events.instanceReplaced?.({ instance: index, loadMs: ready.loadMs, warmupMs: ready.warmup.ms }),
+        (error: unknown) => {
+          this.#instances = this.#instances.filter((i) => i.index !== index || i.ready);
+          if (!this.#closing) this.#replace(index, `its replacement failed to start: ${(error as Error).message}`);
+        },
+      )
+      .finally(() => {
+        this.#replacing--;
+        this.#wakeWaiting();
+      });
+  }
+
+  /** Requests that waited for a replacement try again (and get an instance, or the reason there is none). */
+  #wakeWaiting(): void {
+    for (const wake of this.#waiting.splice(0)) wake();
   }
 }
 

@@ -57,6 +57,7 @@ export class ModelQueue {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #closed = false;
+  #idle: Array<() => void> = [];
 
   constructor(options: ModelQueueOptions) {
     this.#label = options.label;
@@ -100,6 +101,15 @@ export class ModelQueue {
       });
       this.#pump();
     });
+  }
+
+  /**
+   * Resolves once nothing waits and nothing runs. A version retired by a hot swap drains before its
+   * pool closes, so requests that resolved the old version just before the swap are still answered.
+   */
+  drain(): Promise<void> {
+    if (this.#queue.length === 0 && this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   /** Refuses what still waits; batches in flight finish (the pool decides their fate). */
@@ -178,6 +188,9 @@ export class ModelQueue {
     } finally {
       this.#running--;
       this.#pump();
+      if (this.#queue.length === 0 && this.#running === 0) {
+        for (const resolve of this.#idle.splice(0)) resolve();
+      }
     }
   }
 

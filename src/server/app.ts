@@ -12,6 +12,9 @@ import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerRequestObservation } from './request-observation.js';
+import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
+import { registerDrainHooks } from './shutdown.js';
+import { clientErrorHandler, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
 
 export interface ServerInfo {
   name: string;
@@ -28,12 +31,19 @@ export interface AppOptions {
   readiness: ReadinessPolicy;
   /** Metrics, statistics and the dashboard; left out, the server serves without them. */
   observability?: Observability;
+  /** Header, tensor and BYTES limits; DEFAULT_REQUEST_LIMITS where not given. */
+  limits?: Partial<RequestLimits>;
+  /** Model control endpoints; off (mode none) when not given. */
+  repository?: RepositoryRouteOptions;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
 export function buildApp(options: AppOptions): FastifyInstance {
+  const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
   const app = Fastify({
+    http: { maxHeaderSize: limits.maxHeaderSize },
+    clientErrorHandler: clientErrorHandler(limits),
     loggerInstance: options.log as FastifyBaseLogger,
     // One log line per request would drown the events that matter (loads, failures, slow inferences).
     logController: new LogController({ disableRequestLogging: true }),
@@ -42,6 +52,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     genReqId: () => randomUUID(),
     // Model names are part of the path; keep the router strict and the URLs short.
     routerOptions: { maxParamLength: 256 },
+    // Shutdown answers come from registerDrainHooks, with a reason, and health checks keep answering.
+    return503OnClosing: false,
   });
   // The same encapsulated plugin a user mounts into their own app (onnx-serve/fastify): one code path.
   void app.register(registerServeRoutes, options);
@@ -54,6 +66,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
  * and never reach the routes of an app it is mounted into.
  */
 export async function registerServeRoutes(app: FastifyInstance, options: AppOptions): Promise<void> {
+  const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
+  // Inside the plugin, so that a shutdown's 503 gets this scope's {error} answer.
+  registerDrainHooks(app, options.readiness.draining);
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();
@@ -81,7 +96,8 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
 
   registerHealthRoutes(app, options.registry, options.readiness);
   registerMetadataRoutes(app, options.registry, options.info);
-  registerInferRoutes(app, options.registry);
+  registerInferRoutes(app, options.registry, limits);
+  registerRepositoryRoutes(app, options.repository ?? { mode: 'none' });
   if (options.observability !== undefined) {
     registerRequestObservation(app, options.registry);
     registerStatsRoutes(app, options.registry, options.observability);

@@ -9,6 +9,36 @@ import { scanRepository, specsForFiles, type ScanResult } from '../repository/sc
 import { cpuBudget } from '../runtime/cpu.js';
 import { startGrpcServer, type RunningGrpcServer } from '../grpc/server.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
+import type { RequestLimits } from './request-limits.js';
+import { ModelControl, type ControlMode } from '../repository/model-control.js';
+
+export const DEFAULT_POLL_SECS = 15;
+
+/** Model control needs a repository to read and, unless explicitly waived, a token to guard it. */
+function createModelControl(
+  registry: ModelRegistry,
+  repository: string | undefined,
+  options: ServeOptions,
+  log: Logger,
+): ModelControl {
+  const mode = options.modelControlMode;
+  if (repository === undefined) {
+    throw new Error(
+      `--model-control-mode ${mode} needs --model-repository (model files given alone cannot be reloaded)`,
+    );
+  }
+  if (options.controlToken === undefined && options.insecureControl !== true) {
+    throw new Error(
+      `--model-control-mode ${mode} needs a control token: --control-token or ONNX_SERVE_CONTROL_TOKEN ` +
+        '(or --insecure-control to let anyone who reaches the port load and unload models)',
+    );
+  }
+  if (options.controlToken === undefined) {
+    log.warn({ mode }, 'model control endpoints are open to anyone who reaches the port (--insecure-control)');
+  }
+  return new ModelControl(registry, repository, log);
+}
 
 export interface ServeOptions {
   host?: string;
@@ -26,6 +56,17 @@ export interface ServeOptions {
   grpcPort?: number;
   /** Metrics, statistics, slow-inference log and dashboard: on by default; `false` only to measure their cost. */
   observability?: false | ObservabilityOptions;
+  /** How long close() waits for accepted requests before cutting their connections. */
+  drainTimeoutMs?: number;
+  /** Header, tensor and BYTES limits (defaults: DEFAULT_REQUEST_LIMITS). */
+  limits?: Partial<RequestLimits>;
+  /** Triton's --model-control-mode (default none). */
+  modelControlMode?: ControlMode;
+  /** Poll mode: seconds between repository scans. */
+  repositoryPollSecs?: number;
+  /** Bearer token for the control endpoints; required in poll/explicit unless insecureControl. */
+  controlToken?: string;
+  insecureControl?: boolean;
 }
 
 export interface RunningServer {
@@ -35,6 +76,7 @@ export interface RunningServer {
   url: string;
   /** The gRPC endpoint, when one was started. */
   grpc?: RunningGrpcServer;
+  /** Graceful: readiness turns false, new requests get 503, accepted ones finish, then workers stop. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -44,9 +86,10 @@ export const DEFAULT_GRPC_PORT = 8001;
 
 export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', import.meta.url));
 
-export function serverInfo(): ServerInfo {
+export function serverInfo(modelControl = false): ServerInfo {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return { name: 'onnx-serve', version: pkg.version, extensions: ['binary_tensor_data', 'statistics'] };
+  const extensions = ['binary_tensor_data', 'statistics', ...(modelControl ? ['model_repository'] : [])];
+  return { name: 'onnx-serve', version: pkg.version, extensions };
 }
 
 /**
@@ -64,15 +107,26 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   if (repository !== undefined) scans.push(await scanRepository(repository));
   if (files.length > 0) scans.push(specsForFiles(files));
   for (const scan of scans) registry.add(scan);
+  const mode = options.modelControlMode ?? 'none';
+  const control = mode === 'none' ? undefined : createModelControl(registry, repository, options, log);
 
   const observability =
     options.observability === false ? undefined : new Observability(registry, log, options.observability);
   let draining = false;
-  const info = serverInfo();
+  const info = serverInfo(control !== undefined);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const readiness = { strict: options.strictReadiness ?? true, draining: () => draining };
   const host = options.host ?? '127.0.0.1';
-  const app = buildApp({ registry, log, info, bodyLimit, readiness, observability });
+  const app = buildApp({
+    registry,
+    log,
+    info,
+    repository: { mode, control, ...(options.controlToken === undefined ? {} : { token: options.controlToken }) },
+    bodyLimit,
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+    readiness,
+    observability,
+  });
   const url = await app.listen({ host, port: options.port ?? DEFAULT_HTTP_PORT });
   let grpc: RunningGrpcServer | undefined;
   if (options.grpcPort !== undefined) {
@@ -90,18 +144,23 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     `onnx-serve listening on ${url}; loading ${registry.versions().length} model version(s) on ${cpu.usable} usable core(s)`,
   );
 
-  const close = async () => {
-    draining = true;
-    await Promise.all([app.close(), grpc?.close()]);
-    await registry.close();
-    observability?.close();
-  };
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      draining = true;
+      await control?.stop();
+      await Promise.all([drainHttp(app, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, log), grpc?.close()]);
+      await registry.close();
+      observability?.close();
+    })());
   try {
     await registry.loadAll();
   } catch (error) {
     await close();
     throw error;
   }
+  await control?.adoptStartup();
+  if (mode === 'poll') control?.startPolling((options.repositoryPollSecs ?? DEFAULT_POLL_SECS) * 1000);
   const ready = registry.versions().filter((v) => v.state === 'READY').length;
   log.info(
     { ready, total: registry.versions().length, models: registry.versions().map(startupSummary) },

@@ -1,6 +1,6 @@
 /**
  * docs/convert.md's three commands, exactly as written there: convert a Python model class, serve
- * the repository, curl /infer. Only the port changes (the server picks a free one).
+ * the repository, curl /infer. Only the ports change (the server picks free ones).
  */
 import assert from 'node:assert/strict';
 import { exec, spawn } from 'node:child_process';
@@ -51,7 +51,7 @@ it('convert → serve → curl answers with verified probabilities', async () =>
   assert.match(converted.stdout, /^PASS$/m);
 
   assert.match(commands.serve, / --port 8000$/);
-  const server = spawn('sh', ['-c', `exec ${commands.serve.replace(/ --port 8000$/, ' --port 0')}`], {
+  const server = spawn('sh', ['-c', `exec ${commands.serve.replace(/ --port 8000$/, ' --port 0 --grpc-port 0')}`], {
     cwd: dir,
     env,
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -19,13 +19,23 @@ import {
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { runInference, type ReadyModel } from '../inference.js';
+import {
+  checkBytesElements,
+  checkHeaderLimits,
+  DEFAULT_REQUEST_LIMITS,
+  type RequestLimits,
+} from '../request-limits.js';
 
 interface InferParams {
   model: string;
   version?: string;
 }
 
-export function registerInferRoutes(app: FastifyInstance, registry: ModelRegistry): void {
+export function registerInferRoutes(
+  app: FastifyInstance,
+  registry: ModelRegistry,
+  limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
+): void {
   const infer = async (request: FastifyRequest<{ Params: InferParams }>, reply: FastifyReply) => {
     const model = registry.resolveReady(request.params.model, request.params.version);
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
@@ -47,8 +57,12 @@ export function registerInferRoutes(app: FastifyInstance, registry: ModelRegistr
       decodeInputs = () => decoded.inputs;
     }
 
+    checkHeaderLimits(header, limits);
     const receivedAt = performance.now() - reply.elapsedTime;
-    const { response } = await runInference(model, header, decodeInputs, { requestId: request.id, receivedAt });
+    const { response } = await runInference(model, header, () => checkBytesElements(decodeInputs(), limits), {
+      requestId: request.id,
+      receivedAt,
+    });
     const isBinary = raw ? () => true : binaryOutputSelector(header);
     if (response.outputs.some((output) => isBinary(output.name))) {
       const encoded = encodeBinaryResponse(response, isBinary);

@@ -1,0 +1,255 @@
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { invalidArgument, notFound } from '../protocol/errors.js';
+import type { ModelRegistry, ModelState, ModelVersion } from './model-registry.js';
+import { MODEL_NAME, scanRepository, type ModelVersionSpec } from './scan.js';
+
+/** Triton's control modes: `none` loads at startup only; `poll` follows the repository; `explicit` follows the API. */
+export const CONTROL_MODES = ['none', 'poll', 'explicit'] as const;
+export type ControlMode = (typeof CONTROL_MODES)[number];
+
+/** One row of POST /v2/repository/index (Triton's shape). */
+export interface IndexEntry {
+  name: string;
+  version?: string;
+  state: ModelState;
+  reason?: string;
+}
+
+/**
+ * Loads, reloads and unloads the models of a repository while the server runs. A new or changed
+ * version is loaded and warmed up beside the one serving and only then swapped in; the old one is
+ * closed after the swap, which lets the requests it already holds finish (a worker runs its messages
+ * in order, and `close` comes last). A version that fails to load leaves the one serving in place,
+ * and the failure is kept for the index and logged. Operations run one at a time.
+ */
+export class ModelControl {
+  readonly #registry: ModelRegistry;
+  readonly #repository: string;
+  readonly #log: Logger;
+  /** What each served version was loaded from, to tell a changed file from an unchanged one. */
+  readonly #loadedFrom = new WeakMap<ModelVersion, string>();
+  /** Model folder fingerprints at the last load, for polling. */
+  #folders = new Map<string, string>();
+  /** Reloads that failed while an older version kept serving, by model then version. */
+  readonly #failedReloads = new Map<string, Map<number, string>>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #poller?: NodeJS.Timeout;
+
+  constructor(registry: ModelRegistry, repository: string, log: Logger) {
+    this.#registry = registry;
+    this.#repository = path.resolve(repository);
+    this.#log = log;
+  }
+
+  /** Records what the startup load served, so that the first poll only acts on changes. */
+  async adoptStartup(): Promise<void> {
+    for (const version of this.#registry.versions()) {
+      this.#loadedFrom.set(version, await versionFingerprint(version.spec));
+    }
+    this.#folders = await this.#folderFingerprints();
+  }
+
+  index(readyOnly = false): IndexEntry[] {
+    const entries: IndexEntry[] = [];
+    for (const name of this.#registry.modelNames()) {
+      const error = this.#registry.modelError(name);
+      if (error !== undefined) {
+        entries.push({ name, state: 'UNAVAILABLE', reason: error });
+        continue;
+      }
+      for (const version of this.#registry.versionsOf(name)) {
+        const failed = this.#failedReloads.get(name)?.get(version.version);
+        const reason =
+          failed === undefined ? version.reason : `reload failed, still serving the previous model: ${failed}`;
+        entries.push({
+          name,
+          version: String(version.version),
+          state: version.state,
+          ...(reason === undefined ? {} : { reason }),
+        });
+      }
+    }
+    return readyOnly ? entries.filter((e) => e.state === 'READY') : entries;
+  }
+
+  /** Loads or reloads a model from the repository; resolves to its index rows, rejects if nothing of it serves. */
+  load(name: string): Promise<IndexEntry[]> {
+    return this.#serialised(async () => {
+      checkModelName(name);
+      await this.#load(name);
+      const entries = this.index().filter((e) => e.name === name);
+      if (!entries.some((e) => e.state === 'READY')) {
+        throw invalidArgument(
+          `model ${name} failed to load: ${entries.map((e) => `${e.version === undefined ? '' : `version ${e.version}: `}${e.reason}`).join('; ')}`,
+        );
+      }
+      return entries;
+    });
+  }
+
+  /** Takes a model out of service; requests it already holds finish first. */
+  unload(name: string): Promise<void> {
+    return this.#serialised(async () => {
+      checkModelName(name);
+      if (!this.#registry.modelNames().includes(name)) {
+        throw notFound(`model ${name} is not loaded; loaded: ${this.#registry.modelNames().join(', ') || '(none)'}`);
+      }
+      await this.#unload(name);
+    });
+  }
+
+  /** Poll mode: loads new and changed model folders, unloads removed ones. */
+  poll(): Promise<void> {
+    return this.#serialised(async () => {
+      const now = await this.#folderFingerprints();
+      for (const [name, fingerprint] of now) {
+        if (this.#folders.get(name) !== fingerprint) await this.#load(name);
+      }
+      for (const name of this.#folders.keys()) {
+        if (!now.has(name) && this.#registry.modelNames().includes(name)) await this.#unload(name);
+      }
+      this.#folders = now;
+    });
+  }
+
+  /** Poll mode: a scan every `intervalMs`; a failed scan is logged and the next one tries again. */
+  startPolling(intervalMs: number): void {
+    this.#poller = setInterval(() => {
+      this.poll().catch((error: unknown) =>
+        this.#log.error({ err: error }, `repository poll failed: ${(error as Error).message}`),
+      );
+    }, intervalMs);
+  }
+
+  /** Stops polling and waits for the operation in progress, if any. */
+  async stop(): Promise<void> {
+    clearInterval(this.#poller);
+    await this.#queue.catch(() => undefined);
+  }
+
+  #serialised<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#queue.catch(() => undefined).then(operation);
+    this.#queue = result;
+    return result;
+  }
+
+  async #load(name: string): Promise<void> {
+    const scan = await scanRepository(this.#repository);
+    const scanError = scan.errors.find((e) => e.name === name);
+    const specs = scan.specs.filter((s) => s.name === name);
+    const current = this.#registry.modelNames().includes(name) ? this.#registry.versionsOf(name) : [];
+    if (scanError !== undefined) {
+      if (current.some((v) => v.state === 'READY')) {
+        this.#recordFailure(name, current, scanError.error);
+        return;
+      }
+      this.#registry.add({ specs: [], errors: [scanError] });
+      return;
+    }
+    if (specs.length === 0) {
+      throw notFound(`model ${name} is not in repository ${this.#repository}`);
+    }
+    const failures = new Map<number, string>();
+    const next: ModelVersion[] = [];
+    for (const spec of specs) {
+      const fingerprint = await versionFingerprint(spec);
+      const existing = current.find((v) => v.version === spec.version);
+      if (existing?.state === 'READY' && this.#loadedFrom.get(existing) === fingerprint) {
+        next.push(existing);
+        continue;
+      }
+      const candidate = await this.#registry.prepare(spec);
+      if (candidate.state === 'READY' || existing?.state !== 'READY') {
+        this.#loadedFrom.set(candidate, fingerprint);
+        next.push(candidate);
+      } else {
+        // The file changed but the new one is broken: the old one keeps serving.
+        failures.set(spec.version, candidate.reason ?? 'unknown reason');
+        next.push(existing);
+      }
+    }
+    // Nothing new loaded (say, a broken newer version under version_policy latest: 1): keep serving the old.
+    if (!next.some((v) => v.state === 'READY')) {
+      next.push(...current.filter((v) => v.state === 'READY' && !next.includes(v)));
+    }
+    const retired = this.#registry.install(name, next);
+    this.#failedReloads.set(name, failures);
+    for (const [version, reason] of failures) {
+      this.#log.error(
+        { model: name, version, reason },
+        `model ${name} version ${version}: reload failed, still serving the previous model: ${reason}`,
+      );
+    }
+    this.#log.info(
+      { model: name, versions: next.map((v) => `${v.version}:${v.state}`), retired: retired.map((v) => v.version) },
+      `model ${name} now serves version(s) ${
+        next
+          .filter((v) => v.state === 'READY')
+          .map((v) => v.version)
+          .join(', ') || '(none)'
+      }`,
+    );
+    await Promise.all(retired.map((v) => v.retire()));
+  }
+
+  async #unload(name: string): Promise<void> {
+    const retired = this.#registry.remove(name);
+    this.#failedReloads.delete(name);
+    this.#log.info({ model: name }, `model ${name} unloaded; requests it holds finish first`);
+    await Promise.all(retired.map((v) => v.retire()));
+  }
+
+  #recordFailure(name: string, current: ModelVersion[], reason: string): void {
+    this.#failedReloads.set(name, new Map(current.map((v) => [v.version, reason])));
+    this.#log.error(
+      { model: name, reason },
+      `model ${name}: reload failed, still serving the previous model: ${reason}`,
+    );
+  }
+
+  /** Size and modification time of every file in each model folder (and of `source` files outside it). */
+  async #folderFingerprints(): Promise<Map<string, string>> {
+    const fingerprints = new Map<string, string>();
+    const entries = await readdir(this.#repository, { withFileTypes: true });
+    for (const entry of entries) {
+      if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+      fingerprints.set(entry.name, (await filesFingerprint(path.join(this.#repository, entry.name), 3)).join('|'));
+    }
+    return fingerprints;
+  }
+}
+
+/** Names reach file paths: only names a repository folder may have (no `..`, no separators, no `__proto__`). */
+function checkModelName(name: string): void {
+  if (!MODEL_NAME.test(name) || name.includes('..')) {
+    throw invalidArgument(`model name "${name}" is not valid; expected ${MODEL_NAME.source} without ".."`);
+  }
+}
+
+async function fileFingerprint(file: string): Promise<string> {
+  try {
+    const info = await stat(file);
+    return `${file}:${info.size}:${info.mtimeMs}`;
+  } catch {
+    return `${file}:missing`;
+  }
+}
+
+async function versionFingerprint(spec: ModelVersionSpec): Promise<string> {
+  const config = await Promise.all(
+    ['config.yaml', 'config.yml'].map((f) => fileFingerprint(path.join(spec.configDir, f))),
+  );
+  return [await fileFingerprint(spec.modelPath), ...config].join('|');
+}
+
+async function filesFingerprint(dir: string, depth: number): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory() && depth > 1) out.push(...(await filesFingerprint(full, depth - 1)));
+    else if (entry.isFile()) out.push(await fileFingerprint(full));
+  }
+  return out.sort();
+}

@@ -1,0 +1,82 @@
+import type { Socket } from 'node:net';
+import type { NamedTensor } from '../protocol/datatypes.js';
+import { payloadTooLarge } from '../protocol/errors.js';
+import type { InferenceRequestHeader } from '../protocol/json-codec.js';
+
+/** Bounds on what one request may ask of the server, beyond the body size. */
+export interface RequestLimits {
+  /** Bytes of request line plus headers (Node's maxHeaderSize). */
+  maxHeaderSize: number;
+  /** Input tensors in one request. */
+  maxTensors: number;
+  /** Elements in one tensor (the product of its shape). */
+  maxTensorElements: number;
+  /** UTF-8 bytes in one BYTES element. */
+  maxBytesElementSize: number;
+}
+
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
+  maxHeaderSize: 16 * 1024,
+  maxTensors: 64,
+  maxTensorElements: 64 * 1024 * 1024,
+  maxBytesElementSize: 4 * 1024 * 1024,
+};
+
+/** Checked on the request header, before any tensor data is decoded. */
+export function checkHeaderLimits(header: InferenceRequestHeader, limits: RequestLimits): void {
+  if (header.inputs.length > limits.maxTensors) {
+    throw payloadTooLarge(
+      `the request has ${header.inputs.length} inputs; the limit is ${limits.maxTensors} (--max-tensors)`,
+    );
+  }
+  header.inputs.forEach((input, index) => {
+    const elements = input.shape.reduce((product, dim) => product * Number(dim), 1);
+    if (elements > limits.maxTensorElements) {
+      throw payloadTooLarge(
+        `inputs[${index}] (${input.name}) has shape [${input.shape.join(', ')}], ${elements} elements; ` +
+          `the limit is ${limits.maxTensorElements} per tensor (--max-tensor-elements)`,
+      );
+    }
+  });
+}
+
+/** Checked once BYTES tensors are decoded: their elements are variable-sized. */
+export function checkBytesElements(inputs: NamedTensor[], limits: RequestLimits): NamedTensor[] {
+  inputs.forEach((tensor, index) => {
+    if (tensor.datatype !== 'BYTES' || !Array.isArray(tensor.data)) return;
+    (tensor.data as string[]).forEach((element, position) => {
+      const size = Buffer.byteLength(element, 'utf8');
+      if (size > limits.maxBytesElementSize) {
+        throw payloadTooLarge(
+          `inputs[${index}] (${tensor.name}) element ${position} is ${size} bytes; ` +
+            `the limit is ${limits.maxBytesElementSize} per BYTES element (--max-bytes-element-size)`,
+        );
+      }
+    });
+  });
+  return inputs;
+}
+
+/**
+ * Node rejects some requests before fastify sees them (headers over maxHeaderSize, malformed HTTP);
+ * they get the same `{error}` JSON as every other error instead of a bare status line.
+ */
+export function clientErrorHandler(limits: RequestLimits) {
+  return (error: Error & { code?: string }, socket: Socket): void => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const [status, message] =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? [
+            '431 Request Header Fields Too Large',
+            `the request line and headers are larger than the limit of ${limits.maxHeaderSize} bytes (--max-header-size)`,
+          ]
+        : ['400 Bad Request', `malformed HTTP request (${error.code ?? error.message})`];
+    const body = JSON.stringify({ error: message });
+    socket.end(
+      `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * Model control (Triton's repository extension) in poll mode on a temporary repository: hot swap
+ * under load without a failed request, a corrupt new version that leaves the old one serving, the
+ * explicit load/unload calls, and the bearer token that guards them.
+ */
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { RunningServer } from '../../src/server/start.js';
+import { jsonRequest, LoadGenerator } from '../helpers/load.js';
+import { CLS_MODEL as CLS, clsRepository } from '../helpers/repository.js';
+import { getJson, postJson, startTestServer } from '../helpers/server.js';
+
+const SHAPE = [1, 3, 48, 192];
+const TOKEN = 'test-control-token';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+let dir: string;
+let server: RunningServer;
+
+/** Writes a version folder beside the repository and renames it in, so a poll never sees half a file. */
+async function addVersion(version: number, write: (file: string) => Promise<void>): Promise<void> {
+  const staging = path.join(dir, `.staging-${version}`);
+  await mkdir(staging, { recursive: true });
+  await write(path.join(staging, 'model.onnx'));
+  await rename(staging, path.join(dir, 'cls', String(version)));
+}
+
+async function index(): Promise<unknown> {
+  return (await postJson(`${server.url}/v2/repository/index`, '', AUTH)).body;
+}
+
+async function until(what: string, condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 1500; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.fail(`gave up waiting for ${what}`);
+}
+
+before(async () => {
+  dir = await clsRepository(SHAPE, 'version_policy: { latest: 1 }\ninstances: 1');
+  server = await startTestServer({
+    modelRepository: dir,
+    modelControlMode: 'poll',
+    repositoryPollSecs: 0.2,
+    controlToken: TOKEN,
+  });
+});
+
+after(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('model control in poll mode', () => {
+  it('announces the model_repository extension and indexes the repository', async () => {
+    assert.deepEqual((await getJson(`${server.url}/v2`)).body.extensions, ['binary_tensor_data', 'model_repository']);
+    assert.deepEqual(await index(), [{ name: 'cls', version: '1', state: 'READY' }]);
+  });
+
+  it('refuses control calls without the token or with a wrong one', async () => {
+    const none = await postJson(`${server.url}/v2/repository/index`, '');
+    assert.deepEqual(
+      [none.status, none.body],
+      [
+        401,
+        {
+          error:
+            'model control needs the header Authorization: Bearer <token> (the --control-token or ONNX_SERVE_CONTROL_TOKEN of the server)',
+        },
+      ],
+    );
+    const wrong = await postJson(`${server.url}/v2/repository/models/cls/unload`, '', { authorization: 'Bearer nope' });
+    assert.deepEqual(
+      [wrong.status, wrong.body],
+      [401, { error: 'the bearer token does not match the server control token' }],
+    );
+    assert.equal((await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body)).status, 200);
+  });
+
+  it('refuses model names that could leave the repository', async () => {
+    for (const name of ['__proto__', '..%2F..%2Fetc', '.hidden']) {
+      const response = await postJson(`${server.url}/v2/repository/models/${name}/load`, '', AUTH);
+      const decoded = decodeURIComponent(name);
+      assert.deepEqual(
+        [response.status, response.body],
+        [
+          400,
+          { error: `model name "${decoded}" is not valid; expected ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$ without ".."` },
+        ],
+      );
+    }
+  });
+
+  it('hot swap under load: a new version takes over with no failed request', async () => {
+    const load = new LoadGenerator(jsonRequest(`${server.url}/v2/models/cls/infer`, 'x', SHAPE), {
+      concurrency: 4,
+      maxRequests: 20_000,
+    });
+    await load.answered(30);
+    await addVersion(2, (file) => copyFile(CLS, file));
+    await until('version 2 to answer', async () => load.outcomes.some((o) => o.body?.model_version === '2'));
+    const switched = load.outcomes.findIndex((o) => o.body?.model_version === '2');
+    await load.answered(load.outcomes.length + 30);
+    const outcomes = await load.stop();
+
+    console.log(`hot swap: sent ${outcomes.length}, failed ${outcomes.filter((o) => o.status !== 200).length}`);
+    for (const o of outcomes) assert.equal(o.status, 200, JSON.stringify(o));
+    const firstV2Answer = outcomes[switched].doneAt;
+    const later = outcomes.filter((o) => o.sentAt > firstV2Answer);
+    assert.ok(later.length >= 30);
+    assert.ok(
+      later.every((o) => o.body.model_version === '2'),
+      'requests sent after the swap go to version 2',
+    );
+    // latest: 1 retires version 1 once version 2 serves.
+    assert.deepEqual(await index(), [{ name: 'cls', version: '2', state: 'READY' }]);
+  });
+
+  it('a corrupt new version leaves the old one serving, its error in the index', async () => {
+    await addVersion(3, (file) => writeFile(file, 'not an onnx model'));
+    await until('the index to show version 3', async () => JSON.stringify(await index()).includes('"version":"3"'));
+    const [v2, v3] = (await index()) as { version: string; state: string; reason?: string }[];
+    assert.deepEqual(v2, { name: 'cls', version: '2', state: 'READY' });
+    assert.equal(v3.state, 'UNAVAILABLE');
+    assert.match(v3.reason!, /cls\/3\/model\.onnx/);
+    const infer = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    assert.deepEqual([infer.status, infer.body.model_version], [200, '2']);
+    await rm(path.join(dir, 'cls', '3'), { recursive: true });
+    await until('version 3 to leave the index', async () => !JSON.stringify(await index()).includes('"version":"3"'));
+  });
+
+  it('unload takes a model out of service; load brings it back', async () => {
+    const unload = await postJson(`${server.url}/v2/repository/models/cls/unload`, '', AUTH);
+    assert.deepEqual([unload.status, unload.body], [200, {}]);
+    const gone = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    assert.deepEqual([gone.status, gone.body], [404, { error: 'unknown model "cls"; models served: (none)' }]);
+    const load = await postJson(`${server.url}/v2/repository/models/cls/load`, '{}', AUTH);
+    assert.deepEqual([load.status, load.body], [200, [{ name: 'cls', version: '2', state: 'READY' }]]);
+    const back = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    assert.deepEqual([back.status, back.body.model_version], [200, '2']);
+    const missing = await postJson(`${server.url}/v2/repository/models/absent/load`, '', AUTH);
+    assert.deepEqual([missing.status, missing.body], [404, { error: `model absent is not in repository ${dir}` }]);
+  });
+});
+
+describe('model control off or unguarded', () => {
+  it('mode none: the control endpoints answer 404 naming the mode', async () => {
+    const plain = await startTestServer({ modelRepository: dir });
+    try {
+      const response = await postJson(`${plain.url}/v2/repository/index`, '', AUTH);
+      assert.deepEqual(
+        [response.status, response.body],
+        [
+          404,
+          {
+            error:
+              'model control is off (--model-control-mode none); start the server with --model-control-mode poll or explicit to use /v2/repository/index',
+          },
+        ],
+      );
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('poll or explicit without a token: the server refuses to start', async () => {
+    await assert.rejects(startTestServer({ modelRepository: dir, modelControlMode: 'explicit' }), {
+      message:
+        '--model-control-mode explicit needs a control token: --control-token or ONNX_SERVE_CONTROL_TOKEN (or --insecure-control to let anyone who reaches the port load and unload models)',
+    });
+  });
+});
