@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
@@ -23,6 +24,7 @@ interface ServeFlags {
   maxTensors: number;
   maxTensorElements: number;
   maxBytesElementSize: number;
+  maxImagePixels: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -85,6 +87,12 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--control-token <token>', 'bearer token for /v2/repository (default: env ONNX_SERVE_CONTROL_TOKEN)')
     .option('--insecure-control', 'allow model control without a token')
+    .option(
+      '--max-image-pixels <pixels>',
+      'largest image /predict decodes, width × height (checked from the header, before decoding)',
+      parsePositiveInt,
+      DEFAULT_MAX_IMAGE_PIXELS,
+    )
     .action(async (models: string[], flags: ServeFlags) => {
       const controlToken = flags.controlToken ?? (process.env.ONNX_SERVE_CONTROL_TOKEN || undefined);
       const server = await startServer({
@@ -107,6 +115,7 @@ export function registerServeCommand(program: Command): void {
         repositoryPollSecs: flags.repositoryPollSecs,
         ...(controlToken === undefined ? {} : { controlToken }),
         insecureControl: flags.insecureControl === true,
+        maxImagePixels: flags.maxImagePixels,
       });
       let stopping = false;
       const stop = (signal: NodeJS.Signals) => {

@@ -1,6 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import {
+  FILE_REF_SCHEMA,
+  PIPELINE_SCHEMA,
+  POSTPROCESS_SCHEMA,
+  PREPROCESS_SCHEMA,
+  type PipelineConfig,
+  type PostprocessConfig,
+  type PreprocessConfig,
+} from './processing-config.js';
 
 /**
  * `config.yaml` of one model. Every key is optional: what is missing comes from the ONNX file
@@ -30,6 +39,12 @@ export interface ModelConfig {
   dynamic_batching?: DynamicBatchingConfig;
   /** p95 latency (ms, end to end) above which the model's status is degraded and requests are logged as slow (default 150). */
   latency_alert_ms?: number;
+  /** How POST /predict turns an image into the model's input tensor. */
+  preprocess?: PreprocessConfig;
+  /** How POST /predict turns the model's output into an answer. */
+  postprocess?: PostprocessConfig;
+  /** A model made of other models of the repository; such a folder has no ONNX file. */
+  pipeline?: PipelineConfig;
 }
 
 /** Triton's dynamic_batching block; one of the two delay keys at most. */
@@ -80,18 +95,7 @@ const SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    source: {
-      description: 'a file path, or {package: NAME, file: PATH inside that package}',
-      oneOf: [
-        { type: 'string', minLength: 1 },
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['package', 'file'],
-          properties: { package: { type: 'string', minLength: 1 }, file: { type: 'string', minLength: 1 } },
-        },
-      ],
-    },
+    source: FILE_REF_SCHEMA,
     version: positiveInt,
     default_model_filename: { type: 'string', minLength: 1, pattern: '^[^/\\\\]+$' },
     version_policy: {
@@ -177,6 +181,9 @@ const SCHEMA = {
       },
     },
     latency_alert_ms: { type: 'number', exclusiveMinimum: 0 },
+    preprocess: PREPROCESS_SCHEMA,
+    postprocess: POSTPROCESS_SCHEMA,
+    pipeline: PIPELINE_SCHEMA,
   },
 } as const;
 

@@ -258,9 +258,12 @@ async function loadMetadata(card, stats) {
 function renderMetadata(card, meta) {
   const { el } = card;
   const r = meta.runtime;
+  // A pipeline runs other models and has no session of its own: its steps say what it is.
   $(el, '.runtime').title = $(el, '.runtime').textContent =
-    `${meta.execution_provider} · ${r.instances} instance${r.instances === 1 ? '' : 's'} × ${r.intra_op_threads} thread${r.intra_op_threads === 1 ? '' : 's'}` +
-    ` · load ${r.load_ms} ms · warmup ${r.warmup_runs} runs ${r.warmup_ms} ms`;
+    r === undefined
+      ? `pipeline · ${[meta.predict?.pipeline?.detector, meta.predict?.pipeline?.orientation, meta.predict?.pipeline?.recognizer].filter(Boolean).join(' → ')}`
+      : `${meta.execution_provider} · ${r.instances} instance${r.instances === 1 ? '' : 's'} × ${r.intra_op_threads} thread${r.intra_op_threads === 1 ? '' : 's'}` +
+        ` · load ${r.load_ms} ms · warmup ${r.warmup_runs} runs ${r.warmup_ms} ms`;
   const body = $(el, '.io tbody');
   body.replaceChildren();
   for (const [kind, list] of [
@@ -279,7 +282,7 @@ function renderMetadata(card, meta) {
   }
   const shapes = meta.inputs.map((input) => `${input.name} ${sampleShape(meta, input).join('×')}`);
   $(el, '.try-shape').textContent = shapes.join(', ');
-  $(el, '.try-tensor').disabled = false;
+  $(el, '.try-tensor').disabled = meta.inputs.length === 0;
   // Models with an image pipeline advertise it in their metadata; only they get the drop zone.
   $(el, '.drop').hidden = meta.predict === undefined;
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { notFound, unavailable } from '../protocol/errors.js';
+import { pipelineSteps } from '../config/processing-config.js';
+import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
 import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
@@ -76,7 +77,9 @@ export class ModelRegistry {
 
   /** Loads every version one after the other (loads compete for the same cores), then marks startup done. */
   async loadAll(): Promise<void> {
-    for (const version of this.versions()) await this.#load(version);
+    const isPipeline = (version: ModelVersion) => version.spec.config.pipeline !== undefined;
+    for (const version of this.versions().filter((v) => !isPipeline(v))) await this.#load(version);
+    for (const version of this.versions().filter(isPipeline)) this.#settlePipeline(version);
     this.#loaded = true;
   }
 
@@ -131,6 +134,9 @@ export class ModelRegistry {
   /** resolve(), then insist the version is ready to infer. */
   resolveReady(name: string, version?: string): ReadyModelVersion {
     const found = this.resolve(name, version);
+    if (found.spec.config.pipeline !== undefined && found.state === 'READY') {
+      throw invalidArgument(`model ${name} is a pipeline of other models: send images to /v2/models/${name}/predict`);
+    }
     if (
       found.state !== 'READY' ||
       found.pool === undefined ||
@@ -221,6 +227,28 @@ export class ModelRegistry {
         `model ${version.label} failed to load: ${version.reason}`,
       );
     }
+  }
+
+  /** A pipeline has nothing of its own to load: it is ready when every model it runs is. */
+  #settlePipeline(version: ModelVersion): void {
+    const missing = pipelineSteps(version.spec.config.pipeline!).flatMap((step) => {
+      try {
+        this.resolveReady(step);
+        return [];
+      } catch (error) {
+        return [`step ${(error as Error).message}`];
+      }
+    });
+    version.state = missing.length === 0 ? 'READY' : 'UNAVAILABLE';
+    if (missing.length === 0) {
+      this.#log.info({ model: version.name }, `pipeline ${version.label} ready`);
+      return;
+    }
+    version.reason = missing.join('; ');
+    this.#log.error(
+      { model: version.name, reason: version.reason },
+      `pipeline ${version.label} cannot run: ${version.reason}`,
+    );
   }
 
   /** Checks the version against the test data sets in its folder, if any; closes the pool when it fails. */

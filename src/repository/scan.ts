@@ -7,6 +7,7 @@ import { ConfigError, readModelConfig, type ModelConfig } from '../config/model-
 export interface ModelVersionSpec {
   name: string;
   version: number;
+  /** The ONNX file; for a pipeline, its config.yaml. */
   modelPath: string;
   config: ModelConfig;
   /** Folder that relative paths in the config are resolved against. */
@@ -62,6 +63,7 @@ async function scanModel(name: string, dir: string): Promise<ModelVersionSpec[]>
   const config = configPath === undefined ? {} : await readModelConfig(configPath);
   const fileName = config.default_model_filename ?? 'model.onnx';
 
+  if (config.pipeline !== undefined) return [pipelineSpec(name, dir, configPath!, config)];
   const versions: ModelVersionSpec[] = [];
   if (config.source !== undefined) {
     versions.push({
@@ -94,6 +96,14 @@ async function scanModel(name: string, dir: string): Promise<ModelVersionSpec[]>
   );
 }
 
+/** A pipeline is one version made of other models; its folder holds config.yaml and nothing to load. */
+function pipelineSpec(name: string, dir: string, configPath: string, config: ModelConfig): ModelVersionSpec {
+  if (config.source !== undefined) {
+    throw new ConfigError(`${configPath}: a pipeline runs other models; remove "source" or "pipeline"`);
+  }
+  return { name, version: config.version ?? 1, modelPath: configPath, config, configDir: dir };
+}
+
 function applyVersionPolicy(versions: ModelVersionSpec[], config: ModelConfig): ModelVersionSpec[] {
   const policy = config.version_policy;
   if (policy === undefined || 'all' in policy) return versions;
@@ -102,7 +112,7 @@ function applyVersionPolicy(versions: ModelVersionSpec[], config: ModelConfig): 
   return versions.filter((v) => wanted.has(v.version));
 }
 
-function resolveSource(source: NonNullable<ModelConfig['source']>, dir: string): string {
+export function resolveSource(source: NonNullable<ModelConfig['source']>, dir: string): string {
   if (typeof source === 'string') return path.resolve(dir, source);
   const packageDir = findPackageDir(source.package, dir);
   if (packageDir === undefined) {

@@ -8,6 +8,7 @@ import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
+import { registerPredictRoutes } from './routes/predict.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { registerStatsRoutes } from './routes/stats.js';
@@ -29,6 +30,8 @@ export interface AppOptions {
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   readiness: ReadinessPolicy;
+  /** Largest image /predict decodes, in pixels (width × height). */
+  maxImagePixels: number;
   /** Metrics, statistics and the dashboard; left out, the server serves without them. */
   observability?: Observability;
   /** Header, tensor and BYTES limits; DEFAULT_REQUEST_LIMITS where not given. */
@@ -90,13 +93,14 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
 
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({
-      error: `no route ${request.method} ${request.url.split('?')[0]}; see GET ${app.prefix}/v2 and ${app.prefix}/v2/models/{model}[/versions/{version}][/ready|/infer]`,
+      error: `no route ${request.method} ${request.url.split('?')[0]}; see GET ${app.prefix}/v2 and ${app.prefix}/v2/models/{model}[/versions/{version}][/ready|/infer|/predict]`,
     });
   });
 
   registerHealthRoutes(app, options.registry, options.readiness);
   registerMetadataRoutes(app, options.registry, options.info);
   registerInferRoutes(app, options.registry, limits);
+  registerPredictRoutes(app, options.registry, { maxImagePixels: options.maxImagePixels });
   registerRepositoryRoutes(app, options.repository ?? { mode: 'none' });
   if (options.observability !== undefined) {
     registerRequestObservation(app, options.registry);

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { registryOf, type Repository } from '../library/in-process.js';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT, registerServeRoutes } from './app.js';
 import { serverInfo } from './start.js';
 
@@ -20,6 +21,8 @@ export interface OnnxServePluginOptions {
    * (default true); otherwise ready once loading is over.
    */
   strictReadiness?: boolean;
+  /** Largest image `/predict` decodes, in pixels (width × height; default DEFAULT_MAX_IMAGE_PIXELS). */
+  maxImagePixels?: number;
 }
 
 /**
@@ -35,6 +38,7 @@ export async function onnxServe(app: FastifyInstance, options: OnnxServePluginOp
     info: serverInfo(),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     readiness: { strict: options.strictReadiness ?? true, draining: () => false },
+    maxImagePixels: options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
   });
 }
 

@@ -8,6 +8,7 @@ import { ModelRegistry, type ModelVersion } from '../repository/model-registry.j
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
 import { startGrpcServer, type RunningGrpcServer } from '../grpc/server.js';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
 import type { RequestLimits } from './request-limits.js';
@@ -67,6 +68,8 @@ export interface ServeOptions {
   /** Bearer token for the control endpoints; required in poll/explicit unless insecureControl. */
   controlToken?: string;
   insecureControl?: boolean;
+  /** Largest image /predict decodes, in pixels (default DEFAULT_MAX_IMAGE_PIXELS). */
+  maxImagePixels?: number;
 }
 
 export interface RunningServer {
@@ -88,7 +91,7 @@ export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', im
 
 export function serverInfo(modelControl = false): ServerInfo {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  const extensions = ['binary_tensor_data', 'statistics', ...(modelControl ? ['model_repository'] : [])];
+  const extensions = ['binary_tensor_data', 'statistics', 'predict', ...(modelControl ? ['model_repository'] : [])];
   return { name: 'onnx-serve', version: pkg.version, extensions };
 }
 
@@ -125,6 +128,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     bodyLimit,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     readiness,
+    maxImagePixels: options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
     observability,
   });
   const url = await app.listen({ host, port: options.port ?? DEFAULT_HTTP_PORT });

@@ -24,8 +24,9 @@ it('serve: the default repository becomes ready, answers, and stops cleanly on S
       const event = JSON.parse(line) as { url?: string; msg: string; ready?: number; total?: number };
       url ??= event.url;
       if (event.ready !== undefined) {
-        assert.equal(event.ready, 3, line);
-        assert.equal(event.total, 3, line);
+        // The three PP-OCR models and the ocr pipeline that chains them.
+        assert.equal(event.ready, 4, line);
+        assert.equal(event.total, 4, line);
         break;
       }
     }
@@ -33,11 +34,11 @@ it('serve: the default repository becomes ready, answers, and stops cleanly on S
     const ready = await fetch(`${url}/v2/health/ready`);
     assert.equal(ready.status, 200);
     const models = await Promise.all(
-      ['text-detector', 'text-recognizer', 'text-orientation'].map(
+      ['text-detector', 'text-recognizer', 'text-orientation', 'ocr'].map(
         async (m) => (await fetch(`${url}/v2/models/${m}`)).status,
       ),
     );
-    assert.deepEqual(models, [200, 200, 200]);
+    assert.deepEqual(models, [200, 200, 200, 200]);
 
     const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');

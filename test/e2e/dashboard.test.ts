@@ -45,12 +45,13 @@ const text = (selector: string) => page.locator(selector).innerText();
 it('lists every model with its state, provider and inputs', async () => {
   const response = await page.goto(`${server.url}/`);
   assert.equal(response?.status(), 200);
-  await page.waitForSelector('.card[data-state="READY"] >> nth=2');
+  await page.waitForSelector('.card[data-state="READY"] >> nth=3');
   const cards = await page.locator('.card').all();
   const models = await Promise.all(
     cards.map(async (card) => [await card.getAttribute('data-model'), await card.getAttribute('data-version')]),
   );
   assert.deepEqual(models, [
+    ['ocr', '1'],
     ['text-detector', '1'],
     ['text-orientation', '1'],
     ['text-recognizer', '1'],
@@ -64,8 +65,13 @@ it('lists every model with its state, provider and inputs', async () => {
   );
   assert.equal(await text(`${orientation} .try-shape`), 'x 1×3×48×192');
   assert.equal(await page.locator(`${orientation} .io tbody tr`).count(), 2);
-  // No image pipeline advertised by these models: no drop zone.
-  assert.equal(await page.locator(`${orientation} .drop`).isHidden(), true);
+  // The model advertises /predict in its metadata: it gets the image drop zone, as does the ocr pipeline.
+  assert.equal(await page.locator(`${orientation} .drop`).isHidden(), false);
+  const ocr = '.card[data-model="ocr"]';
+  await page.waitForSelector(
+    `${ocr} .runtime:text-is("pipeline · text-detector → text-orientation → text-recognizer")`,
+  );
+  assert.equal(await page.locator(`${ocr} .drop`).isHidden(), false);
 });
 
 it('follows traffic: counters, latency and throughput charts, errors', async () => {

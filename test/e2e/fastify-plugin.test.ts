@@ -66,7 +66,7 @@ describe('onnx-serve/fastify mounted under a prefix beside the app’s own route
       404,
       {
         error:
-          'no route GET /ml/v2/nothing; see GET /ml/v2 and /ml/v2/models/{model}[/versions/{version}][/ready|/infer]',
+          'no route GET /ml/v2/nothing; see GET /ml/v2 and /ml/v2/models/{model}[/versions/{version}][/ready|/infer|/predict]',
       },
     ]);
     assert.deepEqual(await getJson(`${url}/elsewhere`).then((r) => [r.status, r.body]), [

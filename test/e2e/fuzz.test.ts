@@ -296,6 +296,12 @@ it(`${COUNT} malformed requests (seed ${SEED}): each a 4xx JSON error, then a go
         valid++; // a mutation that still makes a valid request
         continue;
       }
+      // fetch resolves dot segments before sending (`/v2/..` is `/`, the dashboard): a real page, not an odd path.
+      const landed = new URL(`${server.url}${request.path}`).pathname;
+      if (response.status === 200 && request.method === 'GET' && landed !== request.path.split('?')[0]) {
+        valid++;
+        continue;
+      }
       let error: unknown;
       try {
         error = (JSON.parse(text) as { error?: unknown }).error;

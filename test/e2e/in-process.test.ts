@@ -42,7 +42,7 @@ describe('in-process API on the default models', () => {
   test('every default model loads and is ready', () => {
     assert.deepEqual(
       repository.status().map((s) => `${s.name}:${s.version} ${s.state}`),
-      ['text-detector:1 READY', 'text-orientation:1 READY', 'text-recognizer:1 READY'],
+      ['ocr:1 READY', 'text-detector:1 READY', 'text-orientation:1 READY', 'text-recognizer:1 READY'],
     );
   });
 
@@ -144,7 +144,7 @@ describe('loadModel', () => {
     });
     try {
       assert.equal(model.name, 'echo');
-      assert.equal(model.metadata.runtime.instances, 1);
+      assert.equal((model.metadata as { runtime?: { instances: number } }).runtime?.instances, 1);
       const result = await model.infer(
         {
           x_int64: { shape: [1, 2], data: new BigInt64Array([2n ** 62n, -3n]) },

@@ -56,7 +56,7 @@ after(async () => {
 
 describe('model control in poll mode', () => {
   it('announces the model_repository extension and indexes the repository', async () => {
-    assert.deepEqual((await getJson(`${server.url}/v2`)).body.extensions, ['binary_tensor_data', 'model_repository']);
+    assert.ok((await getJson(`${server.url}/v2`)).body.extensions.includes('model_repository'));
     assert.deepEqual(await index(), [{ name: 'cls', version: '1', state: 'READY' }]);
   });
 

@@ -241,7 +241,10 @@ describe('bad input gets a clear answer and the server keeps serving', () => {
   it('unknown model → 404 listing the models', async () => {
     const { status, body } = await postJson(`${server.url}/v2/models/nope/infer`, orientationRequest());
     assert.equal(status, 404);
-    assert.match(body.error, /unknown model "nope"; models served: text-detector, text-orientation, text-recognizer/);
+    assert.match(
+      body.error,
+      /unknown model "nope"; models served: ocr, text-detector, text-orientation, text-recognizer/,
+    );
   });
 
   it('unknown version → 404 listing the versions', async () => {

@@ -77,3 +77,56 @@ export function ctcDecode(probabilities: ArrayLike<number>, steps: number, class
   }
   return text;
 }
+
+/** A line of a rendered document: its text and where its ink is, in pixels. */
+export interface DocumentLine {
+  text: string;
+  /** Drawn rotated by 180° about its own centre. */
+  upsideDown?: boolean;
+  x: number;
+  /** Baseline. */
+  y: number;
+}
+
+const DOCUMENT_FONT_SIZE = 26;
+
+function textElement(line: DocumentLine): string {
+  const centre = {
+    x: line.x + (line.text.length * DOCUMENT_FONT_SIZE * 0.6) / 2,
+    y: line.y - DOCUMENT_FONT_SIZE * 0.35,
+  };
+  const turn = line.upsideDown ? ` transform="rotate(180 ${centre.x} ${centre.y})"` : '';
+  return `<text x="${line.x}" y="${line.y}" font-family="DejaVu Sans" font-size="${DOCUMENT_FONT_SIZE}" fill="black"${turn}>${escapeXml(line.text)}</text>`;
+}
+
+function documentSvg(width: number, height: number, lines: DocumentLine[]): Buffer {
+  return Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
+      `<rect width="100%" height="100%" fill="white"/>${lines.map(textElement).join('')}</svg>`,
+  );
+}
+
+/**
+ * A white page with black text lines, as a PNG, and each line's ink bounds (found by rendering the
+ * line alone and trimming the white around it).
+ */
+export async function renderDocument(
+  width: number,
+  height: number,
+  lines: DocumentLine[],
+): Promise<{ png: Buffer; inkBoxes: Array<{ left: number; top: number; right: number; bottom: number }> }> {
+  const png = await sharp(documentSvg(width, height, lines))
+    .png()
+    .toBuffer();
+  const inkBoxes = await Promise.all(
+    lines.map(async (line) => {
+      const { info } = await sharp(documentSvg(width, height, [line]))
+        .trim({ background: '#ffffff', threshold: 40 })
+        .toBuffer({ resolveWithObject: true });
+      const left = -(info.trimOffsetLeft ?? 0);
+      const top = -(info.trimOffsetTop ?? 0);
+      return { left, top, right: left + info.width, bottom: top + info.height };
+    }),
+  );
+  return { png, inkBoxes };
+}

@@ -26,6 +26,16 @@ describe('config.yaml validation', () => {
         optimized_model_path: 'opt.onnx',
         log_severity_level: 3,
       },
+      preprocess: {
+        input: 'x',
+        resize: { mode: 'shorter_side_crop', shorter_side: 256, width: 224, height: 224 },
+        channel_order: 'rgb',
+        scale: 0.00392156862745098,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+        layout: 'NCHW',
+      },
+      postprocess: { type: 'top_k', k: 5, labels_file: 'labels.txt', softmax: true },
       warmup: {
         runs: 0,
         dims: { batch: 4 },
@@ -40,11 +50,49 @@ describe('config.yaml validation', () => {
     assert.deepEqual(validateModelConfig(full, where), full);
   });
 
+  it('accepts every resize mode, postprocess type and a pipeline', () => {
+    const configs = [
+      { preprocess: { resize: { mode: 'stretch', width: 1, height: 2 } } },
+      { preprocess: { resize: { mode: 'fit_pad' } } },
+      { preprocess: { resize: { mode: 'fixed_height', height: 48, min_width: 320, max_width: 3200, multiple_of: 8 } } },
+      { preprocess: { resize: { mode: 'limit_side', max_side: 960, multiple_of: 32 } } },
+      {
+        postprocess: {
+          type: 'ctc',
+          dictionary_file: { package: 'p', file: 'keys.txt' },
+          blank_index: 0,
+          append_space: true,
+        },
+      },
+      {
+        postprocess: {
+          type: 'db_text_detection',
+          threshold: 0.3,
+          box_threshold: 0.6,
+          unclip_ratio: 1.5,
+          max_candidates: 1000,
+          min_size: 3,
+        },
+      },
+      {
+        pipeline: {
+          type: 'ocr',
+          detector: 'd',
+          orientation: 'o',
+          recognizer: 'r',
+          orientation_threshold: 0.9,
+          min_confidence: 0.5,
+        },
+      },
+    ];
+    for (const config of configs) assert.deepEqual(validateModelConfig(config, where), config);
+  });
+
   const bad: Array<[string, unknown, RegExp]> = [
     [
       'unknown top-level key',
       { sesion: {} },
-      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, latency_alert_ms\)$/,
+      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, .*latency_alert_ms, preprocess, postprocess, pipeline\)$/,
     ],
     [
       'unknown nested key',
@@ -73,6 +121,27 @@ describe('config.yaml validation', () => {
     ['bad warmup shape', { warmup: { inputs: { x: { shape: [1, -2] } } } }, /warmup\.inputs\.x\.shape\.1 must be >= 0/],
     ['a latency alert of zero', { latency_alert_ms: 0 }, /^models\/m\/config\.yaml: latency_alert_ms must be > 0$/],
     ['a latency alert that is not a number', { latency_alert_ms: '150ms' }, /latency_alert_ms must be number$/],
+    [
+      'a resize mode without its required key',
+      { preprocess: { resize: { mode: 'shorter_side_crop', width: 224 } } },
+      /^models\/m\/config\.yaml: preprocess\.resize must be \{mode: stretch\|fit_pad, width\?, height\?\}, \{mode: shorter_side_crop, shorter_side, /,
+    ],
+    [
+      'an unknown preprocess key',
+      { preprocess: { colour: 'rgb' } },
+      /unknown key "preprocess\.colour" \(allowed: input, resize, channel_order, scale, mean, std, layout\)/,
+    ],
+    ['a mean of two values', { preprocess: { mean: [0.5, 0.5] } }, /preprocess\.mean must NOT have fewer than 3 items/],
+    [
+      'ctc without its dictionary',
+      { postprocess: { type: 'ctc' } },
+      /postprocess must be \{type: top_k, k\?, labels_file\?, softmax\?\}, \{type: ctc, dictionary_file, /,
+    ],
+    [
+      'a pipeline without a recognizer',
+      { pipeline: { type: 'ocr', detector: 'd' } },
+      /pipeline is missing required key "recognizer"/,
+    ],
     ['several problems at once', { foo: 1, warmup: { runs: -1 } }, /unknown key "foo".*; warmup\.runs must be >= 0/],
   ];
   for (const [name, config, message] of bad) {

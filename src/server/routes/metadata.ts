@@ -3,6 +3,7 @@ import type { ModelRegistry, ModelVersion } from '../../repository/model-registr
 import { unavailable } from '../../protocol/errors.js';
 import { protocolShape, type TensorSpec } from '../../runtime/signature.js';
 import type { ServerInfo } from '../app.js';
+import { predictMetadata } from './predict.js';
 
 /** Platform name the Open Inference Protocol gives ONNX models. */
 export const PLATFORM = 'onnx_onnxv1';
@@ -47,6 +48,7 @@ export function registerMetadataRoutes(app: FastifyInstance, registry: ModelRegi
 }
 
 export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
+  if (version.spec.config.pipeline !== undefined) return pipelineMetadata(registry, version);
   const loaded = version.loaded!;
   const tensor = (spec: TensorSpec) => ({
     name: spec.name,
@@ -59,6 +61,7 @@ export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
     platform: PLATFORM,
     inputs: loaded.signature.inputs.map(tensor),
     outputs: loaded.signature.outputs.map(tensor),
+    ...predictMetadata(version),
     // Beyond the protocol: what is actually running, so nobody has to guess (e.g. a silent CPU fallback).
     state: version.state,
     execution_provider: loaded.provider,
@@ -79,5 +82,18 @@ export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
       warmup_shapes: loaded.warmup.shapes,
       ...(loaded.warmup.warning === undefined ? {} : { warmup_warning: loaded.warmup.warning }),
     },
+  };
+}
+
+/** A pipeline has no tensors of its own: it takes images through /predict only. */
+function pipelineMetadata(registry: ModelRegistry, version: ModelVersion) {
+  return {
+    name: version.name,
+    versions: registry.versionsOf(version.name).map((v) => String(v.version)),
+    platform: 'onnx_serve_pipeline',
+    inputs: [],
+    outputs: [],
+    state: version.state,
+    ...predictMetadata(version),
   };
 }

@@ -1,0 +1,198 @@
+import { readFileSync } from 'node:fs';
+import type { FileRef, PostprocessConfig } from '../config/processing-config.js';
+import type { NamedTensor } from '../protocol/datatypes.js';
+import { unavailable } from '../protocol/errors.js';
+import type { ModelVersion } from '../repository/model-registry.js';
+import { resolveSource } from '../repository/scan.js';
+import { runInference, type ReadyModel } from '../server/inference.js';
+import type { RgbImage } from './image-decode.js';
+import { ctcClasses, ctcGreedyDecode, type RecognizedText } from './postprocess/ctc.js';
+import { DB_DEFAULTS, detectTextBoxes, type DbOptions, type TextBox } from './postprocess/db-text-detection.js';
+import { topK, type ScoredLabel, type TopKOptions } from './postprocess/top-k.js';
+import { compilePreprocess, preprocessImages, type Placement, type PreprocessPlan } from './preprocess.js';
+
+/** Milliseconds per stage of a /predict request (summed over the steps of a pipeline). */
+export interface StageTimings {
+  decode: number;
+  preprocess: number;
+  queue: number;
+  infer: number;
+  postprocess: number;
+}
+
+export const noTime = (): StageTimings => ({ decode: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0 });
+
+/** Adds the time `work` takes to one stage. */
+export async function timed<T>(
+  timings: StageTimings,
+  stage: keyof StageTimings,
+  work: () => T | Promise<T>,
+): Promise<T> {
+  const start = performance.now();
+  try {
+    return await work();
+  } finally {
+    timings[stage] += performance.now() - start;
+  }
+}
+
+type Postprocessor =
+  | { type: 'top_k'; options: TopKOptions }
+  | { type: 'ctc'; classes: string[]; blankIndex: number }
+  | { type: 'db_text_detection'; options: DbOptions };
+
+/** The answer for one image, by postprocess type. */
+export interface PredictionOf {
+  top_k: ScoredLabel[];
+  ctc: RecognizedText;
+  db_text_detection: TextBox[];
+}
+
+/** A ready model with its image preprocessing and postprocessing resolved. */
+export interface ImageModel {
+  model: ReadyModel;
+  preprocess: PreprocessPlan;
+  postprocess: Postprocessor;
+}
+
+const compiled = new WeakMap<ModelVersion, ImageModel>();
+
+/** The model's `preprocess` and `postprocess`, checked and with their files read, once per loaded version. */
+export function imageModelOf(model: ReadyModel): ImageModel {
+  let found = compiled.get(model);
+  if (found === undefined) {
+    const { preprocess, postprocess } = model.spec.config;
+    if (preprocess === undefined || postprocess === undefined) {
+      const missing = [preprocess === undefined ? 'preprocess' : '', postprocess === undefined ? 'postprocess' : '']
+        .filter((key) => key !== '')
+        .join(' and ');
+      throw unavailable(
+        `model ${model.name} has no ${missing} in its config.yaml, so it cannot take images; see docs/images.md, or send tensors to /v2/models/${model.name}/infer`,
+      );
+    }
+    found = {
+      model,
+      preprocess: compilePreprocess(preprocess, model.loaded.signature.inputs, model.name),
+      postprocess: compilePostprocess(postprocess, model),
+    };
+    compiled.set(model, found);
+  }
+  return found;
+}
+
+function compilePostprocess(config: PostprocessConfig, model: ReadyModel): Postprocessor {
+  switch (config.type) {
+    case 'top_k': {
+      const options: TopKOptions = { k: config.k ?? 5 };
+      if (config.labels_file !== undefined) options.labels = readLines(config.labels_file, model, 'labels_file');
+      if (config.softmax !== undefined) options.softmax = config.softmax;
+      return { type: 'top_k', options };
+    }
+    case 'ctc': {
+      const blankIndex = config.blank_index ?? 0;
+      const text = readText(config.dictionary_file, model, 'dictionary_file');
+      const classes = ctcClasses(text, { blankIndex, appendSpace: config.append_space ?? true });
+      return { type: 'ctc', classes, blankIndex };
+    }
+    case 'db_text_detection':
+      return {
+        type: 'db_text_detection',
+        options: {
+          threshold: config.threshold ?? DB_DEFAULTS.threshold,
+          boxThreshold: config.box_threshold ?? DB_DEFAULTS.boxThreshold,
+          unclipRatio: config.unclip_ratio ?? DB_DEFAULTS.unclipRatio,
+          maxCandidates: config.max_candidates ?? DB_DEFAULTS.maxCandidates,
+          minSize: config.min_size ?? DB_DEFAULTS.minSize,
+        },
+      };
+  }
+}
+
+function readText(file: FileRef, model: ReadyModel, key: string): string {
+  try {
+    return readFileSync(resolveSource(file, model.spec.configDir), 'utf8');
+  } catch (error) {
+    throw unavailable(`model ${model.name}: postprocess.${key} cannot be read: ${(error as Error).message}`);
+  }
+}
+
+function readLines(file: FileRef, model: ReadyModel, key: string): string[] {
+  return readText(file, model, key)
+    .split(/\r?\n/)
+    .filter((line, i, all) => line !== '' || i < all.length - 1);
+}
+
+/** The model as a step of a pipeline: its postprocess must be the kind the step needs. */
+export function imageModelFor<T extends keyof PredictionOf>(model: ReadyModel, type: T, role: string): ImageModel {
+  const found = imageModelOf(model);
+  if (found.postprocess.type !== type) {
+    throw unavailable(
+      `model ${model.name} cannot be the ${role} of a pipeline: its postprocess.type is ${found.postprocess.type}, expected ${type}`,
+    );
+  }
+  return found;
+}
+
+/**
+ * Preprocesses, runs and postprocesses images as one batch (split only where the model's batch size
+ * is fixed), through runInference like any other request; answers one prediction per image.
+ * T is the model's postprocess type, as imageModelFor checked it.
+ */
+export async function predictImages<T extends keyof PredictionOf>(
+  imageModel: ImageModel,
+  images: RgbImage[],
+  timings: StageTimings,
+): Promise<Array<PredictionOf[T]>> {
+  const { model, preprocess } = imageModel;
+  const answers: Array<PredictionOf[T]> = [];
+  for (let start = 0; start < images.length; start += Math.min(preprocess.maxBatch, images.length)) {
+    const chunk = images.slice(start, start + preprocess.maxBatch);
+    const { tensor, placements } = await timed(timings, 'preprocess', () => preprocessImages(chunk, preprocess));
+    const { response, timings: run } = await runInference(
+      model,
+      { inputs: [{ name: tensor.name, datatype: tensor.datatype, shape: tensor.shape }] },
+      () => [tensor],
+    );
+    timings.queue += run.queueMs;
+    timings.infer += run.computeMs;
+    const output = response.outputs[0];
+    const batch = await timed(timings, 'postprocess', () =>
+      postprocessBatch(imageModel.postprocess, output, placements),
+    );
+    answers.push(...(batch as Array<PredictionOf[T]>));
+  }
+  return answers;
+}
+
+function postprocessBatch(
+  postprocess: Postprocessor,
+  output: NamedTensor,
+  placements: Placement[],
+): Array<PredictionOf[keyof PredictionOf]> {
+  const data = output.data as Float32Array;
+  const { shape } = output;
+  switch (postprocess.type) {
+    case 'top_k':
+      return topK(
+        data,
+        shape[0],
+        shape.slice(1).reduce((a, b) => a * b, 1),
+        postprocess.options,
+      );
+    case 'ctc':
+      if (shape[2] !== postprocess.classes.length) {
+        throw unavailable(
+          `output ${output.name} has ${shape[2]} classes but the CTC dictionary gives ${postprocess.classes.length} (blank + lines + space)`,
+        );
+      }
+      return ctcGreedyDecode(data, shape, postprocess.classes, postprocess.blankIndex);
+    case 'db_text_detection': {
+      // N×1×H×W: one probability map per image.
+      const [height, width] = shape.slice(-2);
+      const plane = width * height;
+      return placements.map((placement, n) =>
+        detectTextBoxes(data.subarray(n * plane, (n + 1) * plane), width, placement, postprocess.options),
+      );
+    }
+  }
+}
