@@ -55,6 +55,10 @@ export interface DynamicBatchingConfig {
   preferred_batch_size?: number[];
   /** Requests waiting for an instance; one more is answered 503 at once (default 512). */
   max_queue_size?: number;
+  /** A queued request older than this is dropped with 504 before it runs; 0 = no deadline (default). */
+  default_timeout_microseconds?: number;
+  /** Whether a request's `timeout` parameter may shorten the default (never lengthen it); default true. */
+  allow_timeout_override?: boolean;
 }
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
@@ -157,6 +161,8 @@ const SCHEMA = {
         max_queue_delay_ms: { type: 'number', minimum: 0 },
         preferred_batch_size: { type: 'array', items: positiveInt, minItems: 1, uniqueItems: true },
         max_queue_size: positiveInt,
+        default_timeout_microseconds: nonNegativeInt,
+        allow_timeout_override: { type: 'boolean' },
       },
     },
     warmup: {

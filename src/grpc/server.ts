@@ -36,7 +36,8 @@ export interface RunningGrpcServer {
 /** How long close() lets calls in flight finish before it cuts them off. */
 const SHUTDOWN_GRACE_MS = 5000;
 
-type Handler<Request, Response> = (request: Request) => Response | Promise<Response>;
+/** signal: aborted when the client cancels the call (or its deadline passes). */
+type Handler<Request, Response> = (request: Request, signal: AbortSignal) => Response | Promise<Response>;
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { registry, log, info, readiness } = options;
@@ -49,8 +50,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const unary =
     <Request, Response>(method: string, handler: Handler<Request, Response>) =>
     (call: grpc.ServerUnaryCall<Request, Response>, callback: grpc.sendUnaryData<Response>) => {
+      const cancelled = new AbortController();
+      call.once('cancelled', () => cancelled.abort());
       Promise.resolve()
-        .then(() => handler(call.request))
+        .then(() => handler(call.request, cancelled.signal))
         .then(
           (response) => callback(null, response),
           (error: unknown) => {
@@ -79,10 +82,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       const { name, versions, platform, inputs, outputs } = metadata;
       return { name, versions, platform, inputs, outputs };
     }),
-    ModelInfer: unary('ModelInfer', async (request: ModelInferRequest) => {
+    ModelInfer: unary('ModelInfer', async (request: ModelInferRequest, signal) => {
       const model = registry.resolveReady(request.model_name, versionOrLatest(request.model_version ?? ''));
+      const full = model.queue.overload();
+      if (full !== undefined) throw full;
       const decoded = decodeInferRequest(request);
-      const { response } = await runInference(model, decoded.header, decoded.decodeInputs);
+      const { response } = await runInference(model, decoded.header, decoded.decodeInputs, { signal });
       return encodeInferResponse(response, decoded.raw);
     }),
     RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({

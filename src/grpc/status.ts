@@ -12,6 +12,7 @@ export const GRPC_STATUS: Readonly<Record<ErrorCode, status>> = {
   UNAVAILABLE: status.UNAVAILABLE,
   OVERLOADED: status.UNAVAILABLE,
   TIMEOUT: status.DEADLINE_EXCEEDED,
+  CANCELLED: status.CANCELLED,
   // grpc-js answers a message over the size limit with RESOURCE_EXHAUSTED itself.
   PAYLOAD_TOO_LARGE: status.RESOURCE_EXHAUSTED,
   UNSUPPORTED_MEDIA_TYPE: status.INVALID_ARGUMENT,

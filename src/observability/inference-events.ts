@@ -2,7 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import type { ErrorCode } from '../protocol/errors.js';
 
 /** Why an inference failed, in the words of Triton's `reason` label (plus `invalid` for a bad request). */
-export type FailureReason = 'rejected' | 'timeout' | 'invalid' | 'internal';
+export type FailureReason = 'rejected' | 'timeout' | 'cancelled' | 'invalid' | 'internal';
 
 /** The model version an event is about; the object identity tells servers in one process apart. */
 export interface ObservedModel {
@@ -74,6 +74,8 @@ export function failureReason(code: ErrorCode): FailureReason {
       return 'rejected';
     case 'TIMEOUT':
       return 'timeout';
+    case 'CANCELLED':
+      return 'cancelled';
     case 'INTERNAL':
       return 'internal';
     case 'INVALID_ARGUMENT':

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'OVERLOADED'
   | 'TIMEOUT'
+  | 'CANCELLED'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAUTHENTICATED'
@@ -22,6 +23,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   UNAVAILABLE: 503,
   OVERLOADED: 503,
   TIMEOUT: 504,
+  // nginx's "client closed request": nobody reads it, but logs and metrics do.
+  CANCELLED: 499,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNAUTHENTICATED: 401,
@@ -49,6 +52,7 @@ export const unavailable = (message: string): ServeError => new ServeError('UNAV
 export const overloaded = (message: string, retryAfterSeconds = 1): ServeError =>
   new ServeError('OVERLOADED', message, { retryAfterSeconds });
 export const timedOut = (message: string): ServeError => new ServeError('TIMEOUT', message);
+export const cancelled = (message: string): ServeError => new ServeError('CANCELLED', message);
 export const payloadTooLarge = (message: string): ServeError => new ServeError('PAYLOAD_TOO_LARGE', message);
 export const unsupportedMediaType = (message: string): ServeError => new ServeError('UNSUPPORTED_MEDIA_TYPE', message);
 export const internal = (message: string, cause?: unknown): ServeError =>

@@ -10,6 +10,10 @@ export interface BatchingPolicy {
   preferredBatchSizes: number[];
   /** Requests that may wait for an instance; one more is refused with 503. */
   maxQueueSize: number;
+  /** Deadline of a queued request when it asks for none, in µs; 0 = none. */
+  defaultTimeoutMicroseconds: number;
+  /** Whether a request's `timeout` parameter may shorten that default (never lengthen it). */
+  allowTimeoutOverride: boolean;
 }
 
 /**
@@ -30,5 +34,7 @@ export function resolveBatchingPolicy(config: ModelConfig): BatchingPolicy {
     maxQueueDelayMs: delayMs,
     preferredBatchSizes: [...(batching.preferred_batch_size ?? [])].sort((a, b) => a - b),
     maxQueueSize: batching.max_queue_size ?? DEFAULT_MAX_QUEUE_SIZE,
+    defaultTimeoutMicroseconds: batching.default_timeout_microseconds ?? 0,
+    allowTimeoutOverride: batching.allow_timeout_override ?? true,
   };
 }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { NamedTensor } from '../protocol/datatypes.js';
-import { overloaded, unavailable } from '../protocol/errors.js';
+import { cancelled, overloaded, timedOut, unavailable } from '../protocol/errors.js';
 import type { ModelSignature } from '../runtime/signature.js';
 import type { RunResult } from '../runtime/worker-pool.js';
 import type { BatchingPolicy } from './batching-policy.js';
@@ -33,6 +33,26 @@ interface Request extends Queued {
   outputs: string[] | undefined;
   resolve: (result: ScheduledResult) => void;
   reject: (error: Error) => void;
+  /** performance.now() past which it is dropped unrun; Infinity when it has no deadline. */
+  deadline: number;
+  /** Its timeout in µs and where it came from, for the 504 message. */
+  timeout?: Deadline;
+  /** Undoes the deadline timer and the abort listener once the request leaves the queue. */
+  release?: () => void;
+}
+
+/** A request's timeout, already resolved against the model's queue policy (see effectiveTimeout). */
+export interface Deadline {
+  microseconds: number;
+  source: 'request' | 'model default';
+}
+
+/** What a caller may attach to one request besides its tensors. */
+export interface RunOptions {
+  /** Dropped with 504 if still queued this long after submission. */
+  timeout?: Deadline;
+  /** Aborting it (the client went away) takes the request out of the queue unrun. */
+  signal?: AbortSignal;
 }
 
 export interface ModelQueueOptions {
@@ -79,28 +99,85 @@ export class ModelQueue {
     return this.#queue.length;
   }
 
-  run(inputs: NamedTensor[], outputs?: string[]): Promise<ScheduledResult> {
+  /** The 503 a request would get now because the queue is full, or undefined when there is room. */
+  overload(): Error | undefined {
+    if (this.#queue.length < this.#policy.maxQueueSize) return undefined;
+    return overloaded(
+      `model ${this.#label} is overloaded: ${this.#queue.length} requests are queued (max_queue_size ${this.#policy.maxQueueSize}); retry later`,
+    );
+  }
+
+  /** The timeout a request gets under this model's queue policy, given the one it asked for (µs, 0 = none). */
+  effectiveTimeout(requestedMicroseconds: number | undefined): Deadline | undefined {
+    return effectiveTimeout(this.#policy, requestedMicroseconds);
+  }
+
+  run(inputs: NamedTensor[], outputs?: string[], options: RunOptions = {}): Promise<ScheduledResult> {
     if (this.#closed) return Promise.reject(unavailable(`model ${this.#label} is unloading`));
-    if (this.#queue.length >= this.#policy.maxQueueSize) {
-      return Promise.reject(
-        overloaded(
-          `model ${this.#label} is overloaded: ${this.#queue.length} requests are queued (max_queue_size ${this.#policy.maxQueueSize}); retry later`,
-        ),
-      );
-    }
+    const full = this.overload();
+    if (full !== undefined) return Promise.reject(full);
+    const { signal, timeout } = options;
+    if (signal?.aborted) return Promise.reject(this.#cancelled(0));
     const key = this.#policy.maxBatchSize > 0 ? batchKey(inputs, outputs) : undefined;
     return new Promise<ScheduledResult>((resolve, reject) => {
-      this.#queue.push({
+      const enqueuedAt = performance.now();
+      const request: Request = {
         key,
         items: itemsOf(inputs),
-        enqueuedAt: performance.now(),
+        enqueuedAt,
         inputs,
         outputs,
         resolve,
         reject,
-      });
+        deadline: timeout === undefined ? Infinity : enqueuedAt + timeout.microseconds / 1000,
+      };
+      if (timeout !== undefined) request.timeout = timeout;
+      if (timeout !== undefined || signal !== undefined) this.#watch(request, signal);
+      this.#queue.push(request);
       this.#pump();
     });
+  }
+
+  /** Arms the deadline timer and the abort listener of a queued request; both end when it leaves the queue. */
+  #watch(request: Request, signal: AbortSignal | undefined): void {
+    const timer =
+      request.deadline === Infinity
+        ? undefined
+        : setTimeout(
+            () => this.#drop(request, this.#expired(request, performance.now())),
+            request.deadline - request.enqueuedAt,
+          );
+    const onAbort = () => this.#drop(request, this.#cancelled(performance.now() - request.enqueuedAt));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    request.release = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      request.release = undefined;
+    };
+  }
+
+  /** Takes a request out of the queue unrun (deadline passed or client gone); a no-op once it was dispatched. */
+  #drop(request: Request, error: Error): void {
+    const index = this.#queue.indexOf(request);
+    if (index === -1) return;
+    this.#queue.splice(index, 1);
+    request.release?.();
+    request.reject(error);
+    this.#settleIdle();
+  }
+
+  #expired(request: Request, now: number): Error {
+    const { microseconds, source } = request.timeout!;
+    const waitedMs = Math.round((now - request.enqueuedAt) * 1000) / 1000;
+    return timedOut(
+      `request to model ${this.#label} timed out after waiting ${waitedMs} ms in the queue: its deadline was ${microseconds} µs (${source === 'request' ? 'parameters.timeout' : 'dynamic_batching.default_timeout_microseconds'}); it was not run`,
+    );
+  }
+
+  #cancelled(waitedMs: number): Error {
+    return cancelled(
+      `request to model ${this.#label} was cancelled by the client after waiting ${Math.round(waitedMs * 1000) / 1000} ms in the queue; it was not run`,
+    );
   }
 
   /**
@@ -118,12 +195,35 @@ export class ModelQueue {
     clearTimeout(this.#timer);
     const waiting = this.#queue;
     this.#queue = [];
-    for (const request of waiting) request.reject(unavailable(`model ${this.#label} was unloaded`));
+    for (const request of waiting) {
+      request.release?.();
+      request.reject(unavailable(`model ${this.#label} was unloaded`));
+    }
+  }
+
+  /** Rejects every queued request whose deadline has passed (timers can fire late under load). */
+  #expire(now: number): void {
+    if (!this.#queue.some((request) => request.deadline <= now)) return;
+    const expired = this.#queue.filter((request) => request.deadline <= now);
+    this.#queue = this.#queue.filter((request) => request.deadline > now);
+    for (const request of expired) {
+      request.release?.();
+      request.reject(this.#expired(request, now));
+    }
+  }
+
+  #settleIdle(): void {
+    if (this.#queue.length === 0 && this.#running === 0) {
+      for (const resolve of this.#idle.splice(0)) resolve();
+    }
   }
 
   #pump(): void {
     while (this.#running < this.#instances && this.#queue.length > 0) {
       const now = performance.now();
+      // A batch never carries a request whose deadline has passed.
+      this.#expire(now);
+      if (this.#queue.length === 0) break;
       const decision = nextBatch(this.#queue, this.#policy, now);
       if ('waitUntil' in decision) {
         this.#wakeAt(decision.waitUntil, now);
@@ -132,6 +232,7 @@ export class ModelQueue {
       const taken = new Set(decision.run);
       const batch = decision.run.map((index) => this.#queue[index]);
       this.#queue = this.#queue.filter((_, index) => !taken.has(index));
+      for (const request of batch) request.release?.();
       void this.#dispatch(batch);
     }
   }
@@ -188,9 +289,7 @@ export class ModelQueue {
     } finally {
       this.#running--;
       this.#pump();
-      if (this.#queue.length === 0 && this.#running === 0) {
-        for (const resolve of this.#idle.splice(0)) resolve();
-      }
+      this.#settleIdle();
     }
   }
 
@@ -199,6 +298,25 @@ export class ModelQueue {
     for (const request of this.#queue) request.key = undefined;
     this.#log[level]({ model: this.#label, reason }, `model ${this.#label}: dynamic batching off: ${reason}`);
   }
+}
+
+/**
+ * Triton's ModelQueuePolicy: the model's default_timeout_microseconds (0 = none) applies unless the
+ * request asks for a shorter one and allow_timeout_override is on. No default counts as no limit, so
+ * with override allowed any request timeout applies.
+ */
+export function effectiveTimeout(
+  policy: BatchingPolicy,
+  requestedMicroseconds: number | undefined,
+): Deadline | undefined {
+  const fallback: Deadline | undefined =
+    policy.defaultTimeoutMicroseconds > 0
+      ? { microseconds: policy.defaultTimeoutMicroseconds, source: 'model default' }
+      : undefined;
+  if (!policy.allowTimeoutOverride || requestedMicroseconds === undefined || requestedMicroseconds === 0)
+    return fallback;
+  if (fallback !== undefined && requestedMicroseconds >= fallback.microseconds) return fallback;
+  return { microseconds: requestedMicroseconds, source: 'request' };
 }
 
 /** Why a model's signature rules out batching along dimension 0, or undefined when it allows it. */

@@ -28,6 +28,8 @@ export interface InferenceContext {
   requestId?: string;
   /** performance.now() when the request reached the server (default: when runInference was called). */
   receivedAt?: number;
+  /** Aborted when the client goes away (connection closed, call cancelled): takes the request out of the queue. */
+  signal?: AbortSignal;
 }
 
 export interface InferenceResult {
@@ -52,7 +54,7 @@ export async function runInference(
   let started = false;
   let items = 1;
   try {
-    const result = await validateAndRun(model, header, decodeInputs, (count) => {
+    const result = await validateAndRun(model, header, decodeInputs, context.signal, (count) => {
       started = true;
       items = count;
       publishInferenceStarted({ model });
@@ -92,10 +94,12 @@ async function validateAndRun(
   model: ReadyModel,
   header: InferenceRequestHeader,
   decodeInputs: () => NamedTensor[],
+  signal: AbortSignal | undefined,
   onDecoded: (items: number) => void,
 ): Promise<InferenceResult> {
   const { signature } = model.loaded;
   const label = model.name;
+  const timeout = model.queue.effectiveTimeout(requestedTimeout(header));
   validateInputNames(header.inputs, signature.inputs, label);
   header.inputs.forEach((input, index) => {
     const spec = signature.inputs.find((s) => s.name === input.name)!;
@@ -117,7 +121,7 @@ async function validateAndRun(
   const inputs = decodeInputs();
   const items = inputs[0]?.shape[0] ?? 1;
   onDecoded(items);
-  const { outputs, queueMs, computeMs, batchSize } = await model.queue.run(inputs, wanted);
+  const { outputs, queueMs, computeMs, batchSize } = await model.queue.run(inputs, wanted, { timeout, signal });
   const byName = new Map(outputs.map((output) => [output.name, output]));
   const order = wanted ?? signature.outputs.map((spec) => spec.name);
   const response: InferenceResponse = {
@@ -129,6 +133,17 @@ async function validateAndRun(
   // The server's side of the latency, for clients and `onnx-serve bench` to split queue from compute.
   response.parameters = { queue_ms: round3(queueMs), compute_ms: round3(computeMs), batch_size: batchSize };
   return { response, timings: { queueMs, computeMs, items, batchSize } };
+}
+
+/** Triton's request parameter `timeout`: µs the request may wait in the queue (0 or absent: no timeout of its own). */
+function requestedTimeout(header: InferenceRequestHeader): number | undefined {
+  const parameters = header.parameters;
+  if (parameters === undefined || !Object.prototype.hasOwnProperty.call(parameters, 'timeout')) return undefined;
+  const value: unknown = parameters.timeout;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  throw invalidArgument(
+    `parameters.timeout must be a non-negative integer of microseconds (Triton's request timeout), got ${JSON.stringify(typeof value === 'bigint' ? String(value) : value)}`,
+  );
 }
 
 function round3(ms: number): number {

@@ -17,9 +17,13 @@ const ACCEPTED_MARGIN_MS = 500;
 const SHUTTING_DOWN = 'onnx-serve is shutting down and accepts no new requests; retry on another instance';
 
 it('SIGTERM under load: accepted requests get 200, later ones 503, exit code 0', async () => {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--log-level', 'info', DETECTOR], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--port', '0', '--grpc-port', '0', '--log-level', 'info', DETECTOR],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const log: { msg: string; url?: string; ready?: number }[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {

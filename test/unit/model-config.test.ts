@@ -44,7 +44,13 @@ describe('config.yaml validation', () => {
         inputs: { x: { shape: [1, 3], data: [1, 2, 3] } },
       },
       max_batch_size: 16,
-      dynamic_batching: { max_queue_delay_microseconds: 500, preferred_batch_size: [4, 16], max_queue_size: 64 },
+      dynamic_batching: {
+        max_queue_delay_microseconds: 500,
+        preferred_batch_size: [4, 16],
+        max_queue_size: 64,
+        default_timeout_microseconds: 250000,
+        allow_timeout_override: false,
+      },
       latency_alert_ms: 12.5,
     };
     assert.deepEqual(validateModelConfig(full, where), full);

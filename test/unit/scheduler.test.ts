@@ -4,7 +4,10 @@ import { validateModelConfig } from '../../src/config/model-config.js';
 import type { NamedTensor } from '../../src/protocol/datatypes.js';
 import { resolveBatchingPolicy, type BatchingPolicy } from '../../src/scheduler/batching-policy.js';
 import { nextBatch, type Queued } from '../../src/scheduler/dynamic-batcher.js';
-import { batchingRefusal } from '../../src/scheduler/model-queue.js';
+import { pino } from 'pino';
+import { ServeError } from '../../src/protocol/errors.js';
+import type { RunResult } from '../../src/runtime/worker-pool.js';
+import { batchingRefusal, effectiveTimeout, ModelQueue } from '../../src/scheduler/model-queue.js';
 import { batchKey, concatAlongBatch, splitAlongBatch } from '../../src/scheduler/tensor-batch.js';
 
 const policy = (overrides: Partial<BatchingPolicy> = {}): BatchingPolicy => ({
@@ -12,6 +15,8 @@ const policy = (overrides: Partial<BatchingPolicy> = {}): BatchingPolicy => ({
   maxQueueDelayMs: 0,
   preferredBatchSizes: [],
   maxQueueSize: 10,
+  defaultTimeoutMicroseconds: 0,
+  allowTimeoutOverride: true,
   ...overrides,
 });
 const queued = (key: string | undefined, items = 1, enqueuedAt = 0): Queued => ({ key, items, enqueuedAt });
@@ -48,11 +53,133 @@ describe('batching policy from config.yaml', () => {
     );
     assert.throws(() => validateModelConfig({ dynamic_batching: { max_queue: 1 } }, 'c.yaml'), {
       message:
-        'c.yaml: unknown key "dynamic_batching.max_queue" (allowed: max_queue_delay_microseconds, max_queue_delay_ms, preferred_batch_size, max_queue_size)',
+        'c.yaml: unknown key "dynamic_batching.max_queue" (allowed: max_queue_delay_microseconds, max_queue_delay_ms, preferred_batch_size, max_queue_size, default_timeout_microseconds, allow_timeout_override)',
     });
     assert.throws(() => validateModelConfig({ dynamic_batching: { max_queue_size: 0 } }, 'c.yaml'), {
       message: 'c.yaml: dynamic_batching.max_queue_size must be >= 1',
     });
+  });
+});
+
+describe('deadlines (Triton ModelQueuePolicy)', () => {
+  it('reads default_timeout_microseconds and allow_timeout_override, defaulting to none and true', () => {
+    const config = { dynamic_batching: { default_timeout_microseconds: 5000, allow_timeout_override: false } };
+    assert.deepEqual(
+      resolveBatchingPolicy(config),
+      policy({ maxQueueSize: 512, defaultTimeoutMicroseconds: 5000, allowTimeoutOverride: false }),
+    );
+    assert.throws(() => validateModelConfig({ dynamic_batching: { default_timeout_microseconds: -1 } }, 'c.yaml'), {
+      message: 'c.yaml: dynamic_batching.default_timeout_microseconds must be >= 0',
+    });
+  });
+  it('lets a request shorten the default, never lengthen it, and only when override is allowed', () => {
+    const withDefault = policy({ defaultTimeoutMicroseconds: 5000 });
+    const modelDefault = { microseconds: 5000, source: 'model default' };
+    assert.deepEqual(effectiveTimeout(withDefault, undefined), modelDefault);
+    assert.deepEqual(effectiveTimeout(withDefault, 0), modelDefault);
+    assert.deepEqual(effectiveTimeout(withDefault, 2000), { microseconds: 2000, source: 'request' });
+    assert.deepEqual(effectiveTimeout(withDefault, 9000), modelDefault);
+    assert.deepEqual(effectiveTimeout({ ...withDefault, allowTimeoutOverride: false }, 2000), modelDefault);
+    assert.equal(effectiveTimeout(policy(), undefined), undefined);
+    assert.deepEqual(effectiveTimeout(policy(), 9000), { microseconds: 9000, source: 'request' });
+    assert.equal(effectiveTimeout(policy({ allowTimeoutOverride: false }), 9000), undefined);
+  });
+});
+
+/** A runner that holds every batch until release() and records the batch sizes it was given. */
+function heldRunner() {
+  const batches: number[] = [];
+  const waiting: Array<() => void> = [];
+  return {
+    batches,
+    release: () => waiting.splice(0).forEach((resume) => resume()),
+    run: (inputs: NamedTensor[]): Promise<RunResult> => {
+      batches.push(inputs[0].shape[0]);
+      return new Promise((resolve) => waiting.push(() => resolve({ outputs: inputs, computeMs: 1, queueMs: 0 })));
+    },
+  };
+}
+
+function queueOver(runner: ReturnType<typeof heldRunner>) {
+  return new ModelQueue({
+    label: 'm:1',
+    runner,
+    instances: 1,
+    policy: policy(),
+    signature: {
+      inputs: [{ name: 'x', datatype: 'FP32', ortType: 'float32', dims: ['batch', 2] }],
+      outputs: [{ name: 'x', datatype: 'FP32', ortType: 'float32', dims: ['batch', 2] }],
+    } as never,
+    batchingRequested: true,
+    log: pino({ level: 'silent' }),
+  });
+}
+
+const row = (): NamedTensor[] => [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array(2) }];
+const settle = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'ok',
+    (error: ServeError) => `${error.status} ${error.message}`,
+  );
+
+describe('ModelQueue deadlines and cancellation', () => {
+  it('drops a queued request at its deadline with 504, and the next batch does not carry it', async () => {
+    const runner = heldRunner();
+    const queue = queueOver(runner);
+    const first = settle(queue.run(row()));
+    const late = settle(queue.run(row(), undefined, { timeout: { microseconds: 1000, source: 'request' } }));
+    const patient = settle(queue.run(row()));
+    assert.match(
+      await late,
+      /^504 request to model m:1 timed out after waiting \d+(\.\d+)? ms in the queue: its deadline was 1000 µs \(parameters\.timeout\); it was not run$/,
+    );
+    assert.equal(queue.waiting, 1);
+    runner.release();
+    assert.equal(await first, 'ok');
+    await new Promise((resolve) => setImmediate(resolve));
+    runner.release();
+    assert.equal(await patient, 'ok');
+    assert.deepEqual(runner.batches, [1, 1], 'the first ran alone, then only the patient request ran');
+  });
+
+  it('takes an aborted request out of the queue unrun, and refuses one aborted before it was queued', async () => {
+    const runner = heldRunner();
+    const queue = queueOver(runner);
+    const first = settle(queue.run(row()));
+    const controller = new AbortController();
+    const gone = settle(queue.run(row(), undefined, { signal: controller.signal }));
+    const stays = settle(queue.run(row()));
+    controller.abort();
+    assert.match(
+      await gone,
+      /^499 request to model m:1 was cancelled by the client after waiting \d+(\.\d+)? ms in the queue; it was not run$/,
+    );
+    assert.equal(
+      await settle(queue.run(row(), undefined, { signal: controller.signal })),
+      '499 request to model m:1 was cancelled by the client after waiting 0 ms in the queue; it was not run',
+    );
+    runner.release();
+    assert.equal(await first, 'ok');
+    await new Promise((resolve) => setImmediate(resolve));
+    runner.release();
+    assert.equal(await stays, 'ok');
+    assert.deepEqual(runner.batches, [1, 1]);
+    await queue.drain();
+  });
+
+  it('tells a full queue before anything is decoded', async () => {
+    const runner = heldRunner();
+    const queue = queueOver(runner);
+    const pending = Array.from({ length: 12 }, () => settle(queue.run(row())));
+    assert.equal(
+      queue.overload()?.message,
+      'model m:1 is overloaded: 10 requests are queued (max_queue_size 10); retry later',
+    );
+    queue.close();
+    runner.release();
+    const answers = await Promise.all(pending);
+    assert.deepEqual(answers.slice(0, 1), ['ok']);
+    assert.equal(answers[11], '503 model m:1 is overloaded: 10 requests are queued (max_queue_size 10); retry later');
   });
 });
 

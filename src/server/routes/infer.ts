@@ -59,10 +59,22 @@ export function registerInferRoutes(
 
     checkHeaderLimits(header, limits);
     const receivedAt = performance.now() - reply.elapsedTime;
-    const { response } = await runInference(model, header, () => checkBytesElements(decodeInputs(), limits), {
-      requestId: request.id,
-      receivedAt,
-    });
+    // A client that hangs up before its answer takes its request out of the queue (not out of a running batch).
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableEnded) gone.abort();
+    };
+    reply.raw.once('close', onClose);
+    let response;
+    try {
+      ({ response } = await runInference(model, header, () => checkBytesElements(decodeInputs(), limits), {
+        requestId: request.id,
+        receivedAt,
+        signal: gone.signal,
+      }));
+    } finally {
+      reply.raw.off('close', onClose);
+    }
     const isBinary = raw ? () => true : binaryOutputSelector(header);
     if (response.outputs.some((output) => isBinary(output.name))) {
       const encoded = encodeBinaryResponse(response, isBinary);
@@ -73,8 +85,18 @@ export function registerInferRoutes(
     }
     return reply.type('application/json').send(encodeJsonResponse(response));
   };
-  app.post('/v2/models/:model/infer', infer);
-  app.post('/v2/models/:model/versions/:version/infer', infer);
+  // A full queue answers 503 before the body is read and parsed: overload costs the least it can.
+  const refuseWhenFull = async (request: FastifyRequest<{ Params: InferParams }>) => {
+    let full: Error | undefined;
+    try {
+      full = registry.resolveReady(request.params.model, request.params.version).queue.overload();
+    } catch {
+      return; // unknown or unready model: the handler answers with the reason
+    }
+    if (full !== undefined) throw full;
+  };
+  app.post('/v2/models/:model/infer', { onRequest: refuseWhenFull }, infer);
+  app.post('/v2/models/:model/versions/:version/infer', { onRequest: refuseWhenFull }, infer);
 }
 
 /** Raw mode: the body is the bytes of the model's only input, as batch 1 (Triton's rule). */
