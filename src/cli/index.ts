@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { serverInfo } from '../server/start.js';
 import { registerBenchCommand } from './bench.js';
 import { registerConvertCommand } from './convert.js';
+import { registerInferCommand } from './infer.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerOptimizeCommand } from './optimize.js';
 import { registerServeCommand } from './serve.js';
@@ -19,6 +20,7 @@ registerBenchCommand(program);
 registerConvertCommand(program);
 registerVerifyCommand(program);
 registerOptimizeCommand(program);
+registerInferCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`onnx-serve: ${(error as Error).message}\n`);

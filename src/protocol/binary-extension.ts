@@ -44,7 +44,7 @@ export const HEADER_LENGTH_HEADER = 'inference-header-content-length';
 
 /** The body parts to write in order (no concatenation needed), and the two lengths HTTP needs. */
 export interface EncodedBody {
-  chunks: Buffer[];
+  chunks: Uint8Array[];
   /** Value for Inference-Header-Content-Length. */
   headerLength: number;
   /** Value for Content-Length. */
@@ -77,8 +77,13 @@ const ARRAY_CONSTRUCTORS: Readonly<Record<NumericDatatype, NumericArrayConstruct
 
 const LENGTH_PREFIX_BYTES = 4;
 
-function asBuffer(body: Uint8Array): Buffer {
-  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+// Uint8Array, DataView and TextEncoder/TextDecoder rather than Buffer: the client (onnx-serve/client)
+// runs in browsers and imports this module. ignoreBOM keeps a leading U+FEFF as data, as Buffer did.
+const UTF8_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
+const UTF8_ENCODER = new TextEncoder();
+
+function dataViewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
@@ -102,7 +107,7 @@ export function parseHeaderLength(value: string | string[] | undefined, bodyLeng
 }
 
 /** A typed array over `size` bytes of `buffer` at `offset`: a view when aligned, else an aligned copy. */
-function numericArrayAt(buffer: Buffer, offset: number, size: number, datatype: NumericDatatype): NumericData {
+function numericArrayAt(buffer: Uint8Array, offset: number, size: number, datatype: NumericDatatype): NumericData {
   const ArrayType = ARRAY_CONSTRUCTORS[datatype];
   const count = size / ArrayType.BYTES_PER_ELEMENT;
   const byteOffset = buffer.byteOffset + offset;
@@ -117,13 +122,14 @@ function numericArrayAt(buffer: Buffer, offset: number, size: number, datatype: 
  * without it (raw mode, shape to be inferred) it holds as many as it holds.
  */
 function decodeBytesElements(
-  buffer: Buffer,
+  buffer: Uint8Array,
   start: number,
   size: number,
   expectedCount: number | undefined,
   label: string,
 ): string[] {
   const end = start + size;
+  const view = dataViewOf(buffer);
   const elements: string[] = [];
   let position = start;
   while (position < end) {
@@ -138,14 +144,14 @@ function decodeBytesElements(
         `${label}: BYTES element ${elements.length} has a truncated length prefix (${left} of ${LENGTH_PREFIX_BYTES} bytes)`,
       );
     }
-    const length = buffer.readUInt32LE(position);
+    const length = view.getUint32(position, true);
     position += LENGTH_PREFIX_BYTES;
     if (length > end - position) {
       throw invalidArgument(
         `${label}: BYTES element ${elements.length} declares ${length} bytes but only ${end - position} are left in its blob`,
       );
     }
-    elements.push(buffer.toString('utf8', position, position + length));
+    elements.push(UTF8_DECODER.decode(buffer.subarray(position, position + length)));
     position += length;
   }
   if (expectedCount !== undefined && elements.length !== expectedCount) {
@@ -157,7 +163,7 @@ function decodeBytesElements(
 }
 
 /** Decodes the blob of a tensor listed with binary_data_size; throws invalidArgument naming it. */
-function decodeBlob(buffer: Buffer, offset: number, size: number, tensor: TensorHeader, label: string): TensorData {
+function decodeBlob(buffer: Uint8Array, offset: number, size: number, tensor: TensorHeader, label: string): TensorData {
   const left = buffer.length - offset;
   if (size > left) {
     throw invalidArgument(
@@ -178,7 +184,7 @@ function decodeBlob(buffer: Buffer, offset: number, size: number, tensor: Tensor
  * messages where the blob's size came from (`parameters.binary_data_size is 12`, `it has 12 bytes`).
  */
 export function decodeTensorBlob(
-  blob: Buffer,
+  blob: Uint8Array,
   tensor: { datatype: Datatype; shape: readonly number[] },
   label: string,
   sizeText: string,
@@ -210,7 +216,7 @@ function checkBoolBytes(bytes: Uint8Array, label: string): void {
  * their blobs, in listing order; the others from their JSON data. Every byte must be used.
  */
 function decodeTensors(
-  buffer: Buffer,
+  buffer: Uint8Array,
   headerLength: number,
   tensors: readonly TensorHeader[],
   list: 'inputs' | 'outputs',
@@ -249,8 +255,7 @@ function checkHeaderLength(headerLength: number, bodyLength: number): void {
 }
 
 /** Decodes a request sent with Inference-Header-Content-Length > 0 (see parseHeaderLength). */
-export function decodeBinaryRequest(body: Uint8Array, headerLength: number): DecodedInferenceRequest {
-  const buffer = asBuffer(body);
+export function decodeBinaryRequest(buffer: Uint8Array, headerLength: number): DecodedInferenceRequest {
   checkHeaderLength(headerLength, buffer.length);
   const header = parseInferenceRequest(buffer.subarray(0, headerLength));
   return { header, inputs: decodeTensors(buffer, headerLength, header.inputs, 'inputs') };
@@ -262,10 +267,9 @@ export function decodeBinaryRequest(body: Uint8Array, headerLength: number): Dec
  * body's length (the caller substitutes 1 for a batch dimension first if it wants batch 1).
  */
 export function decodeRawBody(
-  body: Uint8Array,
+  buffer: Uint8Array,
   input: { name: string; datatype: Datatype; shape: readonly number[] },
 ): NamedTensor {
-  const buffer = asBuffer(body);
   const label = `raw body for input ${JSON.stringify(input.name)} (${input.datatype} ${formatShape(input.shape)})`;
   const variable = input.shape.flatMap((dim, index) => (dim < 0 ? [index] : []));
   if (variable.length > 1) {
@@ -328,20 +332,21 @@ export function binaryOutputSelector(request: InferenceRequestHeader): (outputNa
 }
 
 /** The blob of a tensor: a view of numeric storage (no copy), or the length-prefixed BYTES encoding. */
-export function encodeBlob(datatype: Datatype, data: TensorData): Buffer {
+export function encodeBlob(datatype: Datatype, data: TensorData): Uint8Array {
   if (datatype !== 'BYTES') {
     const numeric = data as NumericData;
-    return Buffer.from(numeric.buffer, numeric.byteOffset, numeric.byteLength);
+    return new Uint8Array(numeric.buffer, numeric.byteOffset, numeric.byteLength);
   }
-  const strings = data as string[];
+  const encoded = (data as string[]).map((string) => UTF8_ENCODER.encode(string));
   let size = 0;
-  for (const string of strings) size += LENGTH_PREFIX_BYTES + Buffer.byteLength(string, 'utf8');
-  const blob = Buffer.allocUnsafe(size);
+  for (const bytes of encoded) size += LENGTH_PREFIX_BYTES + bytes.length;
+  const blob = new Uint8Array(size);
+  const view = dataViewOf(blob);
   let position = 0;
-  for (const string of strings) {
-    const written = blob.write(string, position + LENGTH_PREFIX_BYTES, 'utf8');
-    blob.writeUInt32LE(written, position);
-    position += LENGTH_PREFIX_BYTES + written;
+  for (const bytes of encoded) {
+    view.setUint32(position, bytes.length, true);
+    blob.set(bytes, position + LENGTH_PREFIX_BYTES);
+    position += LENGTH_PREFIX_BYTES + bytes.length;
   }
   return blob;
 }
@@ -351,8 +356,8 @@ function blobsFor(
   tensors: readonly NamedTensor[],
   list: 'inputs' | 'outputs',
   isBinary: (name: string) => boolean,
-): { blobs: Buffer[]; sizes: (number | undefined)[] } {
-  const blobs: Buffer[] = [];
+): { blobs: Uint8Array[]; sizes: (number | undefined)[] } {
+  const blobs: Uint8Array[] = [];
   const sizes = tensors.map((tensor, index) => {
     if (!isBinary(tensor.name)) return undefined;
     checkTensorData(tensor, tensorLabel(list, index, tensor.name));
@@ -363,8 +368,8 @@ function blobsFor(
   return { blobs, sizes };
 }
 
-function assemble(json: string, blobs: Buffer[]): EncodedBody {
-  const header = Buffer.from(json, 'utf8');
+function assemble(json: string, blobs: Uint8Array[]): EncodedBody {
+  const header = UTF8_ENCODER.encode(json);
   let byteLength = header.length;
   for (const blob of blobs) byteLength += blob.length;
   return { chunks: [header, ...blobs], headerLength: header.length, byteLength };
@@ -392,8 +397,7 @@ export function encodeBinaryRequest(
 }
 
 /** Client side: decodes a response; without a header length the whole body is JSON. */
-export function decodeBinaryResponse(body: Uint8Array, headerLength: number | undefined): DecodedInferenceResponse {
-  const buffer = asBuffer(body);
+export function decodeBinaryResponse(buffer: Uint8Array, headerLength: number | undefined): DecodedInferenceResponse {
   const jsonLength = headerLength ?? buffer.length;
   if (headerLength !== undefined) checkHeaderLength(headerLength, buffer.length);
   const header = parseInferenceResponse(buffer.subarray(0, jsonLength));

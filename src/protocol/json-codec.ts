@@ -380,9 +380,11 @@ function setOwnProperty(object: Record<string, unknown>, key: string, value: unk
   }
 }
 
+// TextDecoder rather than Buffer: the client (onnx-serve/client) runs in browsers and imports this module.
+const UTF8_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
+
 function textOf(body: Uint8Array | string): string {
-  if (typeof body === 'string') return body;
-  return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  return typeof body === 'string' ? body : UTF8_DECODER.decode(body);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -58,12 +58,27 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Shutdown answers come from registerDrainHooks, with a reason, and health checks keep answering.
     return503OnClosing: false,
   });
-  registerDrainHooks(app, options.readiness.draining);
+  // The same encapsulated plugin a user mounts into their own app (onnx-serve/fastify): one code path.
+  void app.register(registerServeRoutes, options);
+  return app;
+}
 
+/**
+ * The protocol routes with their body parser, error handler and 404 answer, as a fastify plugin:
+ * registered in its own encapsulated scope, so the raw-body parser and error handling stay inside it
+ * and never reach the routes of an app it is mounted into.
+ */
+export async function registerServeRoutes(app: FastifyInstance, options: AppOptions): Promise<void> {
+  const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
+  // Inside the plugin, so that a shutdown's 503 gets this scope's {error} answer.
+  registerDrainHooks(app, options.readiness.draining);
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  // bodyLimit here too: mounted into a user's app, the app's own (smaller) limit would apply otherwise.
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) =>
+    done(null, body),
+  );
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
     const served = fromFrameworkError(error, options.bodyLimit);
@@ -78,7 +93,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({
-      error: `no route ${request.method} ${request.url.split('?')[0]}; see GET /v2 and /v2/models/{model}[/versions/{version}][/ready|/infer|/predict]`,
+      error: `no route ${request.method} ${request.url.split('?')[0]}; see GET ${app.prefix}/v2 and ${app.prefix}/v2/models/{model}[/versions/{version}][/ready|/infer|/predict]`,
     });
   });
 
@@ -93,7 +108,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
     registerMetricsRoute(app, options.observability.metrics);
     registerDashboardRoutes(app);
   }
-  return app;
 }
 
 /** fastify's own errors (body limits, content length) get the same `{error}` shape and plain words. */

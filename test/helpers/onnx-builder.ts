@@ -118,3 +118,28 @@ export async function writeRepositoryModel(
   }
   if (configYaml !== undefined) await writeFile(path.join(repository, name, 'config.yaml'), configYaml);
 }
+
+/**
+ * <repository>/<name>: one Identity per datatype, input `x_<datatype>` → output `y_<datatype>`
+ * (datatype in lower case), shape [batch, n]; one instance of one thread, one warmup run.
+ */
+export async function writeIdentityModel(
+  repository: string,
+  name: string,
+  datatypes: readonly Datatype[],
+): Promise<void> {
+  const model = passThroughModel(
+    datatypes.map((datatype) => ({
+      input: `x_${datatype.toLowerCase()}`,
+      output: `y_${datatype.toLowerCase()}`,
+      datatype,
+      shape: ['batch', 'n'],
+    })),
+  );
+  await writeRepositoryModel(
+    repository,
+    name,
+    model,
+    'instances: 1\nsession:\n  intra_op_threads: 1\nwarmup:\n  runs: 1\n',
+  );
+}

@@ -1,0 +1,25 @@
+/**
+ * onnx-serve as a library: load ONNX models into your own process (loadModel, loadRepository),
+ * mount the Open Inference Protocol into your fastify app (onnx-serve/fastify), or call a remote
+ * server (onnx-serve/client). Everything not exported here is internal.
+ */
+export { loadModel, loadRepository, Repository } from './library/in-process.js';
+export type {
+  InferCallOptions,
+  LoadedModel,
+  LoadModelOptions,
+  LoadOptions,
+  LoadRepositoryOptions,
+  Model,
+  ModelMetadata,
+  ModelStatus,
+} from './library/in-process.js';
+export { ServeError, HTTP_STATUS } from './protocol/errors.js';
+export type { ErrorCode } from './protocol/errors.js';
+export { ConfigError } from './config/model-config.js';
+export type { ModelConfig, SessionConfig, WarmupConfig } from './config/model-config.js';
+export type { Datatype, Tensor, TensorData } from './protocol/datatypes.js';
+export type { InferInputs, InferResult, TensorInput } from './protocol/typed-tensors.js';
+export { isServeError } from './library/errors.js';
+/** The folder of the embedded model repository (the PP-OCR text detector, recognizer and orientation models). */
+export { DEFAULT_MODEL_REPOSITORY as defaultModelRepository } from './server/start.js';

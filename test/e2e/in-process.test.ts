@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { InferenceClient } from '../../src/client/index.js';
+import { isServeError, loadModel, loadRepository, type Repository } from '../../src/index.js';
+import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
+import { writeIdentityModel } from '../helpers/onnx-builder.js';
+import { startTestServer } from '../helpers/server.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A deterministic, image-like input: values in [-1, 1] that vary along every axis. */
+function pattern(shape: number[]): Float32Array {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let index = 0; index < data.length; index++) data[index] = Math.sin(index * 0.37) * Math.cos(index * 0.011);
+  return data;
+}
+
+const CASES = [
+  { model: 'text-orientation', shape: [2, 3, 48, 192] },
+  { model: 'text-recognizer', shape: [1, 3, 48, 160] },
+  { model: 'text-detector', shape: [1, 3, 96, 128] },
+];
+
+describe('in-process API on the default models', () => {
+  let repository: Repository;
+  let server: RunningServer;
+
+  before(async () => {
+    repository = await loadRepository(DEFAULT_MODEL_REPOSITORY);
+    server = await startTestServer();
+  });
+  after(async () => {
+    await repository?.close();
+    await server?.close();
+  });
+
+  test('every default model loads and is ready', () => {
+    assert.deepEqual(
+      repository.status().map((s) => `${s.name}:${s.version} ${s.state}`),
+      ['ocr:1 READY', 'text-detector:1 READY', 'text-orientation:1 READY', 'text-recognizer:1 READY'],
+    );
+  });
+
+  for (const { model, shape } of CASES) {
+    test(`${model}: the in-process API and the server answer the same bytes`, async () => {
+      const inputs = { x: { shape, data: pattern(shape) } };
+      const local = await repository.model(model).infer(inputs);
+      const remote = await new InferenceClient(server.url).infer(model, inputs, { binary: true });
+      assert.deepEqual(Object.keys(local.outputs), Object.keys(remote.outputs));
+      assert.equal(local.modelName, model);
+      assert.equal(local.modelVersion, '1');
+      for (const [name, tensor] of Object.entries(local.outputs)) {
+        const other = remote.outputs[name];
+        assert.deepEqual([tensor.datatype, tensor.shape], [other.datatype, other.shape], name);
+        assert.ok(tensor.data instanceof Float32Array && other.data instanceof Float32Array);
+        assert.ok(
+          Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength).equals(
+            Buffer.from(other.data.buffer, other.data.byteOffset, other.data.byteLength),
+          ),
+          `${model} output ${name} differs between in-process and server`,
+        );
+      }
+    });
+  }
+
+  test('metadata is the server metadata', async () => {
+    const local = repository.model('text-orientation').metadata;
+    const remote = await new InferenceClient(server.url).modelMetadata('text-orientation');
+    assert.deepEqual(
+      { name: local.name, platform: local.platform, inputs: local.inputs, outputs: local.outputs },
+      { name: remote.name, platform: remote.platform, inputs: remote.inputs, outputs: remote.outputs },
+    );
+  });
+
+  test('errors are typed ServeErrors a caller can tell apart, with the server messages', async () => {
+    const model = repository.model('text-orientation');
+    await assert.rejects(
+      model.infer({ x: { shape: [1, 4, 48, 192], data: new Float32Array(4 * 48 * 192) } }),
+      (error) => {
+        assert.ok(isServeError(error, 'INVALID_ARGUMENT'));
+        assert.equal(error.status, 400);
+        assert.equal(error.message, 'inputs[0].shape[1] must be 3 (model text-orientation, input x), got 4');
+        return true;
+      },
+    );
+    await assert.rejects(
+      model.infer({ y: { shape: [1], data: new Float32Array(1) } }),
+      (error) =>
+        isServeError(error, 'INVALID_ARGUMENT') &&
+        error.message === 'unknown input "y" for model text-orientation; its inputs are: x',
+    );
+    assert.throws(
+      () => repository.model('nope'),
+      (error) => isServeError(error, 'NOT_FOUND') && error.message.startsWith('unknown model "nope"'),
+    );
+  });
+
+  test('concurrent calls share batches through the dynamic batcher', async () => {
+    const model = repository.model('text-orientation');
+    const shape = [1, 3, 48, 192];
+    const results = await Promise.all(
+      Array.from({ length: 24 }, (_, index) => model.infer({ x: { shape, data: pattern(shape).fill(index / 24) } })),
+    );
+    const sizes = results.map((result) => Number(result.parameters?.batch_size));
+    assert.ok(
+      sizes.some((size) => size > 1),
+      `24 concurrent requests never shared a batch: batch sizes ${sizes.join(',')}`,
+    );
+    // Each caller still gets its own row back.
+    for (const result of results) assert.deepEqual(Object.values(result.outputs)[0].shape, [1, 2]);
+  });
+
+  test('inputs are copied to the workers unless transfer is asked for', async () => {
+    const model = repository.model('text-orientation');
+    const data = pattern([1, 3, 48, 192]);
+    await model.infer({ x: { shape: [1, 3, 48, 192], data } });
+    assert.equal(data.length, 3 * 48 * 192);
+    await model.infer({ x: { shape: [1, 3, 48, 192], data } }, { transfer: true });
+    assert.equal(data.length, 0, 'a transferred input is detached');
+  });
+});
+
+describe('loadModel', () => {
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-in-process-'));
+    await writeIdentityModel(dir, 'identity', ['INT64', 'BYTES']);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('loads one file with config.yaml options, infers typed tensors and names outputs in order', async () => {
+    const model = await loadModel({
+      path: path.join(dir, 'identity', '1', 'model.onnx'),
+      name: 'echo',
+      config: { instances: 1, session: { intra_op_threads: 1 }, warmup: { runs: 0 } },
+    });
+    try {
+      assert.equal(model.name, 'echo');
+      assert.equal((model.metadata as { runtime?: { instances: number } }).runtime?.instances, 1);
+      const result = await model.infer(
+        {
+          x_int64: { shape: [1, 2], data: new BigInt64Array([2n ** 62n, -3n]) },
+          x_bytes: { shape: [1, 1], data: ['ü'] },
+        },
+        { outputs: ['y_bytes', 'y_int64'], id: 'a' },
+      );
+      // The server's per-request figures (batch size, queue and compute time) come along.
+      const { parameters, ...rest } = result;
+      assert.equal(parameters?.batch_size, 1);
+      assert.deepEqual(rest, {
+        modelName: 'echo',
+        modelVersion: '1',
+        id: 'a',
+        outputs: {
+          y_bytes: { datatype: 'BYTES', shape: [1, 1], data: ['ü'] },
+          y_int64: { datatype: 'INT64', shape: [1, 2], data: new BigInt64Array([2n ** 62n, -3n]) },
+        },
+      });
+    } finally {
+      await model.close();
+    }
+  });
+
+  test('a missing file, a bad config and an unloadable file are refused with what was wrong', async () => {
+    await assert.rejects(
+      loadModel(path.join(dir, 'missing.onnx')),
+      (error) =>
+        isServeError(error, 'NOT_FOUND') && error.message === `model file not found: ${path.join(dir, 'missing.onnx')}`,
+    );
+    await assert.rejects(loadModel({ path: path.join(dir, 'identity', '1', 'model.onnx'), config: { instances: 0 } }), {
+      name: 'ConfigError',
+      message: /instances/,
+    });
+    const junk = path.join(dir, 'junk.onnx');
+    await writeFile(junk, 'junk');
+    await assert.rejects(
+      loadModel(junk),
+      (error) => isServeError(error, 'UNAVAILABLE') && error.message.startsWith('model junk:1 failed to load: '),
+    );
+  });
+
+  test('close() leaves nothing behind: a process that loads, infers and closes exits on its own', async () => {
+    const script = path.join(dir, 'load-and-exit.mts');
+    await writeFile(
+      script,
+      `import { loadModel } from ${JSON.stringify(path.join(ROOT, 'src/index.ts'))};
+const model = await loadModel(${JSON.stringify(path.join(dir, 'identity', '1', 'model.onnx'))});
+const result = await model.infer({ x_int64: { shape: [1, 1], data: new BigInt64Array([7n]) }, x_bytes: { shape: [1, 1], data: ['a'] } });
+await model.close();
+console.log('answer', result.outputs.y_int64.data[0]);
+`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // Generous: the bound only says "it did not hang", it measures nothing.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.on('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal])),
+    );
+    clearTimeout(killer);
+    assert.deepEqual({ code, signal, output }, { code: 0, signal: null, output: 'answer 7n\n' });
+  });
+});
