@@ -13,20 +13,8 @@ import {
   type EncodedBody,
 } from '../../src/protocol/binary-extension.js';
 import type { Datatype, NamedTensor, TensorData } from '../../src/protocol/datatypes.js';
-import { ServeError } from '../../src/protocol/errors.js';
 import { parseInferenceRequest, type InferenceRequest } from '../../src/protocol/json-codec.js';
-
-function assertInvalid(run: () => unknown, fragment: string): void {
-  assert.throws(run, (error: unknown) => {
-    assert.ok(error instanceof ServeError, `expected a ServeError, got ${String(error)}`);
-    assert.equal(error.code, 'INVALID_ARGUMENT');
-    assert.ok(
-      error.message.includes(fragment),
-      `message ${JSON.stringify(error.message)} lacks ${JSON.stringify(fragment)}`,
-    );
-    return true;
-  });
-}
+import { assertInvalid } from '../helpers/assert-invalid.js';
 
 /** The body as one Buffer, placed at `shift` bytes into a fresh ArrayBuffer to control alignment. */
 function bodyOf(encoded: EncodedBody, shift = 0): Buffer {

@@ -20,19 +20,7 @@ import {
   parseJsonText,
   type TensorHeader,
 } from '../../src/protocol/json-codec.js';
-
-/** Asserts that `run` throws an INVALID_ARGUMENT ServeError whose message contains `fragment`. */
-function assertInvalid(run: () => unknown, fragment: string): void {
-  assert.throws(run, (error: unknown) => {
-    assert.ok(error instanceof ServeError, `expected a ServeError, got ${String(error)}`);
-    assert.equal(error.code, 'INVALID_ARGUMENT');
-    assert.ok(
-      error.message.includes(fragment),
-      `message ${JSON.stringify(error.message)} lacks ${JSON.stringify(fragment)}`,
-    );
-    return true;
-  });
-}
+import { assertInvalid } from '../helpers/assert-invalid.js';
 
 /** Byte equality of big typed arrays; assert.deepEqual would spend minutes diffing a mismatch. */
 function assertSameBytes(actual: TensorData, expected: TensorData): void {
