@@ -20,6 +20,12 @@ start (importing torch takes seconds) can convert several models. Each job:
 The test data sets follow the ONNX backend test convention: test_data_set_N/input_K.pb and
 output_K.pb next to the model, TensorProto messages named after the graph's inputs and outputs.
 
+A job with "task": "float16" converts an exported model instead (onnx and numpy only):
+
+  model        the float32 .onnx file
+  output       where to write the float16 one
+  fp16_io      make float graph inputs and outputs float16 too (default false: they stay float32)
+
 A failure is reported as {"ok": false, "stage", "message", "error"}: a short sentence saying what
 went wrong and what was expected, plus the underlying exception for the curious.
 """
@@ -284,11 +290,96 @@ def read_sample_file(path, specs):
         return [torch.from_numpy(arrays[spec["name"]].astype(spec["dtype"])) for spec in specs]
 
 
+FLOAT16_MAX = 65504.0
+
+
+def to_float16(job):
+    """Stores float32 initializers as float16, each followed by a Cast back to float32.
+
+    Compute stays float32 (ONNX Runtime's CPU provider has float16 kernels for few operators and
+    would insert casts itself), while the weights, nearly all of a model's bytes, take half the
+    space. Initializers whose values float16 cannot hold (beyond ±65504) stay float32. With fp16_io,
+    float32 graph inputs and outputs become float16 with Casts at the boundary.
+    """
+    import numpy
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    with fail("load", f"cannot load the ONNX model {job['model']}"):
+        model = onnx.load(job["model"])
+    graph = model.graph
+    graph_inputs = {value.name for value in graph.input}
+    casts = []
+    kept = []
+    converted = 0
+    for initializer in graph.initializer:
+        if initializer.data_type != TensorProto.FLOAT or initializer.name in graph_inputs:
+            kept.append(initializer)
+            continue
+        array = numpy_helper.to_array(initializer)
+        if array.size > 0 and float(numpy.max(numpy.abs(array))) > FLOAT16_MAX:
+            kept.append(initializer)
+            continue
+        half = numpy_helper.from_array(array.astype(numpy.float16), initializer.name + "_fp16")
+        kept.append(half)
+        casts.append(
+            helper.make_node(
+                "Cast", [half.name], [initializer.name], to=TensorProto.FLOAT, name=initializer.name + "_to_fp32"
+            )
+        )
+        converted += 1
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+    boundary_in = []
+    boundary_out = []
+    if job.get("fp16_io"):
+        renames = {}
+        for value in graph.input:
+            if value.type.tensor_type.elem_type == TensorProto.FLOAT and value.name not in renames:
+                inner = value.name + "_fp32"
+                renames[value.name] = inner
+                value.type.tensor_type.elem_type = TensorProto.FLOAT16
+                boundary_in.append(helper.make_node("Cast", [value.name], [inner], to=TensorProto.FLOAT))
+        for node in graph.node:
+            for index, name in enumerate(node.input):
+                if name in renames:
+                    node.input[index] = renames[name]
+        for value in graph.output:
+            if value.type.tensor_type.elem_type != TensorProto.FLOAT:
+                continue
+            inner = value.name + "_fp32_out"
+            source = renames.get(value.name, value.name)
+            for node in graph.node:
+                for index, name in enumerate(node.output):
+                    if name == value.name:
+                        node.output[index] = inner
+                        source = inner
+            boundary_out.append(helper.make_node("Cast", [source], [value.name], to=TensorProto.FLOAT16))
+            value.type.tensor_type.elem_type = TensorProto.FLOAT16
+
+    nodes = boundary_in + casts + list(graph.node) + boundary_out
+    del graph.node[:]
+    graph.node.extend(nodes)
+    output = os.path.abspath(job["output"])
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with fail("check", "the ONNX checker rejected the float16 model"):
+        onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, output)
+    return {
+        "ok": True,
+        "output": output,
+        "converted_initializers": converted,
+        "float32_initializers": sum(1 for tensor in kept if tensor.data_type == TensorProto.FLOAT),
+        "onnx": onnx.__version__,
+    }
+
+
 def main():
     jobs = json.load(sys.stdin)
     for job in jobs:
         try:
-            result = convert(job)
+            result = to_float16(job) if job.get("task") == "float16" else convert(job)
         except Exception as error:  # noqa: BLE001 - every failure becomes a report line
             failure = error if isinstance(error, ExportFailure) else ExportFailure("internal", "export failed", error)
             cause = failure.cause if failure.cause is not None else failure

@@ -1,10 +1,13 @@
 /**
  * `onnx-serve optimize MODEL.onnx --output OUT.onnx [--level all]`: the graph ONNX Runtime would
- * run, written to a file, with what changed and how much faster it runs.
+ * run, written to a file, with what changed and how much faster it runs. With `--fp16`: the model
+ * with float16 weights instead, compared with the float32 one on the same inputs.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { GraphOptimizationLevel } from '../config/model-config.js';
+import { float16Model, type Float16Report } from '../optimize/float16.js';
 import { optimizeModel, type OptimizeReport } from '../optimize/optimize.js';
+import { formatError } from '../verify/verify.js';
 
 const LEVELS: GraphOptimizationLevel[] = ['disabled', 'basic', 'extended', 'all'];
 
@@ -13,6 +16,9 @@ interface OptimizeFlags {
   level: GraphOptimizationLevel;
   runs: number;
   json?: boolean;
+  fp16?: boolean;
+  fp16Io?: boolean;
+  python?: string;
 }
 
 export function registerOptimizeCommand(program: Command): void {
@@ -24,7 +30,24 @@ export function registerOptimizeCommand(program: Command): void {
     .option('--level <level>', `graph optimization level: ${LEVELS.join(', ')}`, parseLevel, 'extended')
     .option('--runs <n>', 'timed runs of each graph for the latency comparison', parseRuns, 20)
     .option('--json', 'print the report as JSON')
-    .action(async (model: string, flags: OptimizeFlags) => {
+    .option('--fp16', 'write the model with float16 weights instead, verified against the float32 model')
+    .option('--keep-io-types', 'with --fp16: graph inputs and outputs stay float32 (the default)')
+    .option('--fp16-io', 'with --fp16: graph inputs and outputs become float16 too')
+    .option('--python <path>', 'with --fp16: the Python interpreter with onnx (default: searched, as for convert)')
+    .action(async (model: string, flags: OptimizeFlags, command: Command) => {
+      if (flags.fp16 !== true) {
+        for (const option of ['fp16Io', 'keepIoTypes', 'python']) {
+          if (command.getOptionValue(option) !== undefined) throw new Error(`--${kebab(option)} needs --fp16`);
+        }
+      } else {
+        if (command.getOptionValueSource('level') === 'cli') throw new Error('--level and --fp16 cannot be combined');
+        if (flags.fp16Io === true && command.getOptionValue('keepIoTypes') !== undefined) {
+          throw new Error('--fp16-io and --keep-io-types cannot be combined');
+        }
+        const report = await float16Model(model, flags.output, { fp16Io: flags.fp16Io === true, python: flags.python });
+        console.log(flags.json ? JSON.stringify(report, null, 2) : formatFloat16Report(report));
+        return;
+      }
       const report = await optimizeModel(model, flags.output, flags.level, flags.runs);
       console.log(flags.json ? JSON.stringify(report, null, 2) : formatOptimizeReport(report));
     });
@@ -49,6 +72,30 @@ export function formatOptimizeReport(report: OptimizeReport): string {
     `${'OPERATOR'.padEnd(width)}  BEFORE  AFTER`,
     ...rows.map(([op, [was, now]]) => `${op.padEnd(width)}  ${String(was).padStart(6)}  ${String(now).padStart(5)}`),
   ].join('\n');
+}
+
+export function formatFloat16Report(report: Float16Report): string {
+  const { before, after, tolerance } = report;
+  const width = Math.max(6, ...report.outputs.map((output) => output.name.length));
+  return [
+    `Converted ${before.path} to float16 weights in ${after.path} ` +
+      `(inputs and outputs ${report.fp16Io ? 'float16' : 'float32'})`,
+    `Size:    ${before.fileSize} → ${after.fileSize} bytes (${(report.sizeRatio * 100).toFixed(1)}%); ` +
+      `${report.convertedInitializers} initializers in float16, ${report.float32Initializers} left in float32`,
+    `Compared with the float32 model on ${report.sets} ${report.inputs === 'test data' ? 'test data sets' : 'synthetic input set'}, ` +
+      `tolerance atol ${tolerance.atol} + rtol ${tolerance.rtol}·|expected|:`,
+    '',
+    `${'OUTPUT'.padEnd(width)}  DATATYPE  MAX ABS ERR  MAX REL ERR  WITHIN`,
+    ...report.outputs.map(
+      (output) =>
+        `${output.name.padEnd(width)}  ${output.datatype.padEnd(8)}  ${formatError(output.maxAbsError).padStart(11)}  ` +
+        `${formatError(output.maxRelError).padStart(11)}  ${output.pass ? 'yes' : `no (${output.mismatched} of ${output.elements})`}`,
+    ),
+  ].join('\n');
+}
+
+function kebab(option: string): string {
+  return option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }
 
 function parseLevel(value: string): GraphOptimizationLevel {

@@ -48,6 +48,11 @@ export const EXPORT_HELPER = fileURLToPath(new URL('../../python/onnx_serve_expo
 
 /** Runs the helper on every job; a job that fails is a result with ok false, never an exception. */
 export async function runExportHelper(python: string, jobs: ExportJob[]): Promise<ExportResult[]> {
+  return runHelper<ExportResult>(python, jobs);
+}
+
+/** Runs the helper on any of its job kinds (see its docstring); one JSON result per job. */
+export async function runHelper<R>(python: string, jobs: object[]): Promise<R[]> {
   const child = spawn(python, [EXPORT_HELPER], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -62,7 +67,7 @@ export async function runExportHelper(python: string, jobs: ExportJob[]): Promis
   const results = stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as ExportResult);
+    .map((line) => JSON.parse(line) as R);
   if (results.length !== jobs.length) {
     const tail = stderr.trim().split('\n').slice(-5).join('\n');
     throw new Error(

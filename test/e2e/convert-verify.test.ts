@@ -300,6 +300,53 @@ describe('optimize', () => {
   });
 });
 
+describe('optimize --fp16', () => {
+  const io = async (file: string) => {
+    const { inputs, outputs } = JSON.parse((await onnxServe('inspect', '--json', file)).stdout);
+    return [...inputs, ...outputs].map((value: { datatype: string }) => value.datatype);
+  };
+
+  it('halves mobilenet_v3_small, keeps float32 inputs and outputs, and reports the error against float32', async () => {
+    const model = path.join(dir, 'mobilenet', 'model.onnx');
+    const half = path.join(dir, 'mobilenet-fp16', 'model.onnx');
+    const { code, stdout } = await onnxServe('optimize', model, '--fp16', '--output', half, '--json');
+    assert.equal(code, 0, stdout);
+    const report = JSON.parse(stdout);
+    assert.ok(report.sizeRatio > 0.45 && report.sizeRatio < 0.55, `size ratio ${report.sizeRatio}`);
+    assert.equal(report.after.fileSize, (await readFile(half)).length);
+    assert.deepEqual([report.float32Initializers, report.inputs, report.sets], [0, 'test data', 2]);
+    assert.ok(report.convertedInitializers > 50);
+    assert.deepEqual(report.tolerance, { atol: 1e-2, rtol: 1e-2 });
+    assert.equal(report.outputs.length, 1);
+    assert.deepEqual(report.outputs[0], { ...report.outputs[0], name: 'logits', datatype: 'FP32', pass: true });
+    assert.ok(report.outputs[0].maxAbsError < 1e-2);
+    assert.equal(report.pass, true);
+    assert.deepEqual(await io(half), ['FP32', 'FP32']);
+  });
+
+  it('--fp16-io makes the float inputs and outputs float16; the text report names the tolerance', async () => {
+    const half = path.join(dir, 'conv-fp16', 'model.onnx');
+    const model = path.join(repository, 'conv/1/model.onnx');
+    const { code, stdout } = await onnxServe('optimize', model, '--fp16', '--fp16-io', '--output', half);
+    assert.equal(code, 0, stdout);
+    assert.match(stdout, /inputs and outputs float16/);
+    assert.match(stdout, /tolerance atol 0\.01 \+ rtol 0\.01/);
+    assert.match(stdout, /^logits\s+FP16\s+\S+\s+\S+\s+yes$/m);
+    assert.deepEqual(await io(half), ['FP16', 'FP16']);
+  });
+
+  it('refuses the float16 options without --fp16, and a model that is not ONNX', async () => {
+    const model = path.join(repository, 'conv/1/model.onnx');
+    const alone = await onnxServe('optimize', model, '--fp16-io', '--output', path.join(dir, 'x.onnx'));
+    assert.deepEqual([alone.code, alone.stderr], [1, 'onnx-serve: --fp16-io needs --fp16\n']);
+    const garbage = path.join(dir, 'garbage.onnx');
+    await writeFile(garbage, 'not a model');
+    const bad = await onnxServe('optimize', garbage, '--fp16', '--output', path.join(dir, 'y.onnx'));
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /cannot convert .*garbage\.onnx to float16: cannot load the ONNX model/);
+  });
+});
+
 describe('serve-time verification gate', () => {
   let server: RunningServer;
   before(async () => {
