@@ -5,6 +5,7 @@
  */
 export { loadModel, loadRepository, Repository } from './library/in-process.js';
 export type {
+  ImageBytes,
   InferCallOptions,
   LoadedModel,
   LoadModelOptions,
@@ -13,7 +14,14 @@ export type {
   Model,
   ModelMetadata,
   ModelStatus,
+  PredictResult,
 } from './library/in-process.js';
+export type { Prediction } from './processing/predict.js';
+export type { StageTimings } from './processing/image-model.js';
+export type { OcrLine } from './processing/pipeline.js';
+export type { RecognizedText } from './processing/postprocess/ctc.js';
+export type { Point, TextBox } from './processing/postprocess/db-text-detection.js';
+export type { ScoredLabel } from './processing/postprocess/top-k.js';
 export { ServeError, HTTP_STATUS } from './protocol/errors.js';
 export type { ErrorCode } from './protocol/errors.js';
 export { ConfigError } from './config/model-config.js';
