@@ -107,7 +107,10 @@ export class Repository {
   readonly #registry: ModelRegistry;
   readonly #maxImagePixels: number;
 
-  /** Use loadRepository(). */
+  /**
+   * Use loadRepository().
+   * @internal
+   */
   constructor(registry: ModelRegistry, maxImagePixels = DEFAULT_MAX_IMAGE_PIXELS) {
     this.#registry = registry;
     this.#maxImagePixels = maxImagePixels;
