@@ -18,5 +18,5 @@ export { InferenceServerError } from './errors.js';
 export { ServeError } from '../protocol/errors.js';
 export type { ErrorCode } from '../protocol/errors.js';
 export type { Datatype, Tensor, TensorData } from '../protocol/datatypes.js';
-export type { Parameters } from '../protocol/json-codec.js';
+export type { Parameters, ParameterValue } from '../protocol/json-codec.js';
 export type { InferInputs, InferResult, TensorInput } from '../protocol/typed-tensors.js';

@@ -6,7 +6,9 @@
 
 import { pino, type Logger } from 'pino';
 import { validateModelConfig, type ModelConfig } from '../config/model-config.js';
-import { notFound, unavailable } from '../protocol/errors.js';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
+import { predictUploads, type PredictAnswer, type Prediction } from '../processing/predict.js';
+import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { InferenceRequestHeader } from '../protocol/json-codec.js';
 import { toInferResult, toNamedTensors, type InferInputs, type InferResult } from '../protocol/typed-tensors.js';
 import { ModelRegistry, type ModelState } from '../repository/model-registry.js';
@@ -18,6 +20,8 @@ import { modelMetadata } from '../server/routes/metadata.js';
 export interface LoadOptions {
   /** A pino logger for load events and failures (default: silent). */
   logger?: Logger;
+  /** `predict()` refuses an image with more pixels than this (PAYLOAD_TOO_LARGE); the server's `--max-image-pixels`. Default 64 000 000. */
+  maxImagePixels?: number;
 }
 
 export interface LoadRepositoryOptions extends LoadOptions {
@@ -46,6 +50,12 @@ export interface InferCallOptions {
   transfer?: boolean;
 }
 
+/** An encoded image (JPEG, PNG, WebP, GIF, TIFF, AVIF): a file's bytes. */
+export type ImageBytes = Uint8Array | Buffer;
+
+/** The answer of `predict()`: the JSON `/v2/models/{model}/predict` answers, one result per image. */
+export type PredictResult<T = Prediction> = PredictAnswer<T>;
+
 /** What a loaded model declares: the Open Inference Protocol's model metadata, plus what runs it. */
 export type ModelMetadata = ReturnType<typeof modelMetadata>;
 
@@ -56,6 +66,18 @@ export interface Model {
   readonly metadata: ModelMetadata;
   /** Runs the model; throws ServeError (INVALID_ARGUMENT, UNAVAILABLE, OVERLOADED, TIMEOUT, INTERNAL). */
   infer(inputs: InferInputs, options?: InferCallOptions): Promise<InferResult>;
+  /**
+   * Runs encoded images through the model's `preprocess` and `postprocess` (or its pipeline, such as
+   * `ocr`), exactly as `/v2/models/{model}/predict` does: decoded under the pixel limit, preprocessed,
+   * inferred through the dynamic batcher, postprocessed. One image or several (one batch); one result
+   * per image. `T` is what each image gives: `ScoredLabel[]` (`top_k`), `RecognizedText` (`ctc`),
+   * `TextBox[]` (`db_text_detection`) or `OcrLine[]` (the `ocr` pipeline).
+   *
+   * Throws ServeError: INVALID_ARGUMENT for a model without `preprocess`/`postprocess` or an image
+   * that cannot be read, UNSUPPORTED_MEDIA_TYPE for bytes that are no image format it decodes,
+   * PAYLOAD_TOO_LARGE over the pixel limit, and as `infer()` does.
+   */
+  predict<T = Prediction>(images: ImageBytes | ImageBytes[]): Promise<PredictResult<T>>;
 }
 
 /** A model loaded on its own, which owns its worker threads. */
@@ -83,10 +105,15 @@ export function registryOf(repository: Repository): ModelRegistry {
 /** Every model of a repository folder, loaded and warmed up. */
 export class Repository {
   readonly #registry: ModelRegistry;
+  readonly #maxImagePixels: number;
 
-  /** Use loadRepository(). */
-  constructor(registry: ModelRegistry) {
+  /**
+   * Use loadRepository().
+   * @internal
+   */
+  constructor(registry: ModelRegistry, maxImagePixels = DEFAULT_MAX_IMAGE_PIXELS) {
     this.#registry = registry;
+    this.#maxImagePixels = maxImagePixels;
     registries.set(this, registry);
   }
 
@@ -100,10 +127,16 @@ export class Repository {
     }));
   }
 
-  /** A ready model (the newest ready version unless one is named); throws NOT_FOUND or UNAVAILABLE. */
+  /**
+   * A ready model or pipeline (the newest ready version unless one is named); throws NOT_FOUND or
+   * UNAVAILABLE. A pipeline (`ocr`) takes images only: `predict()`.
+   */
   model(name: string, version?: number): Model {
-    const found = this.#registry.resolveReady(name, version === undefined ? undefined : String(version));
-    return new ModelHandle(this.#registry, found.name, found.version);
+    const wanted = version === undefined ? undefined : String(version);
+    const found = this.#registry.resolve(name, wanted);
+    const readyPipeline = found.spec.config.pipeline !== undefined && found.state === 'READY';
+    if (!readyPipeline) this.#registry.resolveReady(name, wanted);
+    return new ModelHandle(this.#registry, found.name, found.version, this.#maxImagePixels);
   }
 
   /** Stops every model's worker threads. */
@@ -114,20 +147,25 @@ export class Repository {
 
 class ModelHandle implements Model {
   readonly #registry: ModelRegistry;
+  readonly #maxImagePixels: number;
   readonly name: string;
   readonly version: number;
 
-  constructor(registry: ModelRegistry, name: string, version: number) {
+  constructor(registry: ModelRegistry, name: string, version: number, maxImagePixels: number) {
     this.#registry = registry;
+    this.#maxImagePixels = maxImagePixels;
     this.name = name;
     this.version = version;
   }
 
   get metadata(): ModelMetadata {
-    return modelMetadata(this.#registry, this.#registry.resolveReady(this.name, String(this.version)));
+    return modelMetadata(this.#registry, this.#registry.resolve(this.name, String(this.version)));
   }
 
   async infer(inputs: InferInputs, options: InferCallOptions = {}): Promise<InferResult> {
+    if (this.#registry.resolve(this.name, String(this.version)).spec.config.pipeline !== undefined) {
+      throw invalidArgument(`model ${this.name} is a pipeline of other models: call predict() with images`);
+    }
     const model = this.#registry.resolveReady(this.name, String(this.version));
     const tensors = toNamedTensors(inputs).map((tensor) =>
       options.transfer === true || !ArrayBuffer.isView(tensor.data) ? tensor : { ...tensor, data: tensor.data.slice() },
@@ -140,13 +178,41 @@ class ModelHandle implements Model {
     const { response } = await runInference(model, header, () => tensors);
     return toInferResult(response);
   }
+
+  async predict<T = Prediction>(images: ImageBytes | ImageBytes[]): Promise<PredictResult<T>> {
+    const list = Array.isArray(images) ? images : [images];
+    const { config } = this.#registry.resolve(this.name, String(this.version)).spec;
+    if (config.pipeline === undefined) {
+      const missing = (['preprocess', 'postprocess'] as const).filter((key) => config[key] === undefined);
+      if (missing.length > 0) {
+        throw invalidArgument(
+          `model ${this.name} has no ${missing.join(' and ')} in its config, so it cannot take images; see docs/images.md, or call infer() with tensors`,
+        );
+      }
+    }
+    if (list.length === 0) throw invalidArgument('predict() needs at least one image');
+    const uploads = list.map((bytes, i) => {
+      if (!(bytes instanceof Uint8Array)) {
+        throw invalidArgument(`image ${i} is a ${typeof bytes}, expected the encoded image as a Uint8Array or Buffer`);
+      }
+      const name = Array.isArray(images) ? `image ${i}` : 'image';
+      return {
+        name,
+        bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      };
+    });
+    const answer = await predictUploads(this.#registry, this.name, String(this.version), async () => uploads, {
+      maxImagePixels: this.#maxImagePixels,
+    });
+    return answer as PredictResult<T>;
+  }
 }
 
 class StandaloneModel extends ModelHandle implements LoadedModel {
   readonly #repository: Repository;
 
-  constructor(repository: Repository, registry: ModelRegistry, name: string, version: number) {
-    super(registry, name, version);
+  constructor(repository: Repository, registry: ModelRegistry, name: string, version: number, maxImagePixels: number) {
+    super(registry, name, version, maxImagePixels);
     this.#repository = repository;
   }
 
@@ -155,11 +221,11 @@ class StandaloneModel extends ModelHandle implements LoadedModel {
   }
 }
 
-async function load(scan: ScanResult, logger: Logger | undefined): Promise<Repository> {
-  const registry = new ModelRegistry(cpuBudget(), logger ?? pino({ level: 'silent' }));
+async function load(scan: ScanResult, options: LoadOptions): Promise<Repository> {
+  const registry = new ModelRegistry(cpuBudget(), options.logger ?? pino({ level: 'silent' }));
   registry.add(scan);
   await registry.loadAll();
-  return new Repository(registry);
+  return new Repository(registry, options.maxImagePixels);
 }
 
 /**
@@ -180,7 +246,7 @@ export async function loadRepository(dir: string, options: LoadRepositoryOptions
     scan.specs = scan.specs.filter((spec) => wanted.includes(spec.name));
     scan.errors = scan.errors.filter((error) => wanted.includes(error.name));
   }
-  return load(scan, options.logger);
+  return load(scan, options);
 }
 
 /** Loads one .onnx file, with the settings config.yaml would give it, and warms it up. */
@@ -192,11 +258,17 @@ export async function loadModel(pathOrOptions: string | LoadModelOptions): Promi
     if (options.config !== undefined) spec.config = validateModelConfig(options.config, 'loadModel() options.config');
   }
   if (scan.errors.length > 0) throw notFound(scan.errors[0].error);
-  const repository = await load(scan, options.logger);
+  const repository = await load(scan, options);
   const [loaded] = registryOf(repository).versions();
   if (loaded.state !== 'READY') {
     await repository.close();
     throw unavailable(`model ${loaded.label} failed to load: ${loaded.reason ?? 'unknown reason'}`);
   }
-  return new StandaloneModel(repository, registryOf(repository), loaded.name, loaded.version);
+  return new StandaloneModel(
+    repository,
+    registryOf(repository),
+    loaded.name,
+    loaded.version,
+    options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
+  );
 }

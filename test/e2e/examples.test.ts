@@ -38,6 +38,11 @@ describe('examples/ run green', () => {
     );
   });
 
+  test('examples/predict-image.ts', async () => {
+    const { stdout } = await runExample('examples/predict-image.ts');
+    assert.equal(stdout, 'read: Invoice 2026-0042\nread: Total due: 99.50 EUR\norientation: 0\n');
+  });
+
   test('examples/embed-in-fastify.ts', async () => {
     const { stdout } = await runExample('examples/embed-in-fastify.ts');
     assert.equal(stdout, 'own route: {"shape":[1,2]}\nready: true\nmounted model: text-orientation onnx_onnxv1\n');
@@ -60,7 +65,12 @@ test('docs/library.md shows the examples exactly as they are in examples/', () =
   const blocks = [...doc.matchAll(/<!-- example: (\S+) -->\n+```ts\n([\s\S]*?)```\n/g)];
   assert.deepEqual(
     blocks.map(([, file]) => file),
-    ['examples/in-process.ts', 'examples/embed-in-fastify.ts', 'examples/remote-client.ts'],
+    [
+      'examples/in-process.ts',
+      'examples/predict-image.ts',
+      'examples/embed-in-fastify.ts',
+      'examples/remote-client.ts',
+    ],
   );
   for (const [, file, code] of blocks) {
     assert.equal(

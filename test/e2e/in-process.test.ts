@@ -6,8 +6,16 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { InferenceClient } from '../../src/client/index.js';
-import { isServeError, loadModel, loadRepository, type Repository } from '../../src/index.js';
+import {
+  isServeError,
+  loadModel,
+  loadRepository,
+  type OcrLine,
+  type RecognizedText,
+  type Repository,
+} from '../../src/index.js';
 import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
+import { renderDocument, renderTextLine, type DocumentLine } from '../helpers/ocr.js';
 import { writeIdentityModel } from '../helpers/onnx-builder.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -115,6 +123,67 @@ describe('in-process API on the default models', () => {
     for (const result of results) assert.deepEqual(Object.values(result.outputs)[0].shape, [1, 2]);
   });
 
+  test('predict: the ocr pipeline reads a rendered page exactly, as the server /predict answers it', async () => {
+    const lines: DocumentLine[] = [
+      { text: 'Invoice 2026-0042', x: 40, y: 70 },
+      { text: 'Total due: 1,234.56 EUR', x: 40, y: 150 },
+      { text: 'Order 98765 confirmed', x: 60, y: 250, upsideDown: true },
+    ];
+    const { png } = await renderDocument(640, 320, lines);
+    const local = await repository.model('ocr').predict<OcrLine[]>(new Uint8Array(png));
+    assert.deepEqual(
+      local.results[0].map((line) => line.text),
+      lines.map((line) => line.text),
+    );
+    assert.deepEqual(local.images, [{ name: 'image', width: 640, height: 320 }]);
+    assert.deepEqual([local.model_name, local.model_version], ['ocr', '1']);
+    assert.equal(typeof local.timings_ms.total, 'number');
+    await assert.rejects(
+      repository.model('ocr').infer({ x: { shape: [1], data: new Float32Array(1) } }),
+      (error) =>
+        isServeError(error, 'INVALID_ARGUMENT') &&
+        error.message === 'model ocr is a pipeline of other models: call predict() with images',
+    );
+
+    const response = await fetch(`${server.url}/v2/models/ocr/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: png,
+    });
+    assert.equal(response.status, 200);
+    const remote = (await response.json()) as typeof local;
+    assert.deepEqual(local.results, remote.results);
+    assert.deepEqual([remote.model_name, remote.model_version], [local.model_name, local.model_version]);
+  });
+
+  test('predict: the recognizer reads a rendered line; several images are one batch, one result each', async () => {
+    const model = repository.model('text-recognizer');
+    const one = await model.predict<RecognizedText>(await renderTextLine('Hello World 2026'));
+    assert.equal(one.results.length, 1);
+    assert.equal(one.results[0].text, 'Hello World 2026');
+    assert.ok(one.results[0].confidence > 0.8);
+    const two = await model.predict<RecognizedText>([
+      await renderTextLine('alpha 42'),
+      await renderTextLine('Baker Street'),
+    ]);
+    // In one batch the shorter line is padded to the longer one's width: CTC may read a trailing space there.
+    assert.deepEqual(
+      two.results.map((result) => result.text.trimEnd()),
+      ['alpha 42', 'Baker Street'],
+    );
+    assert.deepEqual(
+      two.images.map((image) => image.name),
+      ['image 0', 'image 1'],
+    );
+  });
+
+  test('predict: bytes that are no image are refused like the server refuses them', async () => {
+    await assert.rejects(
+      repository.model('text-recognizer').predict(Buffer.from('not an image')),
+      (error) => isServeError(error, 'UNSUPPORTED_MEDIA_TYPE') && error.message.startsWith('image is not an image'),
+    );
+  });
+
   test('inputs are copied to the workers unless transfer is asked for', async () => {
     const model = repository.model('text-orientation');
     const data = pattern([1, 3, 48, 192]);
@@ -163,6 +232,26 @@ describe('loadModel', () => {
           y_bytes: { datatype: 'BYTES', shape: [1, 1], data: ['ü'] },
           y_int64: { datatype: 'INT64', shape: [1, 2], data: new BigInt64Array([2n ** 62n, -3n]) },
         },
+      });
+    } finally {
+      await model.close();
+    }
+  });
+
+  test('predict on a model without preprocessing is refused, naming what is missing', async () => {
+    const model = await loadModel({
+      path: path.join(dir, 'identity', '1', 'model.onnx'),
+      config: { warmup: { runs: 0 } },
+    });
+    try {
+      await assert.rejects(model.predict(Buffer.from('whatever')), (error) => {
+        assert.ok(isServeError(error, 'INVALID_ARGUMENT'));
+        assert.equal(error.status, 400);
+        assert.equal(
+          error.message,
+          'model model has no preprocess and postprocess in its config, so it cannot take images; see docs/images.md, or call infer() with tensors',
+        );
+        return true;
       });
     } finally {
       await model.close();
