@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FileRef, PostprocessConfig } from '../config/processing-config.js';
 import type { NamedTensor } from '../protocol/datatypes.js';
-import { unavailable } from '../protocol/errors.js';
+import { invalidArgument, unavailable } from '../protocol/errors.js';
 import type { ModelVersion } from '../repository/model-registry.js';
 import { resolveSource } from '../repository/scan.js';
 import { runInference, type ReadyModel } from '../server/inference.js';
@@ -66,7 +66,8 @@ export function imageModelOf(model: ReadyModel): ImageModel {
       const missing = [preprocess === undefined ? 'preprocess' : '', postprocess === undefined ? 'postprocess' : '']
         .filter((key) => key !== '')
         .join(' and ');
-      throw unavailable(
+      // The client asked a tensor model for images: its request is wrong, and retrying will not help.
+      throw invalidArgument(
         `model ${model.name} has no ${missing} in its config.yaml, so it cannot take images; see docs/images.md, or send tensors to /v2/models/${model.name}/infer`,
       );
     }

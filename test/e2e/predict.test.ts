@@ -3,17 +3,22 @@
  * text comes out, through the real server and the real PP-OCR models.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import type { RunningServer } from '../../src/server/start.js';
-import { renderDocument, renderTextLine, type DocumentLine } from '../helpers/ocr.js';
+import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
+import { OCR_ASSETS, renderDocument, renderTextLine, type DocumentLine } from '../helpers/ocr.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
 
 let server: RunningServer;
 
 before(async () => {
-  server = await startTestServer();
+  // The default repository, plus the orientation model again as a plain file: a model without preprocessing.
+  server = await startTestServer({
+    modelRepository: DEFAULT_MODEL_REPOSITORY,
+    modelFiles: [path.join(OCR_ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx')],
+  });
 });
 after(async () => {
   await server?.close();
@@ -176,6 +181,15 @@ describe('single models through /predict', () => {
     assert.equal(ocr.body.state, 'READY');
     assert.equal(ocr.body.predict.answers, 'ocr');
     assert.equal((await getJson(`${server.url}/v2/models/ocr/ready`)).status, 200);
+  });
+
+  it('a model without preprocessing refuses images with 400 and points at /infer', async () => {
+    const { status, body } = await predict('ch_ppocr_mobile_v2.0_cls_infer', await renderTextLine('Hi'), 'image/png');
+    assert.equal(status, 400);
+    assert.equal(
+      body.error,
+      'model ch_ppocr_mobile_v2.0_cls_infer has no preprocess and postprocess in its config.yaml, so it cannot take images; see docs/images.md, or send tensors to /v2/models/ch_ppocr_mobile_v2.0_cls_infer/infer',
+    );
   });
 
   it('a pipeline takes no tensors', async () => {
