@@ -42,7 +42,7 @@ export interface InferenceResult {
  * outputs in the order the request asked for them (all outputs, in model order, if it named none).
  * The header is checked before `decodeInputs` runs, so a wrong shape is reported as such rather than
  * as a data-length mismatch, and no time goes into decoding a request that cannot run.
- * Transport-neutral: HTTP today, gRPC and the in-process API share it.
+ * Transport-neutral: HTTP /infer and /predict, gRPC and the in-process API all go through it.
  */
 export async function runInference(
   model: ReadyModel,
