@@ -9,8 +9,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { RunningServer } from '../../src/server/start.js';
-import { DEFAULT_MODEL_REPOSITORY } from '../../src/server/start.js';
+import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
 import { startTestServer } from '../helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -3,10 +3,10 @@ import {
   binaryOutputSelector,
   decodeBinaryRequest,
   decodeRawBody,
+  encodeBinaryResponse,
   HEADER_LENGTH_HEADER,
   parseHeaderLength,
 } from '../../protocol/binary-extension.js';
-import { encodeBinaryResponse } from '../../protocol/binary-extension.js';
 import { invalidArgument } from '../../protocol/errors.js';
 import type { NamedTensor } from '../../protocol/datatypes.js';
 import {
