@@ -97,7 +97,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
+      error
+        ? (server.forceShutdown(),
+          reject(
+            new Error(
+              `cannot listen for gRPC on ${options.host}:${options.port} (${error.message}); choose another --grpc-port, or 0 to turn gRPC off`,
+            ),
+          ))
+        : resolve(bound),
     );
   });
   const address = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;

@@ -139,6 +139,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       grpc = await startGrpcServer({ registry, log, info, readiness, host, port, maxMessageBytes: bodyLimit });
     } catch (error) {
       await app.close();
+      observability?.close();
       throw error;
     }
     log.info({ grpc: grpc.address }, `onnx-serve gRPC listening on ${grpc.address}`);

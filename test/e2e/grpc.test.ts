@@ -6,6 +6,7 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -455,5 +456,29 @@ describe('ModelInfer errors are gRPC status codes with the HTTP messages', () =>
       status.INVALID_ARGUMENT,
       'raw_input_contents[0] (input "flag"): BOOL element 1 is byte 2; BOOL bytes must be 0 or 1',
     );
+  });
+});
+
+describe('starting the gRPC endpoint', () => {
+  it('names the address and the option to change when its port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      await assert.rejects(
+        startTestServer({ modelFiles: [path.join(OCR_ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx')], grpcPort: port }),
+        (error: Error) => {
+          assert.match(
+            error.message,
+            new RegExp(
+              `^cannot listen for gRPC on 127\\.0\\.0\\.1:${port} \\(.*\\); choose another --grpc-port, or 0 to turn gRPC off$`,
+            ),
+          );
+          return true;
+        },
+      );
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });
