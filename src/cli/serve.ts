@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { createLogger, LOG_FORMATS, type LogFormat } from '../observability/logger.js';
@@ -7,6 +8,7 @@ import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
 import { DEFAULT_REQUEST_LIMITS } from '../server/request-limits.js';
 import { CONTROL_MODES, type ControlMode } from '../repository/model-control.js';
+import { missingModelFile } from './unknown-arguments.js';
 
 interface ServeFlags {
   host: string;
@@ -102,6 +104,8 @@ export function registerServeCommand(program: Command): void {
       DEFAULT_MAX_IMAGE_PIXELS,
     )
     .action(async (models: string[], flags: ServeFlags) => {
+      const missing = models.find((model) => !existsSync(model));
+      if (missing !== undefined) throw new Error(missingModelFile(missing));
       const controlToken = flags.controlToken ?? (process.env.ONNX_SERVE_CONTROL_TOKEN || undefined);
       const server = await startServer({
         host: flags.host,
