@@ -7,6 +7,7 @@ import { registerInferCommand } from './infer.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerOptimizeCommand } from './optimize.js';
 import { registerServeCommand } from './serve.js';
+import { refuseUnknownCommand } from './unknown-arguments.js';
 import { registerVerifyCommand } from './verify.js';
 
 const program = new Command('onnx-serve')
@@ -22,7 +23,13 @@ registerVerifyCommand(program);
 registerOptimizeCommand(program);
 registerInferCommand(program);
 
-program.parseAsync().catch((error: unknown) => {
-  process.stderr.write(`onnx-serve: ${(error as Error).message}\n`);
-  process.exit(1);
-});
+const refusal = refuseUnknownCommand(program, process.argv.slice(2));
+if (refusal !== undefined) {
+  process.stderr.write(`onnx-serve: ${refusal}\n`);
+  process.exitCode = 1;
+} else {
+  program.parseAsync().catch((error: unknown) => {
+    process.stderr.write(`onnx-serve: ${(error as Error).message}\n`);
+    process.exit(1);
+  });
+}

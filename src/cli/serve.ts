@@ -1,11 +1,14 @@
+import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
+import { createLogger, LOG_FORMATS, type LogFormat } from '../observability/logger.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
 import { DEFAULT_REQUEST_LIMITS } from '../server/request-limits.js';
 import { CONTROL_MODES, type ControlMode } from '../repository/model-control.js';
+import { missingModelFile } from './unknown-arguments.js';
 
 interface ServeFlags {
   host: string;
@@ -13,6 +16,7 @@ interface ServeFlags {
   grpcPort: number;
   modelRepository?: string;
   logLevel: LevelWithSilent;
+  logFormat: LogFormat;
   strictReadiness: boolean;
   maxBodySize: number;
   drainTimeoutSecs: number;
@@ -41,6 +45,12 @@ export function registerServeCommand(program: Command): void {
     .option('--grpc-port <port>', 'gRPC port (0 disables the gRPC endpoint)', parsePort, DEFAULT_GRPC_PORT)
     .option('--model-repository <dir>', 'Triton-style model repository folder')
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
+    .option(
+      '--log-format <format>',
+      `${LOG_FORMATS.join(', ')}: auto writes readable lines to a terminal and JSON lines otherwise`,
+      parseLogFormat,
+      'auto',
+    )
     .option('--no-strict-readiness', 'report ready once loading is done even if some models failed')
     .option('--max-body-size <bytes>', 'largest request body, in bytes', parsePositiveInt, DEFAULT_BODY_LIMIT)
     .option(
@@ -94,6 +104,8 @@ export function registerServeCommand(program: Command): void {
       DEFAULT_MAX_IMAGE_PIXELS,
     )
     .action(async (models: string[], flags: ServeFlags) => {
+      const missing = models.find((model) => !existsSync(model));
+      if (missing !== undefined) throw new Error(missingModelFile(missing));
       const controlToken = flags.controlToken ?? (process.env.ONNX_SERVE_CONTROL_TOKEN || undefined);
       const server = await startServer({
         host: flags.host,
@@ -101,7 +113,7 @@ export function registerServeCommand(program: Command): void {
         ...(flags.grpcPort === 0 ? {} : { grpcPort: flags.grpcPort }),
         ...(flags.modelRepository === undefined ? {} : { modelRepository: flags.modelRepository }),
         modelFiles: models,
-        logLevel: flags.logLevel,
+        logger: createLogger({ level: flags.logLevel, format: flags.logFormat }),
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
         drainTimeoutMs: flags.drainTimeoutSecs * 1000,
@@ -168,4 +180,10 @@ function parseLogLevel(value: string): LevelWithSilent {
   if (!LOG_LEVELS.includes(value))
     throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
   return value as LevelWithSilent;
+}
+
+function parseLogFormat(value: string): LogFormat {
+  if (!(LOG_FORMATS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`expected one of ${LOG_FORMATS.join(', ')}, got "${value}"`);
+  return value as LogFormat;
 }

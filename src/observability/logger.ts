@@ -2,15 +2,24 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
+/** `auto`: human-readable lines when stdout is a terminal, JSON lines otherwise. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export interface LoggerOptions {
   level?: LevelWithSilent;
-  /** Human-readable lines instead of JSON; defaults to whether stdout is a terminal. */
-  pretty?: boolean;
+  /** Defaults to `auto`. */
+  format?: LogFormat;
+}
+
+/** Whether a person is reading: pretty lines for a terminal, JSON for files, pipes and collectors. */
+export function usePrettyLogs(format: LogFormat, stdoutIsTerminal: boolean): boolean {
+  return format === 'pretty' || (format === 'auto' && stdoutIsTerminal);
 }
 
 /** JSON lines for machines (one object per event); pino-pretty for a person at a terminal. */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const pretty = options.pretty ?? process.stdout.isTTY === true;
+  const pretty = usePrettyLogs(options.format ?? 'auto', process.stdout.isTTY === true);
   return pino({
     level: options.level ?? 'info',
     base: { service: 'onnx-serve' },

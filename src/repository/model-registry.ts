@@ -2,7 +2,9 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { pipelineSteps } from '../config/processing-config.js';
 import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
+import type { ExecutionProviderName } from '../config/model-config.js';
 import type { CpuBudget } from '../runtime/cpu.js';
+import { defaultProviderFallbackMessage, requestedProviderFallbackMessage } from '../runtime/provider-messages.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
 import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
@@ -58,6 +60,8 @@ export class ModelRegistry {
   readonly #cpu: CpuBudget;
   readonly #log: Logger;
   #loaded = false;
+  /** Providers of the default list already reported missing: said once, not once per model. */
+  readonly #defaultFallbackReported = new Set<ExecutionProviderName>();
 
   constructor(cpu: CpuBudget, log: Logger) {
     this.#cpu = cpu;
@@ -289,11 +293,25 @@ export class ModelRegistry {
   }
 
   #logLoaded(version: ModelVersion, loaded: PoolReady): void {
+    // Providers named in config.yaml that could not be had are worth a warning per model; the
+    // default list's CUDA attempt on a host without CUDA is one info line per server start.
+    const requested = version.spec.config.session?.execution_providers !== undefined;
     for (const skipped of loaded.skippedProviders) {
-      this.#log.warn(
-        { model: version.name, version: version.version, provider: skipped.provider, reason: skipped.error },
-        `model ${version.label}: execution provider ${skipped.provider} not used, falling back: ${skipped.error}`,
-      );
+      const fields = {
+        model: version.name,
+        version: version.version,
+        provider: skipped.provider,
+        reason: skipped.error,
+      };
+      if (requested) {
+        this.#log.warn(fields, requestedProviderFallbackMessage(version.label, skipped, loaded.provider));
+      } else if (!this.#defaultFallbackReported.has(skipped.provider)) {
+        this.#defaultFallbackReported.add(skipped.provider);
+        this.#log.info(
+          { provider: skipped.provider, reason: skipped.error, using: loaded.provider },
+          defaultProviderFallbackMessage(skipped, loaded.provider),
+        );
+      }
     }
     if (loaded.warmup.warning !== undefined) {
       this.#log.warn(

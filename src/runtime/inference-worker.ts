@@ -3,6 +3,8 @@
  * on the calling JS thread, so sessions live here and the main thread only moves tensors.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+// First: decides how onnxruntime-common stores FP16 data, before anything creates a tensor.
+import './float16-storage.js';
 import * as ort from 'onnxruntime-node';
 import { DATATYPES, datatypeOfOrtType, type NamedTensor, type Tensor, type TensorData } from '../protocol/datatypes.js';
 import { createSessionWithFallback } from './execution-providers.js';

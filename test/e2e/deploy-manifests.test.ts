@@ -82,21 +82,21 @@ describe('Dockerfile', () => {
     assert.deepEqual(instruction('EXPOSE'), [`${DEFAULT_HTTP_PORT} ${DEFAULT_GRPC_PORT}`]);
   });
 
-  it('runs as the node image’s unprivileged user on Node 20 slim, without the build stage’s tools', () => {
-    assert.equal(finalStage[0], 'FROM node:20-slim');
+  it('runs as the node image’s unprivileged user on Node 24 (the current LTS) slim, without the build stage’s tools', () => {
+    assert.equal(finalStage[0], 'FROM node:24-slim');
     assert.deepEqual(instruction('USER'), ['node']);
     assert.ok(
       instruction('RUN').every((run) => run.includes('npm ci --omit=dev')),
       'the final stage installs production dependencies only',
     );
-    assert.match(dockerfile, /^FROM node:20-slim AS build$/m);
+    assert.match(dockerfile, /^FROM node:24-slim AS build$/m);
   });
 
-  it('copies files that exist, the gRPC .proto and the npmrc that skips the CUDA download included', () => {
+  it('copies files that exist, the gRPC .proto and the npmrc that skips install scripts (the CUDA download) included', () => {
     const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((match) => match[1].split(' '));
     assert.ok(sources.includes('proto') && sources.includes('.npmrc') && sources.includes('models'), sources.join(' '));
     for (const source of sources) assert.ok(existsSync(source), `COPY ${source}: no such file`);
-    assert.match(readFileSync('.npmrc', 'utf8'), /^onnxruntime-node-install=skip$/m);
+    assert.match(readFileSync('.npmrc', 'utf8'), /^ignore-scripts=true$/m);
   });
 
   it('checks health on the readiness path of the HTTP port', () => {

@@ -47,16 +47,29 @@ async function infer(count: number): Promise<void> {
   await Promise.all(Array.from({ length: CONCURRENCY }, client));
 }
 
+/**
+ * Resident memory less the main thread's young generation. V8 resizes that space with the allocation
+ * rate (Node 24 grows it from 8 to 64 MiB and more under this load, and keeps it after a full
+ * collection), which is capacity, not a leak; everything else (old space, native memory, the
+ * workers) stays in the figure.
+ */
+function residentBytes(): number {
+  const young = v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');
+  return process.memoryUsage.rss() - (young?.space_size ?? 0);
+}
+
 it(`${SOAK} inferences: RSS grows less than 5% after warm-up`, async () => {
   await infer(WARMUP);
   collectGarbage();
-  const before = process.memoryUsage.rss();
+  const before = residentBytes();
   await infer(SOAK);
   collectGarbage();
-  const after = process.memoryUsage.rss();
+  const after = residentBytes();
   const growth = (after - before) / before;
   const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
-  console.log(`soak: ${SOAK} inferences, RSS ${mib(before)} MiB → ${mib(after)} MiB (${(growth * 100).toFixed(2)}%)`);
+  console.log(
+    `soak: ${SOAK} inferences, RSS less young generation ${mib(before)} MiB → ${mib(after)} MiB (${(growth * 100).toFixed(2)}%)`,
+  );
   assert.ok(
     growth < 0.05,
     `RSS grew ${(growth * 100).toFixed(2)}% (${mib(before)} → ${mib(after)} MiB); the limit is 5%`,
