@@ -11,6 +11,7 @@ import type { RunningServer } from '../../src/server/start.js';
 import { jsonRequest, LoadGenerator } from '../helpers/load.js';
 import { CLS_MODEL as CLS, clsRepository } from '../helpers/repository.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const SHAPE = [1, 3, 48, 192];
 const TOKEN = 'test-control-token';
@@ -31,13 +32,7 @@ async function index(): Promise<unknown> {
   return (await postJson(`${server.url}/v2/repository/index`, '', AUTH)).body;
 }
 
-async function until(what: string, condition: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 1500; i++) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
+const until = (what: string, condition: () => Promise<boolean>) => waitUntil(what, condition, { intervalMs: 20 });
 
 before(async () => {
   dir = await clsRepository(SHAPE, 'version_policy: { latest: 1 }\ninstances: 1');
