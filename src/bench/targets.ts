@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { DATATYPES, elementCount, type Datatype, type NamedTensor } from '../protocol/datatypes.js';
 import type { TensorHeader } from '../protocol/json-codec.js';
-import { runInference, type ReadyModel } from '../server/inference.js';
+import { runInference, type ReadyModel } from '../core/inference.js';
 import type { SendOne } from './load-generator.js';
 
 /** Input shapes with -1 filled in: the batch from `items`, other dims from `overrides` or 32. */

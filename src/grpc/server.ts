@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ModelRegistry } from '../repository/model-registry.js';
-import { runInference } from '../server/inference.js';
+import { runInference } from '../core/inference.js';
 import type { ServerInfo } from '../server/app.js';
 import { isServerReady, type ReadinessPolicy } from '../server/routes/health.js';
 import { modelMetadata } from '../server/routes/metadata.js';

@@ -14,7 +14,7 @@ import { toInferResult, toNamedTensors, type InferInputs, type InferResult } fro
 import { ModelRegistry, type ModelState } from '../repository/model-registry.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
-import { runInference } from '../server/inference.js';
+import { runInference } from '../core/inference.js';
 import { modelMetadata } from '../server/routes/metadata.js';
 
 export interface LoadOptions {

@@ -4,7 +4,7 @@ import type { NamedTensor } from '../protocol/datatypes.js';
 import { invalidArgument, unavailable } from '../protocol/errors.js';
 import type { ModelVersion } from '../repository/model-registry.js';
 import { resolveSource } from '../repository/scan.js';
-import { runInference, type ReadyModel } from '../server/inference.js';
+import { runInference, type ReadyModel } from '../core/inference.js';
 import type { RgbImage } from './image-decode.js';
 import { ctcClasses, ctcGreedyDecode, type RecognizedText } from './postprocess/ctc.js';
 import { DB_DEFAULTS, detectTextBoxes, type DbOptions, type TextBox } from './postprocess/db-text-detection.js';

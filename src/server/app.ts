@@ -15,7 +15,7 @@ import { registerStatsRoutes } from './routes/stats.js';
 import { registerRequestObservation } from './request-observation.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
 import { registerDrainHooks } from './shutdown.js';
-import { clientErrorHandler, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
+import { clientErrorHandler, DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
 
 export interface ServerInfo {
   name: string;

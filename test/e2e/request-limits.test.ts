@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
 import type { RunningServer } from '../../src/server/start.js';
-import { checkBytesElements, DEFAULT_REQUEST_LIMITS } from '../../src/server/request-limits.js';
+import { checkBytesElements, DEFAULT_REQUEST_LIMITS } from '../../src/core/request-limits.js';
 import { OCR_ASSETS } from '../helpers/ocr.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
 

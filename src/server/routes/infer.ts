@@ -19,13 +19,13 @@ import {
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
-import { runInference, type ReadyModel } from '../inference.js';
+import { runInference, type ReadyModel } from '../../core/inference.js';
 import {
   checkBytesElements,
   checkHeaderLimits,
   DEFAULT_REQUEST_LIMITS,
   type RequestLimits,
-} from '../request-limits.js';
+} from '../../core/request-limits.js';
 
 interface InferParams {
   model: string;

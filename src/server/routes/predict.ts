@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { predictUploads } from '../../processing/predict.js';
 import { uploadsOf } from '../image-uploads.js';
-import type { ReadyModel } from '../inference.js';
+import type { ReadyModel } from '../../core/inference.js';
 
 interface PredictParams {
   model: string;
