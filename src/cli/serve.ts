@@ -5,7 +5,7 @@ import { DEFAULT_BODY_LIMIT } from '../server/app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
 import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
-import { CONTROL_MODES, type ControlMode } from '../repository/model-control.js';
+import { CONTROL_MODES, type ControlMode } from '../core/model-control.js';
 
 interface ServeFlags {
   host: string;

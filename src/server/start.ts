@@ -12,7 +12,7 @@ import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
 import type { RequestLimits } from '../core/request-limits.js';
-import { ModelControl, type ControlMode } from '../repository/model-control.js';
+import { ModelControl, type ControlMode } from '../core/model-control.js';
 
 export const DEFAULT_POLL_SECS = 15;
 

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalidArgument, notFound, ServeError } from '../../protocol/errors.js';
 import { describeJsonValue, parseJsonText } from '../../protocol/json-codec.js';
-import type { ControlMode, ModelControl } from '../../repository/model-control.js';
+import type { ControlMode, ModelControl } from '../../core/model-control.js';
 
 export interface RepositoryRouteOptions {
   mode: ControlMode;

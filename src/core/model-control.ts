@@ -2,8 +2,8 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { invalidArgument, notFound } from '../protocol/errors.js';
-import type { ModelRegistry, ModelState, ModelVersion } from './model-registry.js';
-import { MODEL_NAME, scanRepository, type ModelVersionSpec } from './scan.js';
+import type { ModelRegistry, ModelState, ModelVersion } from '../repository/model-registry.js';
+import { MODEL_NAME, scanRepository, type ModelVersionSpec } from '../repository/scan.js';
 
 /** Triton's control modes: `none` loads at startup only; `poll` follows the repository; `explicit` follows the API. */
 export const CONTROL_MODES = ['none', 'poll', 'explicit'] as const;
