@@ -10,6 +10,7 @@ import {
 } from '../observability/inference-events.js';
 import type { ReadyModelVersion } from '../repository/model-registry.js';
 import { protocolShape } from '../runtime/signature.js';
+import { checkBytesElements, checkHeaderLimits, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
 
 export type ReadyModel = ReadyModelVersion;
 
@@ -30,6 +31,8 @@ export interface InferenceContext {
   receivedAt?: number;
   /** Aborted when the client goes away (connection closed, call cancelled): takes the request out of the queue. */
   signal?: AbortSignal;
+  /** Tensor and BYTES limits on what the request may ask (default DEFAULT_REQUEST_LIMITS). */
+  limits?: RequestLimits;
 }
 
 export interface InferenceResult {
@@ -38,11 +41,12 @@ export interface InferenceResult {
 }
 
 /**
- * Checks a request against the model's signature, runs it on the model's workers and answers the
- * outputs in the order the request asked for them (all outputs, in model order, if it named none).
- * The header is checked before `decodeInputs` runs, so a wrong shape is reported as such rather than
- * as a data-length mismatch, and no time goes into decoding a request that cannot run.
- * Transport-neutral: HTTP /infer and /predict, gRPC and the in-process API all go through it.
+ * Checks a request against the request limits and the model's signature, runs it on the model's
+ * workers and answers the outputs in the order the request asked for them (all outputs, in model
+ * order, if it named none). The header is checked before `decodeInputs` runs, so a wrong shape is
+ * reported as such rather than as a data-length mismatch, and no time goes into decoding a request
+ * that cannot run. Transport-neutral: HTTP /infer and /predict, gRPC, the in-process API and the
+ * bench all go through it, so the limits hold on every one of them.
  */
 export async function runInference(
   model: ReadyModel,
@@ -51,10 +55,14 @@ export async function runInference(
   context: InferenceContext = {},
 ): Promise<InferenceResult> {
   const receivedAt = context.receivedAt ?? performance.now();
+  const limits = context.limits ?? DEFAULT_REQUEST_LIMITS;
+  // Refused before it counts as an inference: the request asks more than any model may be given.
+  checkHeaderLimits(header, limits);
   let started = false;
   let items = 1;
   try {
-    const result = await validateAndRun(model, header, decodeInputs, context.signal, (count) => {
+    const decodeWithinLimits = () => checkBytesElements(decodeInputs(), limits);
+    const result = await validateAndRun(model, header, decodeWithinLimits, context.signal, (count) => {
       started = true;
       items = count;
       publishInferenceStarted({ model });

@@ -1,11 +1,13 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { ReadinessPolicy } from '../core/readiness.js';
+import type { ServerInfo } from '../core/server-info.js';
 import { wasPublished } from '../observability/inference-events.js';
 import type { Observability } from '../observability/observability.js';
 import { ServeError, toServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
-import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
+import { registerHealthRoutes } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
 import { registerPredictRoutes } from './routes/predict.js';
@@ -15,13 +17,8 @@ import { registerStatsRoutes } from './routes/stats.js';
 import { registerRequestObservation } from './request-observation.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
 import { registerDrainHooks } from './shutdown.js';
-import { clientErrorHandler, DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
-
-export interface ServerInfo {
-  name: string;
-  version: string;
-  extensions: string[];
-}
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
+import { clientErrorHandler } from './client-errors.js';
 
 export interface AppOptions {
   registry: ModelRegistry;

@@ -471,7 +471,7 @@ describe('starting the gRPC endpoint', () => {
           assert.match(
             error.message,
             new RegExp(
-              `^cannot listen for gRPC on 127\\.0\\.0\\.1:${port} \\(.*\\); choose another --grpc-port, or 0 to turn gRPC off$`,
+              `^cannot listen for gRPC on 127\\.0\\.0\\.1:${port} \\(.*\\); choose another --grpc-port \\(in the CLI, --grpc-port 0 turns gRPC off\\)$`,
             ),
           );
           return true;

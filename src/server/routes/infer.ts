@@ -20,12 +20,7 @@ import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
 import { runInference, type ReadyModel } from '../../core/inference.js';
-import {
-  checkBytesElements,
-  checkHeaderLimits,
-  DEFAULT_REQUEST_LIMITS,
-  type RequestLimits,
-} from '../../core/request-limits.js';
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
 
 interface InferParams {
   model: string;
@@ -60,7 +55,6 @@ export function registerInferRoutes(
       decodeInputs = () => decoded.inputs;
     }
 
-    checkHeaderLimits(header, limits);
     const receivedAt = performance.now() - reply.elapsedTime;
     // A client that hangs up before its answer takes its request out of the queue (not out of a running batch).
     const gone = new AbortController();
@@ -70,10 +64,11 @@ export function registerInferRoutes(
     reply.raw.once('close', onClose);
     let response;
     try {
-      ({ response } = await runInference(model, header, () => checkBytesElements(decodeInputs(), limits), {
+      ({ response } = await runInference(model, header, decodeInputs, {
         requestId: request.id,
         receivedAt,
         signal: gone.signal,
+        limits,
       }));
     } finally {
       reply.raw.off('close', onClose);
