@@ -1,4 +1,4 @@
-import type { NamedTensor } from '../protocol/datatypes.js';
+import type { Datatype, NamedTensor } from '../protocol/datatypes.js';
 import { invalidArgument, toServeError } from '../protocol/errors.js';
 import type { InferenceRequestHeader, InferenceResponse } from '../protocol/json-codec.js';
 import { validateInputAgainstMetadata, validateInputNames, validateRequestedOutputNames } from '../protocol/shape.js';
@@ -9,7 +9,7 @@ import {
   publishInferenceStarted,
 } from '../observability/inference-events.js';
 import type { ReadyModelVersion } from '../repository/model-registry.js';
-import { protocolShape } from '../runtime/signature.js';
+import { protocolShape, type TensorSpec } from '../runtime/signature.js';
 import { checkBytesElements, checkHeaderLimits, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
 
 export type ReadyModel = ReadyModelVersion;
@@ -111,14 +111,9 @@ async function validateAndRun(
   validateInputNames(header.inputs, signature.inputs, label);
   header.inputs.forEach((input, index) => {
     const spec = signature.inputs.find((s) => s.name === input.name)!;
-    if (spec.datatype === null) {
-      throw invalidArgument(
-        `input ${spec.name} of model ${label} has type ${spec.ortType}, which onnx-serve cannot feed`,
-      );
-    }
     validateInputAgainstMetadata(
       input,
-      { name: spec.name, datatype: spec.datatype, shape: protocolShape(spec.dims) },
+      { name: spec.name, datatype: feedableDatatype(spec, label), shape: protocolShape(spec.dims) },
       label,
       index,
     );
@@ -141,6 +136,16 @@ async function validateAndRun(
   // The server's side of the latency, for clients and `onnx-serve bench` to split queue from compute.
   response.parameters = { queue_ms: round3(queueMs), compute_ms: round3(computeMs), batch_size: batchSize };
   return { response, timings: { queueMs, computeMs, items, batchSize } };
+}
+
+/** The protocol datatype of a model input, or INVALID_ARGUMENT for an ONNX type no request can carry. */
+export function feedableDatatype(spec: TensorSpec, model: string): Datatype {
+  if (spec.datatype === null) {
+    throw invalidArgument(
+      `input ${spec.name} of model ${model} has type ${spec.ortType}, which onnx-serve cannot feed`,
+    );
+  }
+  return spec.datatype;
 }
 
 /** Triton's request parameter `timeout`: µs the request may wait in the queue (0 or absent: no timeout of its own). */

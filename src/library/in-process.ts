@@ -7,6 +7,7 @@
 import { pino, type Logger } from 'pino';
 import { validateModelConfig, type ModelConfig } from '../config/model-config.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
+import { cannotTakeImages } from '../processing/image-model.js';
 import { predictUploads, type PredictAnswer, type Prediction } from '../processing/predict.js';
 import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { InferenceRequestHeader } from '../protocol/json-codec.js';
@@ -192,15 +193,12 @@ class ModelHandle implements Model {
 
   async predict<T = Prediction>(images: ImageBytes | ImageBytes[]): Promise<PredictResult<T>> {
     const list = Array.isArray(images) ? images : [images];
-    const { config } = this.#registry.resolve(this.name, String(this.version)).spec;
-    if (config.pipeline === undefined) {
-      const missing = (['preprocess', 'postprocess'] as const).filter((key) => config[key] === undefined);
-      if (missing.length > 0) {
-        throw invalidArgument(
-          `model ${this.name} has no ${missing.join(' and ')} in its config, so it cannot take images; see docs/images.md, or call infer() with tensors`,
-        );
-      }
-    }
+    const refusal = cannotTakeImages(
+      this.#registry.resolve(this.name, String(this.version)),
+      'call infer() with tensors',
+      'config',
+    );
+    if (refusal !== undefined) throw refusal;
     if (list.length === 0) throw invalidArgument('predict() needs at least one image');
     const uploads = list.map((bytes, i) => {
       if (!(bytes instanceof Uint8Array)) {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { pipelineSteps } from '../config/processing-config.js';
-import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
+import { invalidArgument, notFound, unavailable, type ServeError } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
 import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
@@ -50,6 +50,13 @@ export class ModelVersion {
 }
 
 export type ReadyModelVersion = ModelVersion & { pool: WorkerPool; loaded: PoolReady; queue: ModelQueue };
+
+/** UNAVAILABLE for a version that is not ready, saying whether it is loading or why it failed. */
+export function notReady(version: ModelVersion): ServeError {
+  const why =
+    version.state === 'LOADING' ? 'is still loading' : `is unavailable: ${version.reason ?? 'unknown reason'}`;
+  return unavailable(`model ${version.name} version ${version.version} ${why}`);
+}
 
 /** Every model the server knows, by name and version, with its state. */
 export class ModelRegistry {
@@ -143,9 +150,7 @@ export class ModelRegistry {
       found.loaded === undefined ||
       found.queue === undefined
     ) {
-      const why =
-        found.state === 'LOADING' ? 'is still loading' : `is unavailable: ${found.reason ?? 'unknown reason'}`;
-      throw unavailable(`model ${found.name} version ${found.version} ${why}`);
+      throw notReady(found);
     }
     return found as ReadyModelVersion;
   }

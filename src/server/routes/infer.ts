@@ -19,7 +19,7 @@ import {
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
-import { runInference, type ReadyModel } from '../../core/inference.js';
+import { feedableDatatype, runInference, type ReadyModel } from '../../core/inference.js';
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
 
 interface InferParams {
@@ -106,13 +106,10 @@ function decodeRaw(model: ReadyModel, body: Buffer): DecodedInferenceRequest {
     );
   }
   const spec = inputs[0];
-  if (spec.datatype === null)
-    throw invalidArgument(
-      `input ${spec.name} of model ${model.name} has type ${spec.ortType}, which onnx-serve cannot feed`,
-    );
+  const datatype = feedableDatatype(spec, model.name);
   const shape = protocolShape(spec.dims);
   if (shape[0] === -1 && shape.filter((d) => d === -1).length > 1) shape[0] = 1;
-  const tensor = decodeRawBody(body, { name: spec.name, datatype: spec.datatype, shape });
+  const tensor = decodeRawBody(body, { name: spec.name, datatype, shape });
   return {
     header: { inputs: [{ name: tensor.name, datatype: tensor.datatype, shape: tensor.shape }] },
     inputs: [tensor],

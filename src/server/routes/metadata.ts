@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { modelMetadata } from '../../core/model-metadata.js';
 import { modelReadiness } from '../../core/readiness.js';
 import type { ServerInfo } from '../../core/server-info.js';
-import { unavailable } from '../../protocol/errors.js';
-import type { ModelRegistry } from '../../repository/model-registry.js';
+import { notReady, type ModelRegistry } from '../../repository/model-registry.js';
 
 interface ModelParams {
   model: string;
@@ -16,11 +15,7 @@ export function registerMetadataRoutes(app: FastifyInstance, registry: ModelRegi
   const metadata = async (request: { params: ModelParams }) => {
     const { model, version } = request.params;
     const found = registry.resolve(model, version);
-    if (found.state !== 'READY') {
-      const why =
-        found.state === 'LOADING' ? 'is still loading' : `is unavailable: ${found.reason ?? 'unknown reason'}`;
-      throw unavailable(`model ${found.name} version ${found.version} ${why}`);
-    }
+    if (found.state !== 'READY') throw notReady(found);
     return modelMetadata(registry, found);
   };
   app.get<{ Params: ModelParams }>('/v2/models/:model', metadata);
