@@ -87,6 +87,29 @@ it('header size: 431 with a JSON error naming the limit', async () => {
   });
 });
 
+it('a model name over 256 characters: 414, and a malformed URL: 400, both in the JSON error shape', async () => {
+  const long = 'm'.repeat(257);
+  for (const route of [
+    `/v2/models/${long}`,
+    `/v2/models/${long}/ready`,
+    `/v2/models/cls/versions/${'9'.repeat(300)}`,
+  ]) {
+    const answer = await getJson(`${server.url}${route}`);
+    const shown = route.length > 80 ? `${route.slice(0, 80)}…` : route;
+    assert.deepEqual(
+      [answer.status, answer.body],
+      [414, { error: `URL ${shown} has a path segment (a model name or version) longer than 256 characters` }],
+    );
+  }
+  const fits = await getJson(`${server.url}/v2/models/${'m'.repeat(256)}`);
+  assert.equal(fits.status, 404, 'a 256-character name is looked up (and is unknown)');
+  const malformed = await getJson(`${server.url}/v2/models/%zz`);
+  assert.deepEqual(
+    [malformed.status, malformed.body],
+    [400, { error: 'URL /v2/models/%zz is malformed: every % must start an escape of two hex digits, such as %2F' }],
+  );
+});
+
 it('BYTES elements over the limit are refused naming it', () => {
   const limits = { ...DEFAULT_REQUEST_LIMITS, maxBytesElementSize: 4 };
   const tensor = { name: 'text', datatype: 'BYTES' as const, shape: [2], data: ['abcd', 'héllo'] };
