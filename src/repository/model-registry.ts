@@ -8,7 +8,7 @@ import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
 import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
 import { ModelQueue } from '../scheduler/model-queue.js';
-import { verifyOnLoad } from '../verify/load-gate.js';
+import { verifyOnLoad } from './load-gate.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
