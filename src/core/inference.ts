@@ -8,7 +8,7 @@ import {
   publishInferenceFinished,
   publishInferenceStarted,
 } from '../observability/inference-events.js';
-import type { ReadyModelVersion } from '../repository/model-registry.js';
+import type { ReadyModelVersion } from '../repository/model-version.js';
 import { protocolShape, type TensorSpec } from '../runtime/signature.js';
 import { checkBytesElements, checkHeaderLimits, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
 

@@ -2,7 +2,8 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { invalidArgument, notFound } from '../protocol/errors.js';
-import type { ModelRegistry, ModelVersion } from '../repository/model-registry.js';
+import type { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelVersion } from '../repository/model-version.js';
 import { MODEL_NAME, scanRepository, type ModelVersionSpec } from '../repository/scan.js';
 import { repositoryIndex, type IndexEntry } from './repository-index.js';
 

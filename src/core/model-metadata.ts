@@ -2,7 +2,8 @@
  * What a model declares: the Open Inference Protocol's model metadata, plus what actually runs it.
  * One answer for HTTP `GET /v2/models/{m}`, gRPC `ModelMetadata` and the in-process `model.metadata`.
  */
-import type { ModelRegistry, ModelVersion } from '../repository/model-registry.js';
+import type { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelVersion } from '../repository/model-version.js';
 import { protocolShape, type TensorSpec } from '../runtime/signature.js';
 
 /** Platform name the Open Inference Protocol gives ONNX models. */

@@ -2,7 +2,8 @@
  * Readiness of the server and of one model version: the same answers for HTTP `/v2/health/ready`,
  * `/v2/models/{m}/ready` and gRPC `ServerReady`, `ModelReady`.
  */
-import type { ModelRegistry, ModelState } from '../repository/model-registry.js';
+import type { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelState } from '../repository/model-version.js';
 
 export interface ReadinessPolicy {
   /** Triton's strict readiness: ready only when every model is ready. Otherwise: once startup loading is done. */

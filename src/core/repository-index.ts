@@ -2,7 +2,8 @@
  * The repository index: every model version with its state, and every model that could not be read.
  * One list for HTTP `POST /v2/repository/index` and gRPC `RepositoryIndex`.
  */
-import type { ModelRegistry, ModelState } from '../repository/model-registry.js';
+import type { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelState } from '../repository/model-version.js';
 
 /** One row of the index (Triton's shape). */
 export interface IndexEntry {

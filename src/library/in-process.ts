@@ -12,7 +12,8 @@ import { predictUploads, type PredictAnswer, type Prediction } from '../processi
 import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { InferenceRequestHeader } from '../protocol/json-codec.js';
 import { toInferResult, toNamedTensors, type InferInputs, type InferResult } from '../protocol/typed-tensors.js';
-import { ModelRegistry, type ModelState } from '../repository/model-registry.js';
+import { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelState } from '../repository/model-version.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
 import { runInference } from '../core/inference.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { FileRef, PostprocessConfig } from '../config/processing-config.js';
 import type { NamedTensor } from '../protocol/datatypes.js';
 import { invalidArgument, unavailable, type ServeError } from '../protocol/errors.js';
-import type { ModelVersion } from '../repository/model-registry.js';
+import type { ModelVersion } from '../repository/model-version.js';
 import { resolveSource } from '../repository/scan.js';
 import { runInference, type ReadyModel } from '../core/inference.js';
 import type { RgbImage } from './image-decode.js';

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { modelMetadata } from '../../core/model-metadata.js';
 import { modelReadiness } from '../../core/readiness.js';
 import type { ServerInfo } from '../../core/server-info.js';
-import { notReady, type ModelRegistry } from '../../repository/model-registry.js';
+import type { ModelRegistry } from '../../repository/model-registry.js';
+import { notReady } from '../../repository/model-version.js';
 
 interface ModelParams {
   model: string;
