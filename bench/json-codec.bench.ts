@@ -6,7 +6,8 @@
  */
 import { syntheticInputs } from '../src/bench/targets.js';
 import { nearestRank } from '../src/observability/percentile.js';
-import { decodeJsonRequest, encodeJsonRequest, encodeJsonResponse } from '../src/protocol/json-codec.js';
+import { decodeJsonRequest } from '../src/protocol/json-decode.js';
+import { encodeJsonRequest, encodeJsonResponse } from '../src/protocol/json-encode.js';
 
 const budgetMs = Number(process.argv[2] ?? 1500);
 

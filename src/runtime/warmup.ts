@@ -1,6 +1,6 @@
 import type { WarmupConfig } from '../config/model-config.js';
 import type { Tensor } from '../protocol/datatypes.js';
-import { decodeJsonTensorData } from '../protocol/json-codec.js';
+import { decodeJsonTensorData } from '../protocol/json-decode.js';
 import { syntheticData } from '../protocol/synthetic-data.js';
 import type { ModelSignature, TensorSpec } from './signature.js';
 

@@ -14,7 +14,8 @@ import { createInferenceClient, type InferenceClient } from '../../src/grpc/clie
 import type { InferTensor, ModelInferRequest } from '../../src/grpc/proto.js';
 import { encodeBlob, encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
 import { float16BitsOf, type Datatype, type TensorData } from '../../src/protocol/datatypes.js';
-import { decodeJsonResponse, encodeJsonRequest } from '../../src/protocol/json-codec.js';
+import { decodeJsonResponse } from '../../src/protocol/json-decode.js';
+import { encodeJsonRequest } from '../../src/protocol/json-encode.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { writePassThroughModel } from '../helpers/onnx-builder.js';
 import { OCR_ASSETS } from '../helpers/ocr.js';

@@ -10,12 +10,12 @@ import {
 import { invalidArgument } from '../../protocol/errors.js';
 import type { NamedTensor } from '../../protocol/datatypes.js';
 import {
-  decodeJsonInputs,
-  encodeJsonResponse,
   parseInferenceRequest,
   type DecodedInferenceRequest,
   type InferenceRequestHeader,
 } from '../../protocol/json-codec.js';
+import { decodeJsonInputs } from '../../protocol/json-decode.js';
+import { encodeJsonResponse } from '../../protocol/json-encode.js';
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
