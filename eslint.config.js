@@ -24,6 +24,28 @@ export default tseslint.config(
     },
   },
   {
+    // The core is what every transport calls; it never calls a transport, so data flows one way.
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'fastify', message: 'src/core/ is transport-neutral: HTTP belongs in src/server/.' },
+            { name: '@grpc/grpc-js', message: 'src/core/ is transport-neutral: gRPC belongs in src/grpc/.' },
+          ],
+          patterns: [
+            {
+              group: ['**/server/*', '**/grpc/*', '**/library/*', '**/processing/*', '**/cli/*', '**/bench/*'],
+              message:
+                'src/core/ is called by the transports (HTTP, gRPC, in-process, /predict, bench) and imports none of them.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The dashboard's plain browser script, loaded after uPlot's global build.
     files: ['src/dashboard/**/*.js'],
     languageOptions: {

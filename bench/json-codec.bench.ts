@@ -5,7 +5,9 @@
  * their responses (2 and 40×6625 floats). Usage: node --import tsx bench/json-codec.bench.ts [ms per case]
  */
 import { syntheticInputs } from '../src/bench/targets.js';
-import { decodeJsonRequest, encodeJsonRequest, encodeJsonResponse } from '../src/protocol/json-codec.js';
+import { nearestRank } from '../src/observability/percentile.js';
+import { decodeJsonRequest } from '../src/protocol/json-decode.js';
+import { encodeJsonRequest, encodeJsonResponse } from '../src/protocol/json-encode.js';
 
 const budgetMs = Number(process.argv[2] ?? 1500);
 
@@ -24,7 +26,7 @@ function time(label: string, fn: () => unknown): number {
     perCall.push((used.user + used.system) / 1000 / 5);
   }
   perCall.sort((a, b) => a - b);
-  const median = perCall[Math.floor(perCall.length / 2)];
+  const median = nearestRank(perCall, 50)!;
   process.stdout.write(`${label.padEnd(44)} ${median.toFixed(3).padStart(8)} ms CPU  (${perCall.length}×5 calls)\n`);
   return median;
 }

@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { pino } from 'pino';
 import sharp from 'sharp';
+import { percentileOf } from '../src/observability/percentile.js';
 import { startServer } from '../src/server/start.js';
 import { renderDocument } from '../test/helpers/ocr.js';
 
@@ -48,11 +49,7 @@ try {
   await server.close();
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
+const median = (values: number[]) => percentileOf(values, 50);
 const p50 = median(samples.map((s) => s.end_to_end));
 console.log(
   `\n${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${requests} requests after ${WARMUP} warmup`,

@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { encodeRequest } from '../src/bench/wire.js';
+import { percentileOf } from '../src/observability/percentile.js';
 
 const flag = (name: string, fallback: number) => {
   const at = process.argv.indexOf(name);
@@ -98,14 +99,9 @@ function send(method: 'GET' | 'POST', urlPath: string): Promise<Answer> {
 }
 const infer = () => send('POST', '/v2/models/text-orientation/infer');
 
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 const f = (value: number) => value.toFixed(2);
 const ms = (answers: Answer[]) => answers.map((answer) => answer.ms);
-const p50p99 = (answers: Answer[]) => `${f(percentile(ms(answers), 50))} / ${f(percentile(ms(answers), 99))}`;
+const p50p99 = (answers: Answer[]) => `${f(percentileOf(ms(answers), 50))} / ${f(percentileOf(ms(answers), 99))}`;
 
 try {
   for (let i = 0; i < 600; i++) {
@@ -177,13 +173,13 @@ try {
     '',
     `| figure | value |`,
     `| --- | --- |`,
-    `| unloaded p50 / p99 (1 in flight, 400 requests) | ${f(percentile(unloaded, 50))} / ${f(percentile(unloaded, 99))} ms |`,
+    `| unloaded p50 / p99 (1 in flight, 400 requests) | ${f(percentileOf(unloaded, 50))} / ${f(percentileOf(unloaded, 99))} ms |`,
     `| sustainable rate (closed loop, 8 in flight, ${seconds} s) | ${sustainable.toFixed(0)} req/s |`,
     `| offered under overload (open loop, ${seconds} s) | ${offered.toFixed(0)} req/s (4×) |`,
     `| sent / admitted (200) / rejected (503) / other status / lost | ${sent} / ${admitted.length} / ${rejected.length} / ${other} / ${lost} |`,
     `| not sent (client in-flight cap ${MAX_IN_FLIGHT}) | ${skipped} |`,
     `| 503 without Retry-After | ${noRetryAfter} |`,
-    `| admitted p50 / p99 | ${p50p99(admitted)} ms (p99 ${(percentile(ms(admitted), 99) / percentile(unloaded, 99)).toFixed(2)}× unloaded; target ≤ 2×) |`,
+    `| admitted p50 / p99 | ${p50p99(admitted)} ms (p99 ${(percentileOf(ms(admitted), 99) / percentileOf(unloaded, 99)).toFixed(2)}× unloaded; target ≤ 2×) |`,
     `| rejection p50 / p99 | ${p50p99(rejected)} ms (target < 5 ms) |`,
     `| /v2/health/live during overload: answered, p50 / p99 | ${healthResults.filter((a) => a.status === 200).length}/${healthResults.length}, ${p50p99(healthResults)} ms |`,
     `| server RSS before / after | ${rssBefore.toFixed(0)} / ${rssAfter.toFixed(0)} MB |`,

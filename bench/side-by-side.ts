@@ -16,6 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { runLevel, type LevelResult } from '../src/bench/load-generator.js';
 import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
+import { nearestRank } from '../src/observability/percentile.js';
 import { cpuBudget } from '../src/runtime/cpu.js';
 
 const secondsFlag = process.argv.indexOf('--seconds');
@@ -88,7 +89,7 @@ async function raw(file: string, shape: number[], batch: number, spinning: boole
   const elapsed = (performance.now() - begin) / 1000;
   await session.release();
   times.sort((a, b) => a - b);
-  return { batch, spinning, throughput: (times.length * batch) / elapsed, p50: times[Math.floor(times.length / 2)] };
+  return { batch, spinning, throughput: (times.length * batch) / elapsed, p50: nearestRank(times, 50)! };
 }
 
 async function load(url: string, shape: number[], encoding: WireEncoding, concurrency: number): Promise<LevelResult> {
@@ -137,8 +138,13 @@ async function liveWhileDetecting(base: string) {
   detector.close();
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { detections, checks: latencies.length, p50: at(0.5), p99: at(0.99), max: latencies.at(-1)! };
+  return {
+    detections,
+    checks: latencies.length,
+    p50: nearestRank(latencies, 50)!,
+    p99: nearestRank(latencies, 99)!,
+    max: latencies.at(-1)!,
+  };
 }
 
 const lines: string[] = [];

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { runExportHelper, type ExportJob } from '../src/convert/convert.js';
 import { findPython } from '../src/convert/python.js';
 import { readTensorProto } from '../src/onnx/model-file.js';
+import { percentileOf } from '../src/observability/percentile.js';
 import { cpuBudget } from '../src/runtime/cpu.js';
 import { withModelPool } from '../src/runtime/model-pool.js';
 
@@ -33,10 +34,8 @@ interface Timing {
 }
 
 function summarize(ms: number[]): Timing {
-  const sorted = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   const total = ms.reduce((a, b) => a + b, 0);
-  return { medianMs: at(0.5), p90Ms: at(0.9), perSecond: (1000 * ms.length) / total };
+  return { medianMs: percentileOf(ms, 50), p90Ms: percentileOf(ms, 90), perSecond: (1000 * ms.length) / total };
 }
 
 async function torchEager(python: string, job: object): Promise<number[]> {

@@ -6,4 +6,6 @@ bash scripts/install-system-deps.sh
 [ -d node_modules/onnxruntime-node ] || npm ci --no-audit --no-fund
 npm run build
 # One test file at a time: the e2e files each start servers whose worker threads share two cores.
-node --import tsx --test --test-concurrency=1 test/unit/*.test.ts test/e2e/*.test.ts
+# A hang fails after 5 minutes instead of holding CI: Node 20 applies the timeout to each file, later
+# Node versions to each test; the longest file takes well under it.
+node --import tsx --test --test-concurrency=1 --test-timeout=300000 test/unit/*.test.ts test/e2e/*.test.ts

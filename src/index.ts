@@ -40,7 +40,8 @@ export type {
   PreprocessConfig,
   ResizeConfig,
 } from './config/processing-config.js';
-export type { ModelState } from './repository/model-registry.js';
+export type { ModelState } from './repository/model-version.js';
+export type { RequestLimits } from './core/request-limits.js';
 export type { ProviderAttempt } from './runtime/execution-providers.js';
 export type { Datatype, Tensor, TensorData } from './protocol/datatypes.js';
 export type { InferInputs, InferResult, TensorInput } from './protocol/typed-tensors.js';

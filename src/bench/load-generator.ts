@@ -3,6 +3,7 @@
  * flight at all times, bounded by a request count or a duration, after a warm-up; per level it
  * reports throughput, latency percentiles and the server's own queue/compute split.
  */
+import { nearestRank } from '../observability/percentile.js';
 
 /** What one request reports back: the server's side of its latency, when the server says. */
 export interface Sample {
@@ -42,12 +43,6 @@ export interface LevelResult {
   serverComputeMs?: number;
   batchSize?: number;
   firstError?: string;
-}
-
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
 
 function mean(values: readonly number[]): number | undefined {
@@ -93,10 +88,10 @@ export async function runLevel(send: SendOne, options: LevelOptions): Promise<Le
     errors,
     throughput: (latencies.length * options.items) / seconds,
     meanMs: mean(latencies) ?? NaN,
-    p50Ms: percentile(latencies, 50),
-    p90Ms: percentile(latencies, 90),
-    p95Ms: percentile(latencies, 95),
-    p99Ms: percentile(latencies, 99),
+    p50Ms: nearestRank(latencies, 50) ?? NaN,
+    p90Ms: nearestRank(latencies, 90) ?? NaN,
+    p95Ms: nearestRank(latencies, 95) ?? NaN,
+    p99Ms: nearestRank(latencies, 99) ?? NaN,
   };
   const queue = mean(samples.flatMap((s) => (s.serverQueueMs === undefined ? [] : [s.serverQueueMs])));
   const compute = mean(samples.flatMap((s) => (s.serverComputeMs === undefined ? [] : [s.serverComputeMs])));

@@ -3,9 +3,10 @@
  * or the inference path in this process (runInference: scheduler and workers, no HTTP).
  */
 import http from 'node:http';
-import { DATATYPES, elementCount, type Datatype, type NamedTensor } from '../protocol/datatypes.js';
+import type { Datatype, NamedTensor } from '../protocol/datatypes.js';
+import { syntheticData } from '../protocol/synthetic-data.js';
 import type { TensorHeader } from '../protocol/json-codec.js';
-import { runInference, type ReadyModel } from '../server/inference.js';
+import { runInference, type ReadyModel } from '../core/inference.js';
 import type { SendOne } from './load-generator.js';
 
 /** Input shapes with -1 filled in: the batch from `items`, other dims from `overrides` or 32. */
@@ -22,26 +23,17 @@ export function concreteShapes(
   return shapes;
 }
 
-/** Deterministic pseudo-random inputs of the right datatype (same data every run). */
+/** Deterministic inputs of the right datatype (same data every run, the data warmup uses). */
 export function syntheticInputs(
   inputs: ReadonlyArray<{ name: string; datatype: Datatype }>,
   shapes: Record<string, number[]>,
 ): NamedTensor[] {
-  return inputs.map(({ name, datatype }) => {
-    const shape = shapes[name];
-    const count = elementCount(shape);
-    const data = DATATYPES[datatype].create(count);
-    let seed = 12345;
-    for (let i = 0; i < count; i++) {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      const unit = seed / 0x7fffffff;
-      if (Array.isArray(data)) data[i] = String(seed % 1000);
-      else if (data instanceof BigInt64Array || data instanceof BigUint64Array) data[i] = BigInt(seed % 100);
-      else if (data instanceof Float32Array || data instanceof Float64Array) data[i] = unit * 2 - 1;
-      else data[i] = datatype === 'BOOL' ? seed & 1 : datatype === 'FP16' ? 0x3c00 : seed % 100;
-    }
-    return { name, datatype, shape, data };
-  });
+  return inputs.map(({ name, datatype }) => ({
+    name,
+    datatype,
+    shape: shapes[name],
+    data: syntheticData(datatype, shapes[name]),
+  }));
 }
 
 /** The server's timings from the response's `parameters`, read from its start without parsing the tensors. */

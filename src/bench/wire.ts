@@ -3,7 +3,8 @@
  * the decoded answer. Used by `onnx-serve bench` and by the tests, through the protocol's own codecs.
  */
 import { decodeBinaryResponse, encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../protocol/binary-extension.js';
-import { encodeJsonRequest, type DecodedInferenceResponse, type InferenceRequest } from '../protocol/json-codec.js';
+import type { DecodedInferenceResponse, InferenceRequest } from '../protocol/json-codec.js';
+import { encodeJsonRequest } from '../protocol/json-encode.js';
 
 export type WireEncoding = 'binary' | 'json';
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { serverInfo } from '../server/start.js';
+import { serverInfo } from '../core/server-info.js';
 import { registerBenchCommand } from './bench.js';
 import { registerConvertCommand } from './convert.js';
 import { registerInferCommand } from './infer.js';

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InferenceClient } from '../client/index.js';
-import { decodeJsonTensorData, encodeJsonResponse, parseJsonText } from '../protocol/json-codec.js';
+import { decodeJsonTensorData } from '../protocol/json-decode.js';
+import { encodeJsonResponse } from '../protocol/json-encode.js';
+import { parseJsonText } from '../protocol/json-parse.js';
 import type { TensorInput } from '../protocol/typed-tensors.js';
 import { parseNpy } from './npy.js';
 

@@ -6,8 +6,8 @@ import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
-import { DEFAULT_REQUEST_LIMITS } from '../server/request-limits.js';
-import { CONTROL_MODES, type ControlMode } from '../repository/model-control.js';
+import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
+import { CONTROL_MODES, type ControlMode } from '../core/model-control.js';
 import { missingModelFile } from './unknown-arguments.js';
 
 interface ServeFlags {

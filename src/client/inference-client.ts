@@ -5,7 +5,8 @@ import {
   parseHeaderLength,
 } from '../protocol/binary-extension.js';
 import type { Datatype } from '../protocol/datatypes.js';
-import { encodeJsonRequest, type InferenceRequest, type Parameters } from '../protocol/json-codec.js';
+import type { InferenceRequest, Parameters } from '../protocol/json-codec.js';
+import { encodeJsonRequest } from '../protocol/json-encode.js';
 import { toInferResult, toNamedTensors, type InferInputs, type InferResult } from '../protocol/typed-tensors.js';
 import { InferenceServerError, retryAfterMs } from './errors.js';
 

@@ -5,20 +5,27 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { runInference } from '../core/inference.js';
+import type { ModelControl } from '../core/model-control.js';
+import { modelMetadata } from '../core/model-metadata.js';
+import { isServerReady, modelReadiness, type ReadinessPolicy } from '../core/readiness.js';
+import { repositoryIndex } from '../core/repository-index.js';
+import type { RequestLimits } from '../core/request-limits.js';
+import type { ServerInfo } from '../core/server-info.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
-import { runInference } from '../server/inference.js';
-import type { ServerInfo } from '../server/app.js';
-import { isServerReady, type ReadinessPolicy } from '../server/routes/health.js';
-import { modelMetadata } from '../server/routes/metadata.js';
-import { loadInferenceService, type ModelIndex, type ModelInferRequest, type ModelMetadataResponse } from './proto.js';
+import { loadInferenceService, type ModelInferRequest, type ModelMetadataResponse } from './proto.js';
 import { toGrpcError } from './status.js';
 import { decodeInferRequest, encodeInferResponse } from './tensor-contents.js';
 
 export interface GrpcServerOptions {
   registry: ModelRegistry;
+  /** Model control, when on: the index then says why a reload failed. */
+  control?: ModelControl;
   log: Logger;
   info: ServerInfo;
   readiness: ReadinessPolicy;
+  /** Tensor and BYTES limits, the same as over HTTP (maxHeaderSize does not apply). */
+  limits: RequestLimits;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -40,7 +47,7 @@ const SHUTDOWN_GRACE_MS = 5000;
 type Handler<Request, Response> = (request: Request, signal: AbortSignal) => Response | Promise<Response>;
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const { registry, log, info, readiness } = options;
+  const { registry, control, log, info, readiness, limits } = options;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': -1,
@@ -70,7 +77,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ServerLive: unary('ServerLive', () => ({ live: true })),
     ServerReady: unary('ServerReady', () => ({ ready: isServerReady(registry, readiness) })),
     ModelReady: unary('ModelReady', (request: { name: string; version: string }) => ({
-      ready: registry.resolve(request.name, versionOrLatest(request.version)).state === 'READY',
+      ready: modelReadiness(registry, request.name, versionOrLatest(request.version)).ready,
     })),
     ServerMetadata: unary('ServerMetadata', () => ({
       name: info.name,
@@ -87,11 +94,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       const full = model.queue.overload();
       if (full !== undefined) throw full;
       const decoded = decodeInferRequest(request);
-      const { response } = await runInference(model, decoded.header, decoded.decodeInputs, { signal });
+      const { response } = await runInference(model, decoded.header, decoded.decodeInputs, { signal, limits });
       return encodeInferResponse(response, decoded.raw);
     }),
     RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({
-      models: repositoryIndex(registry).filter((entry) => !request.ready || entry.state === 'READY'),
+      models: repositoryIndex(registry, {
+        readyOnly: request.ready,
+        ...(control === undefined ? {} : { reloadFailure: (name, version) => control.reloadFailure(name, version) }),
+      }).map((entry) => ({ ...entry, version: entry.version ?? '', reason: entry.reason ?? '' })),
     })),
   });
 
@@ -101,7 +111,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         ? (server.forceShutdown(),
           reject(
             new Error(
-              `cannot listen for gRPC on ${options.host}:${options.port} (${error.message}); choose another --grpc-port, or 0 to turn gRPC off`,
+              `cannot listen for gRPC on ${options.host}:${options.port} (${error.message}); choose another --grpc-port (in the CLI, --grpc-port 0 turns gRPC off)`,
             ),
           ))
         : resolve(bound),
@@ -120,19 +130,4 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         });
       }),
   };
-}
-
-/** Every model version with its state, and every model that could not be read (no version, UNAVAILABLE). */
-function repositoryIndex(registry: ModelRegistry): ModelIndex[] {
-  const versions = registry.versions().map((version): ModelIndex => ({
-    name: version.name,
-    version: String(version.version),
-    state: version.state,
-    reason: version.reason ?? '',
-  }));
-  const broken = registry.modelNames().flatMap((name): ModelIndex[] => {
-    const reason = registry.modelError(name);
-    return reason === undefined ? [] : [{ name, version: '', state: 'UNAVAILABLE', reason }];
-  });
-  return [...versions, ...broken];
 }

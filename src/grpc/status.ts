@@ -15,6 +15,9 @@ export const GRPC_STATUS: Readonly<Record<ErrorCode, status>> = {
   CANCELLED: status.CANCELLED,
   // grpc-js answers a message over the size limit with RESOURCE_EXHAUSTED itself.
   PAYLOAD_TOO_LARGE: status.RESOURCE_EXHAUSTED,
+  // HTTP's alone (the URL and headers of an HTTP request); listed so that every code has a status.
+  URI_TOO_LONG: status.INVALID_ARGUMENT,
+  HEADERS_TOO_LARGE: status.RESOURCE_EXHAUSTED,
   UNSUPPORTED_MEDIA_TYPE: status.INVALID_ARGUMENT,
   UNAUTHENTICATED: status.UNAUTHENTICATED,
   INTERNAL: status.INTERNAL,

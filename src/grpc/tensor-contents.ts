@@ -13,12 +13,12 @@ import { decodeTensorBlob, encodeBlob } from '../protocol/binary-extension.js';
 import { DATATYPES, elementCount, type Datatype, type NamedTensor, type TensorData } from '../protocol/datatypes.js';
 import { invalidArgument } from '../protocol/errors.js';
 import {
-  tensorLabel,
   validateInferenceRequest,
   type InferenceRequestHeader,
   type InferenceResponse,
   type ParameterValue,
 } from '../protocol/json-codec.js';
+import { tensorLabel } from '../protocol/json-decode.js';
 import { formatShape } from '../protocol/shape.js';
 import type {
   InferParameter,

@@ -7,21 +7,30 @@
 import { pino, type Logger } from 'pino';
 import { validateModelConfig, type ModelConfig } from '../config/model-config.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
+import { cannotTakeImages } from '../processing/image-model.js';
 import { predictUploads, type PredictAnswer, type Prediction } from '../processing/predict.js';
 import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { InferenceRequestHeader } from '../protocol/json-codec.js';
 import { toInferResult, toNamedTensors, type InferInputs, type InferResult } from '../protocol/typed-tensors.js';
-import { ModelRegistry, type ModelState } from '../repository/model-registry.js';
+import { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelState } from '../repository/model-version.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
-import { runInference } from '../server/inference.js';
-import { modelMetadata } from '../server/routes/metadata.js';
+import { runInference } from '../core/inference.js';
+import { modelMetadata } from '../core/model-metadata.js';
+import { attachRegistry, registryOf } from '../core/repository-handle.js';
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
 
 export interface LoadOptions {
   /** A pino logger for load events and failures (default: silent). */
   logger?: Logger;
   /** `predict()` refuses an image with more pixels than this (PAYLOAD_TOO_LARGE); the server's `--max-image-pixels`. Default 64 000 000. */
   maxImagePixels?: number;
+  /**
+   * `infer()` refuses more tensors, larger tensors or longer BYTES elements than this (PAYLOAD_TOO_LARGE),
+   * as the server does; defaults: DEFAULT_REQUEST_LIMITS (`maxHeaderSize` is HTTP's alone).
+   */
+  limits?: Partial<RequestLimits>;
 }
 
 export interface LoadRepositoryOptions extends LoadOptions {
@@ -93,28 +102,19 @@ export interface ModelStatus {
   reason?: string;
 }
 
-const registries = new WeakMap<Repository, ModelRegistry>();
-
-/** The registry behind a repository, for the fastify plugin; not part of the public API. */
-export function registryOf(repository: Repository): ModelRegistry {
-  const registry = registries.get(repository);
-  if (registry === undefined) throw new TypeError('expected a Repository from loadRepository() or loadModel()');
-  return registry;
-}
-
 /** Every model of a repository folder, loaded and warmed up. */
 export class Repository {
   readonly #registry: ModelRegistry;
-  readonly #maxImagePixels: number;
+  readonly #limits: ModelLimits;
 
   /**
    * Use loadRepository().
    * @internal
    */
-  constructor(registry: ModelRegistry, maxImagePixels = DEFAULT_MAX_IMAGE_PIXELS) {
+  constructor(registry: ModelRegistry, options: LoadOptions = {}) {
     this.#registry = registry;
-    this.#maxImagePixels = maxImagePixels;
-    registries.set(this, registry);
+    this.#limits = limitsOf(options);
+    attachRegistry(this, registry);
   }
 
   /** Every model version found, with its state (READY, or UNAVAILABLE with the reason). */
@@ -136,7 +136,7 @@ export class Repository {
     const found = this.#registry.resolve(name, wanted);
     const readyPipeline = found.spec.config.pipeline !== undefined && found.state === 'READY';
     if (!readyPipeline) this.#registry.resolveReady(name, wanted);
-    return new ModelHandle(this.#registry, found.name, found.version, this.#maxImagePixels);
+    return new ModelHandle(this.#registry, found.name, found.version, this.#limits);
   }
 
   /** Stops every model's worker threads. */
@@ -145,15 +145,28 @@ export class Repository {
   }
 }
 
+/** What a model handle enforces on each call: the pixel limit of predict() and the request limits of infer(). */
+interface ModelLimits {
+  maxImagePixels: number;
+  request: RequestLimits;
+}
+
+function limitsOf(options: LoadOptions): ModelLimits {
+  return {
+    maxImagePixels: options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
+    request: { ...DEFAULT_REQUEST_LIMITS, ...options.limits },
+  };
+}
+
 class ModelHandle implements Model {
   readonly #registry: ModelRegistry;
-  readonly #maxImagePixels: number;
+  readonly #limits: ModelLimits;
   readonly name: string;
   readonly version: number;
 
-  constructor(registry: ModelRegistry, name: string, version: number, maxImagePixels: number) {
+  constructor(registry: ModelRegistry, name: string, version: number, limits: ModelLimits) {
     this.#registry = registry;
-    this.#maxImagePixels = maxImagePixels;
+    this.#limits = limits;
     this.name = name;
     this.version = version;
   }
@@ -175,21 +188,18 @@ class ModelHandle implements Model {
     };
     if (options.outputs !== undefined) header.outputs = options.outputs.map((name) => ({ name }));
     if (options.id !== undefined) header.id = options.id;
-    const { response } = await runInference(model, header, () => tensors);
+    const { response } = await runInference(model, header, () => tensors, { limits: this.#limits.request });
     return toInferResult(response);
   }
 
   async predict<T = Prediction>(images: ImageBytes | ImageBytes[]): Promise<PredictResult<T>> {
     const list = Array.isArray(images) ? images : [images];
-    const { config } = this.#registry.resolve(this.name, String(this.version)).spec;
-    if (config.pipeline === undefined) {
-      const missing = (['preprocess', 'postprocess'] as const).filter((key) => config[key] === undefined);
-      if (missing.length > 0) {
-        throw invalidArgument(
-          `model ${this.name} has no ${missing.join(' and ')} in its config, so it cannot take images; see docs/images.md, or call infer() with tensors`,
-        );
-      }
-    }
+    const refusal = cannotTakeImages(
+      this.#registry.resolve(this.name, String(this.version)),
+      'call infer() with tensors',
+      'config',
+    );
+    if (refusal !== undefined) throw refusal;
     if (list.length === 0) throw invalidArgument('predict() needs at least one image');
     const uploads = list.map((bytes, i) => {
       if (!(bytes instanceof Uint8Array)) {
@@ -202,7 +212,7 @@ class ModelHandle implements Model {
       };
     });
     const answer = await predictUploads(this.#registry, this.name, String(this.version), async () => uploads, {
-      maxImagePixels: this.#maxImagePixels,
+      maxImagePixels: this.#limits.maxImagePixels,
     });
     return answer as PredictResult<T>;
   }
@@ -211,8 +221,8 @@ class ModelHandle implements Model {
 class StandaloneModel extends ModelHandle implements LoadedModel {
   readonly #repository: Repository;
 
-  constructor(repository: Repository, registry: ModelRegistry, name: string, version: number, maxImagePixels: number) {
-    super(registry, name, version, maxImagePixels);
+  constructor(repository: Repository, registry: ModelRegistry, name: string, version: number, limits: ModelLimits) {
+    super(registry, name, version, limits);
     this.#repository = repository;
   }
 
@@ -225,7 +235,7 @@ async function load(scan: ScanResult, options: LoadOptions): Promise<Repository>
   const registry = new ModelRegistry(cpuBudget(), options.logger ?? pino({ level: 'silent' }));
   registry.add(scan);
   await registry.loadAll();
-  return new Repository(registry, options.maxImagePixels);
+  return new Repository(registry, options);
 }
 
 /**
@@ -264,11 +274,5 @@ export async function loadModel(pathOrOptions: string | LoadModelOptions): Promi
     await repository.close();
     throw unavailable(`model ${loaded.label} failed to load: ${loaded.reason ?? 'unknown reason'}`);
   }
-  return new StandaloneModel(
-    repository,
-    registryOf(repository),
-    loaded.name,
-    loaded.version,
-    options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
-  );
+  return new StandaloneModel(repository, registryOf(repository), loaded.name, loaded.version, limitsOf(options));
 }

@@ -81,6 +81,8 @@ export function failureReason(code: ErrorCode): FailureReason {
     case 'INVALID_ARGUMENT':
     case 'NOT_FOUND':
     case 'PAYLOAD_TOO_LARGE':
+    case 'URI_TOO_LONG':
+    case 'HEADERS_TOO_LARGE':
     case 'UNSUPPORTED_MEDIA_TYPE':
       return 'invalid';
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { ModelRegistry, ModelVersion } from '../repository/model-registry.js';
+import type { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelVersion } from '../repository/model-version.js';
 import {
   subscribeInference,
   type InferenceFinished,

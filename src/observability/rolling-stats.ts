@@ -3,6 +3,7 @@
  * request, no allocation), exact nearest-rank percentiles over them, throughput over the last 10 s,
  * and a healthy/degraded status against the model's latency threshold.
  */
+import { nearestRank } from './percentile.js';
 
 export const DEFAULT_WINDOW_SIZE = 1000;
 export const DEFAULT_LATENCY_ALERT_MS = 150;
@@ -150,15 +151,4 @@ export class RollingStats {
     }
     return { ok, errors };
   }
-}
-
-/**
- * The nearest-rank percentile of sorted values: the smallest value with at least p % of the values
- * at or below it, i.e. sorted[ceil(p/100 × n) − 1]. Null for no values.
- */
-export function nearestRank(sorted: ArrayLike<number>, p: number): number | null {
-  const n = sorted.length;
-  if (n === 0) return null;
-  // (p × n) / 100 rather than p / 100 × n: integer arithmetic, so 95 % of 20 is exactly rank 19.
-  return sorted[Math.max(0, Math.ceil((p * n) / 100) - 1)];
 }

@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { GraphOptimizationLevel } from '../config/model-config.js';
 import { readModelInfo, type ModelInfo } from '../onnx/model-file.js';
+import { nearestRank } from '../observability/percentile.js';
 import { withModelPool } from '../runtime/model-pool.js';
 import type { ModelSignature } from '../runtime/signature.js';
 import { warmupInputs } from '../runtime/warmup.js';
@@ -83,6 +84,5 @@ async function measure(pool: WorkerPool, signature: ModelSignature, runs: number
     if (i >= LATENCY_WARMUP_RUNS) times.push(computeMs);
   }
   times.sort((a, b) => a - b);
-  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-  return { runs, medianMs: at(0.5), p90Ms: at(0.9) };
+  return { runs, medianMs: nearestRank(times, 50)!, p90Ms: nearestRank(times, 90)! };
 }

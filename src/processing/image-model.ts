@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { FileRef, PostprocessConfig } from '../config/processing-config.js';
 import type { NamedTensor } from '../protocol/datatypes.js';
-import { invalidArgument, unavailable } from '../protocol/errors.js';
-import type { ModelVersion } from '../repository/model-registry.js';
+import { invalidArgument, unavailable, type ServeError } from '../protocol/errors.js';
+import type { ModelVersion } from '../repository/model-version.js';
 import { resolveSource } from '../repository/scan.js';
-import { runInference, type ReadyModel } from '../server/inference.js';
+import { runInference, type ReadyModel } from '../core/inference.js';
 import type { RgbImage } from './image-decode.js';
 import { ctcClasses, ctcGreedyDecode, type RecognizedText } from './postprocess/ctc.js';
 import { DB_DEFAULTS, detectTextBoxes, type DbOptions, type TextBox } from './postprocess/db-text-detection.js';
@@ -57,19 +57,32 @@ export interface ImageModel {
 
 const compiled = new WeakMap<ModelVersion, ImageModel>();
 
+/**
+ * INVALID_ARGUMENT for a model without `preprocess` or `postprocess` asked for images (the request is
+ * wrong, and retrying will not help), or undefined when it has both or is a pipeline. `alternative`
+ * says how to send it tensors instead; `configName` where its settings came from.
+ */
+export function cannotTakeImages(
+  model: Pick<ModelVersion, 'name' | 'spec'>,
+  alternative: string,
+  configName = 'config.yaml',
+): ServeError | undefined {
+  const { config } = model.spec;
+  if (config.pipeline !== undefined) return undefined;
+  const missing = (['preprocess', 'postprocess'] as const).filter((key) => config[key] === undefined);
+  if (missing.length === 0) return undefined;
+  return invalidArgument(
+    `model ${model.name} has no ${missing.join(' and ')} in its ${configName}, so it cannot take images; see docs/images.md, or ${alternative}`,
+  );
+}
+
 /** The model's `preprocess` and `postprocess`, checked and with their files read, once per loaded version. */
 export function imageModelOf(model: ReadyModel): ImageModel {
   let found = compiled.get(model);
   if (found === undefined) {
     const { preprocess, postprocess } = model.spec.config;
     if (preprocess === undefined || postprocess === undefined) {
-      const missing = [preprocess === undefined ? 'preprocess' : '', postprocess === undefined ? 'postprocess' : '']
-        .filter((key) => key !== '')
-        .join(' and ');
-      // The client asked a tensor model for images: its request is wrong, and retrying will not help.
-      throw invalidArgument(
-        `model ${model.name} has no ${missing} in its config.yaml, so it cannot take images; see docs/images.md, or send tensors to /v2/models/${model.name}/infer`,
-      );
+      throw cannotTakeImages(model, `send tensors to /v2/models/${model.name}/infer`);
     }
     found = {
       model,

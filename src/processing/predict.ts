@@ -1,9 +1,14 @@
 import { unavailable } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
-import type { Upload } from '../server/image-uploads.js';
 import { decodeImage } from './image-decode.js';
 import { imageModelOf, noTime, predictImages, timed, type PredictionOf, type StageTimings } from './image-model.js';
 import { runOcrPipeline, type OcrLine } from './pipeline.js';
+
+/** One uploaded image, still encoded, with the name messages and answers give it. */
+export interface Upload {
+  name: string;
+  bytes: Buffer;
+}
 
 /** What one image gives: labels (`top_k`), a text (`ctc`), text boxes (`db_text_detection`) or lines (the `ocr` pipeline). */
 export type Prediction = PredictionOf[keyof PredictionOf] | OcrLine[];

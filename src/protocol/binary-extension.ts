@@ -14,15 +14,9 @@
 import { DATATYPES, elementCount, type Datatype, type NamedTensor, type TensorData } from './datatypes.js';
 import { internal, invalidArgument } from './errors.js';
 import {
-  binaryDataSizeOf,
-  checkTensorData,
-  decodeJsonTensorData,
   describeJsonValue,
-  encodeJsonRequest,
-  encodeJsonResponse,
   parseInferenceRequest,
   parseInferenceResponse,
-  tensorLabel,
   type DecodedInferenceRequest,
   type DecodedInferenceResponse,
   type InferenceRequest,
@@ -31,6 +25,8 @@ import {
   type Parameters,
   type TensorHeader,
 } from './json-codec.js';
+import { binaryDataSizeOf, decodeJsonTensorData, tensorLabel } from './json-decode.js';
+import { checkTensorData, encodeJsonRequest, encodeJsonResponse } from './json-encode.js';
 import { formatShape } from './shape.js';
 
 // Typed arrays read and write in host byte order, and the wire is little-endian: views over blobs

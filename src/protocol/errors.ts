@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'CANCELLED'
   | 'PAYLOAD_TOO_LARGE'
+  | 'URI_TOO_LONG'
+  | 'HEADERS_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAUTHENTICATED'
   | 'INTERNAL';
@@ -26,6 +28,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   // nginx's "client closed request": nobody reads it, but logs and metrics do.
   CANCELLED: 499,
   PAYLOAD_TOO_LARGE: 413,
+  URI_TOO_LONG: 414,
+  HEADERS_TOO_LARGE: 431,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNAUTHENTICATED: 401,
   INTERNAL: 500,
@@ -54,6 +58,8 @@ export const overloaded = (message: string, retryAfterSeconds = 1): ServeError =
 export const timedOut = (message: string): ServeError => new ServeError('TIMEOUT', message);
 export const cancelled = (message: string): ServeError => new ServeError('CANCELLED', message);
 export const payloadTooLarge = (message: string): ServeError => new ServeError('PAYLOAD_TOO_LARGE', message);
+export const uriTooLong = (message: string): ServeError => new ServeError('URI_TOO_LONG', message);
+export const headersTooLarge = (message: string): ServeError => new ServeError('HEADERS_TOO_LARGE', message);
 export const unsupportedMediaType = (message: string): ServeError => new ServeError('UNSUPPORTED_MEDIA_TYPE', message);
 export const internal = (message: string, cause?: unknown): ServeError =>
   new ServeError('INTERNAL', message, { cause });

@@ -1,70 +1,24 @@
-import path from 'node:path';
+/**
+ * The registry: every model version the server knows, by name and version, with its state, and the
+ * lookups a request makes (resolve, resolveReady). Loading is the loader's (model-loader.ts).
+ */
 import type { Logger } from 'pino';
-import { pipelineSteps } from '../config/processing-config.js';
 import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
-import type { ExecutionProviderName } from '../config/model-config.js';
 import type { CpuBudget } from '../runtime/cpu.js';
-import { defaultProviderFallbackMessage, requestedProviderFallbackMessage } from '../runtime/provider-messages.js';
-import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
-import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
-import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
-import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
-import { ModelQueue } from '../scheduler/model-queue.js';
-import { verifyOnLoad } from '../verify/load-gate.js';
+import { ModelLoader } from './model-loader.js';
+import { notReady, type ModelVersion, type ReadyModelVersion } from './model-version.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
-
-export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
-
-/** One version of one model, from the moment it is found until it is unloaded. */
-export class ModelVersion {
-  readonly name: string;
-  readonly version: number;
-  readonly spec: ModelVersionSpec;
-  readonly settings: SessionSettings;
-  readonly instances: number;
-  state: ModelState = 'LOADING';
-  reason?: string;
-  /** What the loaded instances reported: provider, signature, load and warmup figures. */
-  loaded?: PoolReady;
-  pool?: WorkerPool;
-  /** The bounded, batching queue in front of the pool. */
-  queue?: ModelQueue;
-
-  constructor(spec: ModelVersionSpec, cpu: CpuBudget) {
-    this.name = spec.name;
-    this.version = spec.version;
-    this.spec = spec;
-    const resolved = resolveSessionSettings(spec.config, cpu, (p) => path.resolve(spec.configDir, p));
-    this.settings = resolved.settings;
-    this.instances = resolved.instances;
-  }
-
-  get label(): string {
-    return `${this.name}:${this.version}`;
-  }
-
-  /** Out of service: what it already queued runs to the end, then its instances close. */
-  async retire(): Promise<void> {
-    await this.queue?.drain();
-    this.queue?.close();
-    await this.pool?.close();
-  }
-}
-
-export type ReadyModelVersion = ModelVersion & { pool: WorkerPool; loaded: PoolReady; queue: ModelQueue };
 
 /** Every model the server knows, by name and version, with its state. */
 export class ModelRegistry {
   readonly #versions = new Map<string, ModelVersion[]>();
   readonly #modelErrors = new Map<string, string>();
-  readonly #cpu: CpuBudget;
+  readonly #loader: ModelLoader;
   readonly #log: Logger;
   #loaded = false;
-  /** Providers of the default list already reported missing: said once, not once per model. */
-  readonly #defaultFallbackReported = new Set<ExecutionProviderName>();
 
   constructor(cpu: CpuBudget, log: Logger) {
-    this.#cpu = cpu;
+    this.#loader = new ModelLoader(cpu, log);
     this.#log = log;
   }
 
@@ -72,7 +26,7 @@ export class ModelRegistry {
   add(scan: ScanResult): void {
     for (const spec of scan.specs) {
       const list = this.#versions.get(spec.name) ?? [];
-      list.push(new ModelVersion(spec, this.#cpu));
+      list.push(this.#loader.create(spec));
       list.sort((a, b) => a.version - b.version);
       this.#versions.set(spec.name, list);
     }
@@ -82,8 +36,10 @@ export class ModelRegistry {
   /** Loads every version one after the other (loads compete for the same cores), then marks startup done. */
   async loadAll(): Promise<void> {
     const isPipeline = (version: ModelVersion) => version.spec.config.pipeline !== undefined;
-    for (const version of this.versions().filter((v) => !isPipeline(v))) await this.#load(version);
-    for (const version of this.versions().filter(isPipeline)) this.#settlePipeline(version);
+    for (const version of this.versions().filter((v) => !isPipeline(v))) await this.#loader.load(version);
+    for (const version of this.versions().filter(isPipeline)) {
+      this.#loader.settlePipeline(version, (step) => this.resolveReady(step));
+    }
     this.#loaded = true;
   }
 
@@ -141,17 +97,9 @@ export class ModelRegistry {
     if (found.spec.config.pipeline !== undefined && found.state === 'READY') {
       throw invalidArgument(`model ${name} is a pipeline of other models: send images to /v2/models/${name}/predict`);
     }
-    if (
-      found.state !== 'READY' ||
-      found.pool === undefined ||
-      found.loaded === undefined ||
-      found.queue === undefined
-    ) {
-      const why =
-        found.state === 'LOADING' ? 'is still loading' : `is unavailable: ${found.reason ?? 'unknown reason'}`;
-      throw unavailable(`model ${found.name} version ${found.version} ${why}`);
-    }
-    return found as ReadyModelVersion;
+    const ready = found.ready();
+    if (ready === undefined) throw notReady(found);
+    return ready;
   }
 
   async close(): Promise<void> {
@@ -159,13 +107,11 @@ export class ModelRegistry {
     await Promise.all(this.versions().map((v) => v.pool?.close()));
   }
 
-  // Model control (src/repository/model-control.ts) swaps versions through these three.
+  // Model control (src/core/model-control.ts) swaps versions through these three.
 
   /** A version loaded and warmed up outside the registry, for a swap: READY, or UNAVAILABLE with its reason. */
-  async prepare(spec: ModelVersionSpec): Promise<ModelVersion> {
-    const version = new ModelVersion(spec, this.#cpu);
-    await this.#load(version);
-    return version;
+  prepare(spec: ModelVersionSpec): Promise<ModelVersion> {
+    return this.#loader.prepare(spec);
   }
 
   /**
@@ -194,149 +140,4 @@ export class ModelRegistry {
     this.#modelErrors.set(error.name, error.error);
     this.#log.error({ model: error.name, reason: error.error }, `model ${error.name} cannot be served: ${error.error}`);
   }
-
-  async #load(version: ModelVersion): Promise<void> {
-    const pool = new WorkerPool(
-      {
-        label: version.label,
-        modelPath: version.spec.modelPath,
-        settings: version.settings,
-        warmup: version.spec.config.warmup ?? {},
-      },
-      version.instances,
-      this.#supervision(version),
-    );
-    version.state = 'LOADING';
-    try {
-      const loaded = await pool.start();
-      await this.#verify(version, pool, loaded);
-      version.pool = pool;
-      version.loaded = loaded;
-      version.queue = new ModelQueue({
-        label: version.label,
-        runner: pool,
-        instances: loaded.instances,
-        policy: resolveBatchingPolicy(version.spec.config),
-        signature: loaded.signature,
-        batchingRequested: version.spec.config.max_batch_size !== undefined,
-        log: this.#log,
-      });
-      version.state = 'READY';
-      this.#logLoaded(version, loaded);
-    } catch (error) {
-      version.state = 'UNAVAILABLE';
-      version.reason = (error as Error).message;
-      this.#log.error(
-        { model: version.name, version: version.version, path: version.spec.modelPath, reason: version.reason },
-        `model ${version.label} failed to load: ${version.reason}`,
-      );
-    }
-  }
-
-  /** A pipeline has nothing of its own to load: it is ready when every model it runs is. */
-  #settlePipeline(version: ModelVersion): void {
-    const missing = pipelineSteps(version.spec.config.pipeline!).flatMap((step) => {
-      try {
-        this.resolveReady(step);
-        return [];
-      } catch (error) {
-        return [`step ${(error as Error).message}`];
-      }
-    });
-    version.state = missing.length === 0 ? 'READY' : 'UNAVAILABLE';
-    if (missing.length === 0) {
-      this.#log.info({ model: version.name }, `pipeline ${version.label} ready`);
-      return;
-    }
-    version.reason = missing.join('; ');
-    this.#log.error(
-      { model: version.name, reason: version.reason },
-      `pipeline ${version.label} cannot run: ${version.reason}`,
-    );
-  }
-
-  /** Checks the version against the test data sets in its folder, if any; closes the pool when it fails. */
-  async #verify(version: ModelVersion, pool: WorkerPool, loaded: PoolReady): Promise<void> {
-    try {
-      const report = await verifyOnLoad(version.spec, pool, loaded.signature);
-      if (report === undefined) return;
-      this.#log.info(
-        { model: version.name, version: version.version, testDataSets: report.sets, tolerance: report.tolerance },
-        `model ${version.label} matches its ${report.sets} test data sets`,
-      );
-    } catch (error) {
-      await pool.close();
-      throw error;
-    }
-  }
-
-  /** Instance crashes are logged; a crash loop turns the version UNAVAILABLE with its reason. */
-  #supervision(version: ModelVersion): SupervisorEvents {
-    const fields = { model: version.name, version: version.version };
-    return {
-      instanceCrashed: ({ instance, cause }) =>
-        this.#log.error(
-          { ...fields, instance, reason: cause },
-          `model ${version.label}: instance ${instance} crashed (${cause}); replacing it`,
-        ),
-      instanceReplaced: ({ instance, loadMs, warmupMs }) =>
-        this.#log.info(
-          { ...fields, instance, loadMs: round(loadMs), warmupMs: round(warmupMs) },
-          `model ${version.label}: instance ${instance} replaced and warmed up`,
-        ),
-      gaveUp: (reason) => {
-        version.state = 'UNAVAILABLE';
-        version.reason = reason;
-        this.#log.error({ ...fields, reason }, `model ${version.label} is now unavailable: ${reason}`);
-      },
-    };
-  }
-
-  #logLoaded(version: ModelVersion, loaded: PoolReady): void {
-    // Providers named in config.yaml that could not be had are worth a warning per model; the
-    // default list's CUDA attempt on a host without CUDA is one info line per server start.
-    const requested = version.spec.config.session?.execution_providers !== undefined;
-    for (const skipped of loaded.skippedProviders) {
-      const fields = {
-        model: version.name,
-        version: version.version,
-        provider: skipped.provider,
-        reason: skipped.error,
-      };
-      if (requested) {
-        this.#log.warn(fields, requestedProviderFallbackMessage(version.label, skipped, loaded.provider));
-      } else if (!this.#defaultFallbackReported.has(skipped.provider)) {
-        this.#defaultFallbackReported.add(skipped.provider);
-        this.#log.info(
-          { provider: skipped.provider, reason: skipped.error, using: loaded.provider },
-          defaultProviderFallbackMessage(skipped, loaded.provider),
-        );
-      }
-    }
-    if (loaded.warmup.warning !== undefined) {
-      this.#log.warn(
-        { model: version.name, version: version.version, shapes: loaded.warmup.shapes, reason: loaded.warmup.warning },
-        `model ${version.label}: warmup on synthesised inputs failed, serving anyway (set warmup.inputs in config.yaml): ${loaded.warmup.warning}`,
-      );
-    }
-    this.#log.info(
-      {
-        model: version.name,
-        version: version.version,
-        provider: loaded.provider,
-        instances: loaded.instances,
-        intraOpThreads: version.settings.intraOpThreads,
-        graphOptimizationLevel: version.settings.graphOptimizationLevel,
-        loadMs: round(loaded.loadMs),
-        warmupMs: round(loaded.warmup.ms),
-        warmupRuns: loaded.warmup.runs,
-      },
-      `model ${version.label} ready on ${loaded.provider} (${loaded.instances} × ${version.settings.intraOpThreads} threads): ` +
-        `load ${round(loaded.loadMs)} ms, warmup ${loaded.warmup.runs} runs ${round(loaded.warmup.ms)} ms`,
-    );
-  }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
 }

@@ -1,6 +1,7 @@
 import type { WarmupConfig } from '../config/model-config.js';
-import { DATATYPES, elementCount, type Tensor } from '../protocol/datatypes.js';
-import { decodeJsonTensorData } from '../protocol/json-codec.js';
+import type { Tensor } from '../protocol/datatypes.js';
+import { decodeJsonTensorData } from '../protocol/json-decode.js';
+import { syntheticData } from '../protocol/synthetic-data.js';
 import type { ModelSignature, TensorSpec } from './signature.js';
 
 export const DEFAULT_WARMUP_RUNS = 10;
@@ -37,19 +38,7 @@ function warmupShape(spec: TensorSpec, config: WarmupConfig): number[] {
   });
 }
 
-/** Values in [0, 1) for floats (a fixed linear congruential sequence, so runs are repeatable), zeros otherwise. */
 function syntheticTensor(spec: TensorSpec, shape: number[]): Tensor {
   const datatype = spec.datatype!;
-  const info = DATATYPES[datatype];
-  const data = info.create(elementCount(shape));
-  if (data instanceof Float32Array || data instanceof Float64Array) {
-    let seed = 12345;
-    for (let i = 0; i < data.length; i++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      data[i] = seed / 0x100000000;
-    }
-  } else if (datatype === 'FP16') {
-    (data as Uint16Array).fill(0x3800); // 0.5
-  }
-  return { datatype, shape, data };
+  return { datatype, shape, data: syntheticData(datatype, shape) };
 }

@@ -37,6 +37,8 @@ interface Request extends Queued {
   deadline: number;
   /** Its timeout in µs and where it came from, for the 504 message. */
   timeout?: Deadline;
+  /** Aborted when the client goes away; watched while the request waits in the queue. */
+  signal?: AbortSignal;
   /** Undoes the deadline timer and the abort listener once the request leaves the queue. */
   release?: () => void;
 }
@@ -132,20 +134,23 @@ export class ModelQueue {
         deadline: timeout === undefined ? Infinity : enqueuedAt + timeout.microseconds / 1000,
       };
       if (timeout !== undefined) request.timeout = timeout;
-      if (timeout !== undefined || signal !== undefined) this.#watch(request, signal);
+      if (signal !== undefined) request.signal = signal;
+      this.#watch(request);
       this.#queue.push(request);
       this.#pump();
     });
   }
 
   /** Arms the deadline timer and the abort listener of a queued request; both end when it leaves the queue. */
-  #watch(request: Request, signal: AbortSignal | undefined): void {
+  #watch(request: Request): void {
+    const { signal } = request;
+    if (request.deadline === Infinity && signal === undefined) return;
     const timer =
       request.deadline === Infinity
         ? undefined
         : setTimeout(
             () => this.#drop(request, this.#expired(request, performance.now())),
-            request.deadline - request.enqueuedAt,
+            Math.max(0, request.deadline - performance.now()),
           );
     const onAbort = () => this.#drop(request, this.#cancelled(performance.now() - request.enqueuedAt));
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -279,8 +284,7 @@ export class ModelQueue {
       } catch (error) {
         // The signature promised a batch dimension the outputs do not have: run these again alone.
         this.#refuseBatching((error as Error).message, 'warn');
-        for (const request of batch) request.key = undefined;
-        this.#queue.unshift(...batch);
+        this.#requeue(batch);
         return;
       }
       batch.forEach((request, index) => finish(request, split[index]));
@@ -290,6 +294,27 @@ export class ModelQueue {
       this.#running--;
       this.#pump();
       this.#settleIdle();
+    }
+  }
+
+  /**
+   * Puts a batch that could not be split back at the head of the queue (its requests are the oldest),
+   * watched again for their deadlines and clients as any queued request is. The bound holds: the
+   * newest waiting requests beyond it get the 503 they would have got had they arrived now.
+   */
+  #requeue(batch: Request[]): void {
+    const now = performance.now();
+    for (const request of batch) request.key = undefined;
+    this.#queue.unshift(...batch);
+    for (const request of batch) {
+      if (request.signal?.aborted) this.#drop(request, this.#cancelled(now - request.enqueuedAt));
+      else this.#watch(request);
+    }
+    const excess = this.#queue.splice(this.#policy.maxQueueSize);
+    const full = this.overload();
+    for (const request of excess) {
+      request.release?.();
+      request.reject(full!);
     }
   }
 

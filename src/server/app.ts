@@ -1,11 +1,13 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { ReadinessPolicy } from '../core/readiness.js';
+import type { ServerInfo } from '../core/server-info.js';
 import { wasPublished } from '../observability/inference-events.js';
 import type { Observability } from '../observability/observability.js';
 import { ServeError, toServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
-import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
+import { registerHealthRoutes } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
 import { registerPredictRoutes } from './routes/predict.js';
@@ -15,13 +17,8 @@ import { registerStatsRoutes } from './routes/stats.js';
 import { registerRequestObservation } from './request-observation.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
 import { registerDrainHooks } from './shutdown.js';
-import { clientErrorHandler, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
-
-export interface ServerInfo {
-  name: string;
-  version: string;
-  extensions: string[];
-}
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
+import { clientErrorHandler, errorBody, MAX_PARAM_LENGTH, routerErrorHandler } from './http-errors.js';
 
 export interface AppOptions {
   registry: ModelRegistry;
@@ -47,6 +44,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     http: { maxHeaderSize: limits.maxHeaderSize },
     clientErrorHandler: clientErrorHandler(limits),
+    frameworkErrors: routerErrorHandler,
     loggerInstance: options.log as FastifyBaseLogger,
     // One log line per request would drown the events that matter (loads, failures, slow inferences).
     logController: new LogController({ disableRequestLogging: true }),
@@ -54,7 +52,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     // Model names are part of the path; keep the router strict and the URLs short.
-    routerOptions: { maxParamLength: 256 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Shutdown answers come from registerDrainHooks, with a reason, and health checks keep answering.
     return503OnClosing: false,
   });
@@ -88,7 +86,7 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
       request.log.error({ err: error, reqId: request.id, url: request.url }, served.message);
     }
     if (served.retryAfterSeconds !== undefined) void reply.header('retry-after', String(served.retryAfterSeconds));
-    void reply.code(served.status).send({ error: served.message });
+    void reply.code(served.status).send(errorBody(served));
   });
 
   app.setNotFoundHandler((request, reply) => {

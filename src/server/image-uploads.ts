@@ -1,11 +1,6 @@
 import { Busboy } from '@fastify/busboy';
+import type { Upload } from '../processing/predict.js';
 import { invalidArgument, payloadTooLarge, unsupportedMediaType } from '../protocol/errors.js';
-
-/** One uploaded image, still encoded, with the name messages and answers give it. */
-export interface Upload {
-  name: string;
-  bytes: Buffer;
-}
 
 /** Files one multipart request may carry: they all go through the model as one batch. */
 export const MAX_FILES_PER_REQUEST = 32;

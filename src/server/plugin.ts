@@ -6,10 +6,11 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { registryOf, type Repository } from '../library/in-process.js';
+import { registryOf } from '../core/repository-handle.js';
+import type { Repository } from '../library/in-process.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT, registerServeRoutes } from './app.js';
-import { serverInfo } from './start.js';
+import { serverInfo } from '../core/server-info.js';
 
 export interface OnnxServePluginOptions {
   /** The models to serve, from loadRepository() of `onnx-serve`. */

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { failureReason, publishInferenceFinished, wasPublished } from '../observability/inference-events.js';
 import { toServeError } from '../protocol/errors.js';
-import type { ModelRegistry, ModelVersion } from '../repository/model-registry.js';
+import type { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelVersion } from '../repository/model-version.js';
 
 /** Routes whose requests are inferences of the model named in the path. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:model(\/versions\/:version)?\/(infer|predict)$/;

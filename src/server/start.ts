@@ -1,18 +1,19 @@
 import type { FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LevelWithSilent } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Observability, type ObservabilityOptions } from '../observability/observability.js';
-import { ModelRegistry, type ModelVersion } from '../repository/model-registry.js';
+import { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelVersion } from '../repository/model-version.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
 import { startGrpcServer, type RunningGrpcServer } from '../grpc/server.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
-import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
+import { buildApp, DEFAULT_BODY_LIMIT } from './app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
-import type { RequestLimits } from './request-limits.js';
-import { ModelControl, type ControlMode } from '../repository/model-control.js';
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
+import { ModelControl, type ControlMode } from '../core/model-control.js';
+import { serverInfo } from '../core/server-info.js';
 
 export const DEFAULT_POLL_SECS = 15;
 
@@ -89,12 +90,6 @@ export const DEFAULT_GRPC_PORT = 8001;
 
 export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', import.meta.url));
 
-export function serverInfo(modelControl = false): ServerInfo {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  const extensions = ['binary_tensor_data', 'statistics', 'predict', ...(modelControl ? ['model_repository'] : [])];
-  return { name: 'onnx-serve', version: pkg.version, extensions };
-}
-
 /**
  * Listens first, then loads: /v2/health/live answers while models load, and /v2/health/ready turns
  * true only once they are loaded and warmed up. Resolves when loading is over.
@@ -136,7 +131,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   if (options.grpcPort !== undefined) {
     try {
       const port = options.grpcPort;
-      grpc = await startGrpcServer({ registry, log, info, readiness, host, port, maxMessageBytes: bodyLimit });
+      const limits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
+      const maxMessageBytes = bodyLimit;
+      grpc = await startGrpcServer({ registry, control, log, info, readiness, limits, host, port, maxMessageBytes });
     } catch (error) {
       await app.close();
       observability?.close();

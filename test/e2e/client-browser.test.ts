@@ -80,8 +80,8 @@ describe('onnx-serve/client is browser-safe', () => {
     const graph = importGraph(path.join(SRC, 'protocol', 'shape.ts'));
     assert.ok([...graph.values()].flat().every((s) => s.startsWith('.')));
     assert.ok(
-      importGraph(path.join(SRC, 'server', 'start.ts'))
-        .get(path.join(SRC, 'server', 'start.ts'))!
+      importGraph(path.join(SRC, 'core', 'server-info.ts'))
+        .get(path.join(SRC, 'core', 'server-info.ts'))!
         .includes('node:fs'),
     );
     assert.ok(

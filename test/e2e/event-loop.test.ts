@@ -33,6 +33,7 @@ it('answers /v2/health/live during a long inference', async (t) => {
   let inferenceMs = 0;
   const inference = fetch(`${server.url}/v2/models/text-detector/infer`, {
     method: 'POST',
+    signal: AbortSignal.timeout(120_000),
     headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH_HEADER]: String(body.headerLength) },
     body: Buffer.concat(body.chunks),
   }).then(async (response) => {

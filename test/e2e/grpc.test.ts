@@ -14,7 +14,8 @@ import { createInferenceClient, type InferenceClient } from '../../src/grpc/clie
 import type { InferTensor, ModelInferRequest } from '../../src/grpc/proto.js';
 import { encodeBlob, encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
 import { float16BitsOf, type Datatype, type TensorData } from '../../src/protocol/datatypes.js';
-import { decodeJsonResponse, encodeJsonRequest } from '../../src/protocol/json-codec.js';
+import { decodeJsonResponse } from '../../src/protocol/json-decode.js';
+import { encodeJsonRequest } from '../../src/protocol/json-encode.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { writePassThroughModel } from '../helpers/onnx-builder.js';
 import { OCR_ASSETS } from '../helpers/ocr.js';
@@ -471,7 +472,7 @@ describe('starting the gRPC endpoint', () => {
           assert.match(
             error.message,
             new RegExp(
-              `^cannot listen for gRPC on 127\\.0\\.0\\.1:${port} \\(.*\\); choose another --grpc-port, or 0 to turn gRPC off$`,
+              `^cannot listen for gRPC on 127\\.0\\.0\\.1:${port} \\(.*\\); choose another --grpc-port \\(in the CLI, --grpc-port 0 turns gRPC off\\)$`,
             ),
           );
           return true;

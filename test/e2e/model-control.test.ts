@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createInferenceClient, type InferenceClient } from '../../src/grpc/client.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { jsonRequest, LoadGenerator } from '../helpers/load.js';
 import { CLS_MODEL as CLS, clsRepository } from '../helpers/repository.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const SHAPE = [1, 3, 48, 192];
 const TOKEN = 'test-control-token';
@@ -18,6 +20,7 @@ const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 let dir: string;
 let server: RunningServer;
+let grpc: InferenceClient;
 
 /** Writes a version folder beside the repository and renames it in, so a poll never sees half a file. */
 async function addVersion(version: number, write: (file: string) => Promise<void>): Promise<void> {
@@ -31,13 +34,7 @@ async function index(): Promise<unknown> {
   return (await postJson(`${server.url}/v2/repository/index`, '', AUTH)).body;
 }
 
-async function until(what: string, condition: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 1500; i++) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
+const until = (what: string, condition: () => Promise<boolean>) => waitUntil(what, condition, { intervalMs: 20 });
 
 before(async () => {
   dir = await clsRepository(SHAPE, 'version_policy: { latest: 1 }\ninstances: 1');
@@ -46,10 +43,13 @@ before(async () => {
     modelControlMode: 'poll',
     repositoryPollSecs: 0.2,
     controlToken: TOKEN,
+    grpcPort: 0,
   });
+  grpc = createInferenceClient(server.grpc!.address);
 });
 
 after(async () => {
+  grpc?.close();
   await server?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -130,6 +130,29 @@ describe('model control in poll mode', () => {
     assert.deepEqual([infer.status, infer.body.model_version], [200, '2']);
     await rm(path.join(dir, 'cls', '3'), { recursive: true });
     await until('version 3 to leave the index', async () => !JSON.stringify(await index()).includes('"version":"3"'));
+  });
+
+  it('a corrupt rewrite of the serving version keeps it serving; HTTP and gRPC indexes both say why', async () => {
+    const file = path.join(dir, 'cls', '2', 'model.onnx');
+    const replace = async (write: (staged: string) => Promise<void>) => {
+      const staged = path.join(dir, '.staging-rewrite');
+      await write(staged);
+      await rename(staged, file);
+    };
+    await replace((staged) => writeFile(staged, 'not an onnx model'));
+    await until('the failed reload in the index', async () => JSON.stringify(await index()).includes('reload failed'));
+    const [entry] = (await index()) as { name: string; version: string; state: string; reason: string }[];
+    assert.deepEqual([entry.version, entry.state], ['2', 'READY']);
+    assert.match(entry.reason, /^reload failed, still serving the previous model: .*cls\/2\/model\.onnx/);
+    assert.deepEqual((await grpc.repositoryIndex()).models, [entry]);
+    const infer = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    assert.deepEqual([infer.status, infer.body.model_version], [200, '2']);
+
+    await replace((staged) => copyFile(CLS, staged));
+    await until('the reload to succeed', async () => !JSON.stringify(await index()).includes('reload failed'));
+    assert.deepEqual((await grpc.repositoryIndex()).models, [
+      { name: 'cls', version: '2', state: 'READY', reason: '' },
+    ]);
   });
 
   it('unload takes a model out of service; load brings it back', async () => {

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { it } from 'node:test';
 import { binaryRequest, LoadGenerator } from '../helpers/load.js';
 import { OCR_ASSETS } from '../helpers/ocr.js';
+import { within } from '../helpers/wait.js';
 
 const CLI = path.resolve('dist/cli/index.js');
 const DETECTOR = path.join(OCR_ASSETS, 'ch_PP-OCRv4_det_infer.onnx');
@@ -37,7 +38,7 @@ it('SIGTERM under load: accepted requests get 200, later ones 503, exit code 0',
         if (event.ready !== undefined) resolve();
       });
     });
-    await readyLine;
+    await within('the server to log that it is ready', readyLine, 120_000);
     assert.ok(url, 'the log names the URL');
 
     // 640×640 detections take a few hundred ms each: with 6 clients, several are always in flight.
@@ -51,7 +52,7 @@ it('SIGTERM under load: accepted requests get 200, later ones 503, exit code 0',
     await load.answered(6);
     const signalAt = performance.now();
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, 'exit code after draining');
+    assert.equal(await within('the server to drain and exit', exited, 60_000), 0, 'exit code after draining');
     const outcomes = await load.stop();
 
     const accepted = outcomes.filter((o) => o.sentAt < signalAt - ACCEPTED_MARGIN_MS);

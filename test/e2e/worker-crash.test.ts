@@ -10,6 +10,7 @@ import type { RunningServer } from '../../src/server/start.js';
 import { jsonRequest, LoadGenerator } from '../helpers/load.js';
 import { clsRepository } from '../helpers/repository.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
+import { waitUntil, within } from '../helpers/wait.js';
 
 const SHAPE = [1, 3, 48, 192];
 const CONCURRENCY = 4;
@@ -38,18 +39,25 @@ const STOPPED = 'instance 0 of cls:1 stopped during inference: its thread exited
  * the whole process when a thread is terminated in the middle of session.run.
  */
 async function crashInstance(held: number): Promise<PromiseSettledResult<unknown>[]> {
-  while (pool().inFlight > 0) await new Promise((resolve) => setImmediate(resolve));
+  // Checked on every turn of the event loop: under load the gap between two runs is short.
+  const idleBy = performance.now() + 30_000;
+  while (pool().inFlight > 0) {
+    if (performance.now() > idleBy) assert.fail('gave up after 30000 ms waiting for the instance to be idle');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   const [thread] = pool().threads;
-  const stopping = thread.terminate();
+  const stopping = within('the instance thread to stop', thread.terminate());
   const size = SHAPE.reduce((a, b) => a * b, 1);
   const runs = Array.from({ length: held }, () =>
     pool().run([{ name: 'x', datatype: 'FP32', shape: SHAPE, data: new Float32Array(size) }]),
   );
   await stopping;
-  const settled = await Promise.allSettled(runs);
-  while (server.registry.resolve('cls').state === 'READY' && !isReplaced(thread)) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const settled = await within('the runs the stopped instance held to settle', Promise.allSettled(runs));
+  await waitUntil(
+    'the pool to replace the stopped instance (or the model to leave READY)',
+    () => server.registry.resolve('cls').state !== 'READY' || isReplaced(thread),
+    { intervalMs: 20 },
+  );
   return settled;
 }
 

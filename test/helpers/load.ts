@@ -6,6 +6,7 @@
  */
 import { encodeBinaryRequest } from '../../src/protocol/binary-extension.js';
 import type { NamedTensor } from '../../src/protocol/datatypes.js';
+import { within } from './wait.js';
 
 export interface Outcome {
   /** performance.now() when the request was sent and when its answer (or connection error) came. */
@@ -85,11 +86,14 @@ export class LoadGenerator {
     });
   }
 
-  /** Resolves once `count` requests have been answered (or the load is over). */
-  async answered(count: number): Promise<void> {
-    while (this.outcomes.filter((o) => o.doneAt > 0).length < count && !this.#finished) {
-      await Promise.race([new Promise<void>((resolve) => this.#onOutcome.push(resolve)), this.#done]);
-    }
+  /** Resolves once `count` requests have been answered (or the load is over); fails after `timeoutMs`. */
+  async answered(count: number, timeoutMs = 60_000): Promise<void> {
+    const waiting = async () => {
+      while (this.outcomes.filter((o) => o.doneAt > 0).length < count && !this.#finished) {
+        await Promise.race([new Promise<void>((resolve) => this.#onOutcome.push(resolve)), this.#done]);
+      }
+    };
+    await within(`${count} answered requests`, waiting(), timeoutMs);
   }
 
   /** Stops sending and waits for every request sent to be answered. */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import type { InferenceFinished } from '../../src/observability/inference-events.js';
 import { InferenceLog } from '../../src/observability/inference-log.js';
 import { capturingLogger } from '../helpers/log-capture.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const model = { name: 'm', version: 2 };
 const slow = (requestId: string): InferenceFinished => ({
@@ -91,7 +91,7 @@ describe('inference log', () => {
       ['burst-0', 'burst-1', 'burst-2', 'r', 'r', 'r'],
     );
     // The interval ends on a timer, so the summary comes even when the burst is over.
-    while (lines.length < 8) await sleep(10);
+    await waitUntil('the two suppression summaries', () => lines.length >= 8, { timeoutMs: 5_000 });
     const summaries = lines.slice(6).map(({ kind, suppressed, logged, msg }) => ({ kind, suppressed, logged, msg }));
     assert.deepEqual(summaries, [
       {

@@ -9,17 +9,10 @@ import {
   type TensorData,
 } from '../../src/protocol/datatypes.js';
 import { ServeError } from '../../src/protocol/errors.js';
-import {
-  decodeJsonRequest,
-  decodeJsonResponse,
-  decodeJsonTensorData,
-  encodeJsonRequest,
-  encodeJsonResponse,
-  encodeJsonTensorData,
-  parseInferenceRequest,
-  parseJsonText,
-  type TensorHeader,
-} from '../../src/protocol/json-codec.js';
+import { parseInferenceRequest, type TensorHeader } from '../../src/protocol/json-codec.js';
+import { decodeJsonRequest, decodeJsonResponse, decodeJsonTensorData } from '../../src/protocol/json-decode.js';
+import { encodeJsonRequest, encodeJsonResponse, encodeJsonTensorData } from '../../src/protocol/json-encode.js';
+import { parseJsonText } from '../../src/protocol/json-parse.js';
 import { assertInvalid } from '../helpers/assert-invalid.js';
 
 /** Byte equality of big typed arrays; assert.deepEqual would spend minutes diffing a mismatch. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nearestRank, RollingStats } from '../../src/observability/rolling-stats.js';
+import { nearestRank } from '../../src/observability/percentile.js';
+import { RollingStats } from '../../src/observability/rolling-stats.js';
 
 const ok = (totalMs: number) => ({ ok: true, totalMs, queueMs: totalMs / 10, computeMs: totalMs / 2, batchSize: 1 });
 const failed = (totalMs: number) => ({ ok: false, totalMs, batchSize: 1 });

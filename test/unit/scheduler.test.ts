@@ -9,6 +9,7 @@ import { ServeError } from '../../src/protocol/errors.js';
 import type { RunResult } from '../../src/runtime/worker-pool.js';
 import { batchingRefusal, effectiveTimeout, ModelQueue } from '../../src/scheduler/model-queue.js';
 import { batchKey, concatAlongBatch, splitAlongBatch } from '../../src/scheduler/tensor-batch.js';
+import { within } from '../helpers/wait.js';
 
 const policy = (overrides: Partial<BatchingPolicy> = {}): BatchingPolicy => ({
   maxBatchSize: 8,
@@ -100,12 +101,12 @@ function heldRunner() {
   };
 }
 
-function queueOver(runner: ReturnType<typeof heldRunner>) {
+function queueOver(runner: ReturnType<typeof heldRunner>, overrides: Partial<BatchingPolicy> = {}) {
   return new ModelQueue({
     label: 'm:1',
     runner,
     instances: 1,
-    policy: policy(),
+    policy: policy(overrides),
     signature: {
       inputs: [{ name: 'x', datatype: 'FP32', ortType: 'float32', dims: ['batch', 2] }],
       outputs: [{ name: 'x', datatype: 'FP32', ortType: 'float32', dims: ['batch', 2] }],
@@ -180,6 +181,53 @@ describe('ModelQueue deadlines and cancellation', () => {
     const answers = await Promise.all(pending);
     assert.deepEqual(answers.slice(0, 1), ['ok']);
     assert.equal(answers[11], '503 model m:1 is overloaded: 10 requests are queued (max_queue_size 10); retry later');
+  });
+});
+
+describe('ModelQueue when a batch cannot be split', () => {
+  /** Holds every run until release(); its outputs always have one row, so a batch of several cannot be split. */
+  function unsplittableRunner() {
+    const runner = heldRunner();
+    return {
+      ...runner,
+      run: async (inputs: NamedTensor[]): Promise<RunResult> => {
+        const result = await runner.run(inputs);
+        return { ...result, outputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array(2) }] };
+      },
+    };
+  }
+
+  it('puts its requests back watched for their deadline and client, within the queue bound', async () => {
+    const runner = unsplittableRunner();
+    const queue = queueOver(runner, { maxQueueSize: 3 });
+    const alone = settle(queue.run(row()));
+    const client = new AbortController();
+    const [first, goesAway, hasDeadline] = [
+      settle(queue.run(row())),
+      settle(queue.run(row(), undefined, { signal: client.signal })),
+      settle(queue.run(row(), undefined, { timeout: { microseconds: 200_000, source: 'request' } })),
+    ];
+    runner.release();
+    assert.equal(await alone, 'ok');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(runner.batches, [1, 3], 'the three waiting requests ran as one batch');
+    const arrivedMeanwhile = Array.from({ length: 3 }, () => settle(queue.run(row())));
+
+    runner.release(); // the batch of three comes back with one row: batching turns off, the three queue again
+    const full = '503 model m:1 is overloaded: 3 requests are queued (max_queue_size 3); retry later';
+    assert.deepEqual(await Promise.all(arrivedMeanwhile), [full, full, full]);
+    assert.equal(queue.maxBatchSize, 0);
+    // `first` runs alone now; the other two wait behind it, watched as before.
+    client.abort();
+    assert.match(await within('the cancelled request to leave the queue', goesAway, 5_000), /^499 .*it was not run$/);
+    assert.match(
+      await within('the requeued request to reach its deadline', hasDeadline, 5_000),
+      /^504 request to model m:1 timed out after waiting .*\(parameters\.timeout\); it was not run$/,
+    );
+    runner.release();
+    assert.equal(await first, 'ok');
+    await queue.drain();
+    assert.deepEqual(runner.batches, [1, 3, 1], 'neither the cancelled nor the expired request ran again');
   });
 });
 

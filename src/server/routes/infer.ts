@@ -10,22 +10,17 @@ import {
 import { invalidArgument } from '../../protocol/errors.js';
 import type { NamedTensor } from '../../protocol/datatypes.js';
 import {
-  decodeJsonInputs,
-  encodeJsonResponse,
   parseInferenceRequest,
   type DecodedInferenceRequest,
   type InferenceRequestHeader,
 } from '../../protocol/json-codec.js';
+import { decodeJsonInputs } from '../../protocol/json-decode.js';
+import { encodeJsonResponse } from '../../protocol/json-encode.js';
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
-import { runInference, type ReadyModel } from '../inference.js';
-import {
-  checkBytesElements,
-  checkHeaderLimits,
-  DEFAULT_REQUEST_LIMITS,
-  type RequestLimits,
-} from '../request-limits.js';
+import { feedableDatatype, runInference, type ReadyModel } from '../../core/inference.js';
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
 
 interface InferParams {
   model: string;
@@ -60,7 +55,6 @@ export function registerInferRoutes(
       decodeInputs = () => decoded.inputs;
     }
 
-    checkHeaderLimits(header, limits);
     const receivedAt = performance.now() - reply.elapsedTime;
     // A client that hangs up before its answer takes its request out of the queue (not out of a running batch).
     const gone = new AbortController();
@@ -70,10 +64,11 @@ export function registerInferRoutes(
     reply.raw.once('close', onClose);
     let response;
     try {
-      ({ response } = await runInference(model, header, () => checkBytesElements(decodeInputs(), limits), {
+      ({ response } = await runInference(model, header, decodeInputs, {
         requestId: request.id,
         receivedAt,
         signal: gone.signal,
+        limits,
       }));
     } finally {
       reply.raw.off('close', onClose);
@@ -111,13 +106,10 @@ function decodeRaw(model: ReadyModel, body: Buffer): DecodedInferenceRequest {
     );
   }
   const spec = inputs[0];
-  if (spec.datatype === null)
-    throw invalidArgument(
-      `input ${spec.name} of model ${model.name} has type ${spec.ortType}, which onnx-serve cannot feed`,
-    );
+  const datatype = feedableDatatype(spec, model.name);
   const shape = protocolShape(spec.dims);
   if (shape[0] === -1 && shape.filter((d) => d === -1).length > 1) shape[0] = 1;
-  const tensor = decodeRawBody(body, { name: spec.name, datatype: spec.datatype, shape });
+  const tensor = decodeRawBody(body, { name: spec.name, datatype, shape });
   return {
     header: { inputs: [{ name: tensor.name, datatype: tensor.datatype, shape: tensor.shape }] },
     inputs: [tensor],

@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { predictUploads } from '../../processing/predict.js';
 import { uploadsOf } from '../image-uploads.js';
-import type { ReadyModel } from '../inference.js';
 
 interface PredictParams {
   model: string;
@@ -31,13 +30,4 @@ export function registerPredictRoutes(
   };
   app.post<{ Params: PredictParams }>('/v2/models/:model/predict', predict);
   app.post<{ Params: PredictParams }>('/v2/models/:model/versions/:version/predict', predict);
-}
-
-/** What a model's metadata says about /predict, so that clients (the dashboard) can offer an image drop. */
-export function predictMetadata(model: Pick<ReadyModel, 'name' | 'spec'>) {
-  const { preprocess, postprocess, pipeline } = model.spec.config;
-  if (pipeline !== undefined)
-    return { predict: { endpoint: `/v2/models/${model.name}/predict`, answers: pipeline.type, pipeline } };
-  if (preprocess === undefined || postprocess === undefined) return {};
-  return { predict: { endpoint: `/v2/models/${model.name}/predict`, answers: postprocess.type, preprocess } };
 }

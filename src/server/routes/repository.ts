@@ -1,8 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalidArgument, notFound, ServeError } from '../../protocol/errors.js';
-import { describeJsonValue, parseJsonText } from '../../protocol/json-codec.js';
-import type { ControlMode, ModelControl } from '../../repository/model-control.js';
+import { describeJsonValue } from '../../protocol/json-codec.js';
+import { parseJsonText } from '../../protocol/json-parse.js';
+import type { ControlMode, ModelControl } from '../../core/model-control.js';
 
 export interface RepositoryRouteOptions {
   mode: ControlMode;

@@ -1,4 +1,4 @@
-import type { NamedTensor } from '../protocol/datatypes.js';
+import type { Datatype, NamedTensor } from '../protocol/datatypes.js';
 import { invalidArgument, toServeError } from '../protocol/errors.js';
 import type { InferenceRequestHeader, InferenceResponse } from '../protocol/json-codec.js';
 import { validateInputAgainstMetadata, validateInputNames, validateRequestedOutputNames } from '../protocol/shape.js';
@@ -8,8 +8,9 @@ import {
   publishInferenceFinished,
   publishInferenceStarted,
 } from '../observability/inference-events.js';
-import type { ReadyModelVersion } from '../repository/model-registry.js';
-import { protocolShape } from '../runtime/signature.js';
+import type { ReadyModelVersion } from '../repository/model-version.js';
+import { protocolShape, type TensorSpec } from '../runtime/signature.js';
+import { checkBytesElements, checkHeaderLimits, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
 
 export type ReadyModel = ReadyModelVersion;
 
@@ -30,6 +31,8 @@ export interface InferenceContext {
   receivedAt?: number;
   /** Aborted when the client goes away (connection closed, call cancelled): takes the request out of the queue. */
   signal?: AbortSignal;
+  /** Tensor and BYTES limits on what the request may ask (default DEFAULT_REQUEST_LIMITS). */
+  limits?: RequestLimits;
 }
 
 export interface InferenceResult {
@@ -38,11 +41,12 @@ export interface InferenceResult {
 }
 
 /**
- * Checks a request against the model's signature, runs it on the model's workers and answers the
- * outputs in the order the request asked for them (all outputs, in model order, if it named none).
- * The header is checked before `decodeInputs` runs, so a wrong shape is reported as such rather than
- * as a data-length mismatch, and no time goes into decoding a request that cannot run.
- * Transport-neutral: HTTP /infer and /predict, gRPC and the in-process API all go through it.
+ * Checks a request against the request limits and the model's signature, runs it on the model's
+ * workers and answers the outputs in the order the request asked for them (all outputs, in model
+ * order, if it named none). The header is checked before `decodeInputs` runs, so a wrong shape is
+ * reported as such rather than as a data-length mismatch, and no time goes into decoding a request
+ * that cannot run. Transport-neutral: HTTP /infer and /predict, gRPC, the in-process API and the
+ * bench all go through it, so the limits hold on every one of them.
  */
 export async function runInference(
   model: ReadyModel,
@@ -51,10 +55,14 @@ export async function runInference(
   context: InferenceContext = {},
 ): Promise<InferenceResult> {
   const receivedAt = context.receivedAt ?? performance.now();
+  const limits = context.limits ?? DEFAULT_REQUEST_LIMITS;
+  // Refused before it counts as an inference: the request asks more than any model may be given.
+  checkHeaderLimits(header, limits);
   let started = false;
   let items = 1;
   try {
-    const result = await validateAndRun(model, header, decodeInputs, context.signal, (count) => {
+    const decodeWithinLimits = () => checkBytesElements(decodeInputs(), limits);
+    const result = await validateAndRun(model, header, decodeWithinLimits, context.signal, (count) => {
       started = true;
       items = count;
       publishInferenceStarted({ model });
@@ -103,14 +111,9 @@ async function validateAndRun(
   validateInputNames(header.inputs, signature.inputs, label);
   header.inputs.forEach((input, index) => {
     const spec = signature.inputs.find((s) => s.name === input.name)!;
-    if (spec.datatype === null) {
-      throw invalidArgument(
-        `input ${spec.name} of model ${label} has type ${spec.ortType}, which onnx-serve cannot feed`,
-      );
-    }
     validateInputAgainstMetadata(
       input,
-      { name: spec.name, datatype: spec.datatype, shape: protocolShape(spec.dims) },
+      { name: spec.name, datatype: feedableDatatype(spec, label), shape: protocolShape(spec.dims) },
       label,
       index,
     );
@@ -133,6 +136,16 @@ async function validateAndRun(
   // The server's side of the latency, for clients and `onnx-serve bench` to split queue from compute.
   response.parameters = { queue_ms: round3(queueMs), compute_ms: round3(computeMs), batch_size: batchSize };
   return { response, timings: { queueMs, computeMs, items, batchSize } };
+}
+
+/** The protocol datatype of a model input, or INVALID_ARGUMENT for an ONNX type no request can carry. */
+export function feedableDatatype(spec: TensorSpec, model: string): Datatype {
+  if (spec.datatype === null) {
+    throw invalidArgument(
+      `input ${spec.name} of model ${model} has type ${spec.ortType}, which onnx-serve cannot feed`,
+    );
+  }
+  return spec.datatype;
 }
 
 /** Triton's request parameter `timeout`: µs the request may wait in the queue (0 or absent: no timeout of its own). */

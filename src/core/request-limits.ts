@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import type { NamedTensor } from '../protocol/datatypes.js';
 import { payloadTooLarge } from '../protocol/errors.js';
 import type { InferenceRequestHeader } from '../protocol/json-codec.js';
@@ -22,7 +21,11 @@ export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
   maxBytesElementSize: 4 * 1024 * 1024,
 };
 
-/** Checked on the request header, before any tensor data is decoded. */
+/**
+ * Checked on the request header, before JSON data or gRPC contents are decoded. Binary-extension and
+ * raw tensors are views into the body, which the body limit already bounds, so they are checked
+ * after the body is split into them but before any tensor is built from it.
+ */
 export function checkHeaderLimits(header: InferenceRequestHeader, limits: RequestLimits): void {
   if (header.inputs.length > limits.maxTensors) {
     throw payloadTooLarge(
@@ -55,28 +58,4 @@ export function checkBytesElements(inputs: NamedTensor[], limits: RequestLimits)
     });
   });
   return inputs;
-}
-
-/**
- * Node rejects some requests before fastify sees them (headers over maxHeaderSize, malformed HTTP);
- * they get the same `{error}` JSON as every other error instead of a bare status line.
- */
-export function clientErrorHandler(limits: RequestLimits) {
-  return (error: Error & { code?: string }, socket: Socket): void => {
-    if (!socket.writable || error.code === 'ECONNRESET') {
-      socket.destroy();
-      return;
-    }
-    const [status, message] =
-      error.code === 'HPE_HEADER_OVERFLOW'
-        ? [
-            '431 Request Header Fields Too Large',
-            `the request line and headers are larger than the limit of ${limits.maxHeaderSize} bytes (--max-header-size)`,
-          ]
-        : ['400 Bad Request', `malformed HTTP request (${error.code ?? error.message})`];
-    const body = JSON.stringify({ error: message });
-    socket.end(
-      `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  };
 }

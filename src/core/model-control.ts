@@ -2,20 +2,14 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { invalidArgument, notFound } from '../protocol/errors.js';
-import type { ModelRegistry, ModelState, ModelVersion } from './model-registry.js';
-import { MODEL_NAME, scanRepository, type ModelVersionSpec } from './scan.js';
+import type { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelVersion } from '../repository/model-version.js';
+import { MODEL_NAME, scanRepository, type ModelVersionSpec } from '../repository/scan.js';
+import { repositoryIndex, type IndexEntry } from './repository-index.js';
 
 /** Triton's control modes: `none` loads at startup only; `poll` follows the repository; `explicit` follows the API. */
 export const CONTROL_MODES = ['none', 'poll', 'explicit'] as const;
 export type ControlMode = (typeof CONTROL_MODES)[number];
-
-/** One row of POST /v2/repository/index (Triton's shape). */
-export interface IndexEntry {
-  name: string;
-  version?: string;
-  state: ModelState;
-  reason?: string;
-}
 
 /**
  * Loads, reloads and unloads the models of a repository while the server runs. A new or changed
@@ -52,26 +46,15 @@ export class ModelControl {
   }
 
   index(readyOnly = false): IndexEntry[] {
-    const entries: IndexEntry[] = [];
-    for (const name of this.#registry.modelNames()) {
-      const error = this.#registry.modelError(name);
-      if (error !== undefined) {
-        entries.push({ name, state: 'UNAVAILABLE', reason: error });
-        continue;
-      }
-      for (const version of this.#registry.versionsOf(name)) {
-        const failed = this.#failedReloads.get(name)?.get(version.version);
-        const reason =
-          failed === undefined ? version.reason : `reload failed, still serving the previous model: ${failed}`;
-        entries.push({
-          name,
-          version: String(version.version),
-          state: version.state,
-          ...(reason === undefined ? {} : { reason }),
-        });
-      }
-    }
-    return readyOnly ? entries.filter((e) => e.state === 'READY') : entries;
+    return repositoryIndex(this.#registry, {
+      readyOnly,
+      reloadFailure: (name, version) => this.reloadFailure(name, version),
+    });
+  }
+
+  /** Why the last reload of a version failed while the previous model kept serving, if it did. */
+  reloadFailure(name: string, version: number): string | undefined {
+    return this.#failedReloads.get(name)?.get(version);
   }
 
   /** Loads or reloads a model from the repository; resolves to its index rows, rejects if nothing of it serves. */

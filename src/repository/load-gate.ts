@@ -3,12 +3,12 @@
  * them once its instances are up, so a model whose outputs drifted from PyTorch is never served.
  */
 import path from 'node:path';
-import type { ModelVersionSpec } from '../repository/scan.js';
+import type { ModelVersionSpec } from './scan.js';
 import type { ModelSignature } from '../runtime/signature.js';
 import type { WorkerPool } from '../runtime/worker-pool.js';
-import { DEFAULT_TOLERANCE } from './compare.js';
-import { findTestDataSets } from './test-data.js';
-import { describeVerifyFailure, verifyWithPool, type VerifyReport } from './verify.js';
+import { DEFAULT_TOLERANCE } from '../verify/compare.js';
+import { findTestDataSets } from '../verify/test-data.js';
+import { describeVerifyFailure, verifyWithPool, type VerifyReport } from '../verify/verify.js';
 
 /** The report, or undefined when there is nothing to check (no test data, or `verify: false`). */
 export async function verifyOnLoad(

@@ -1,0 +1,45 @@
+/**
+ * The repository index: every model version with its state, and every model that could not be read.
+ * One list for HTTP `POST /v2/repository/index` and gRPC `RepositoryIndex`.
+ */
+import type { ModelRegistry } from '../repository/model-registry.js';
+import type { ModelState } from '../repository/model-version.js';
+
+/** One row of the index (Triton's shape). */
+export interface IndexEntry {
+  name: string;
+  /** Absent for a model whose folder could not be read at all. */
+  version?: string;
+  state: ModelState;
+  reason?: string;
+}
+
+export interface IndexOptions {
+  /** Only READY versions. */
+  readyOnly?: boolean;
+  /** Why the last reload of a version failed while the previous model kept serving (model control). */
+  reloadFailure?: (name: string, version: number) => string | undefined;
+}
+
+export function repositoryIndex(registry: ModelRegistry, options: IndexOptions = {}): IndexEntry[] {
+  const entries: IndexEntry[] = [];
+  for (const name of registry.modelNames()) {
+    const error = registry.modelError(name);
+    if (error !== undefined) {
+      entries.push({ name, state: 'UNAVAILABLE', reason: error });
+      continue;
+    }
+    for (const version of registry.versionsOf(name)) {
+      const failed = options.reloadFailure?.(name, version.version);
+      const reason =
+        failed === undefined ? version.reason : `reload failed, still serving the previous model: ${failed}`;
+      entries.push({
+        name,
+        version: String(version.version),
+        state: version.state,
+        ...(reason === undefined ? {} : { reason }),
+      });
+    }
+  }
+  return options.readyOnly === true ? entries.filter((e) => e.state === 'READY') : entries;
+}

@@ -1,0 +1,187 @@
+/**
+ * Loading a model version: its worker pool is created (a session per instance, providers tried in
+ * order), warmed up and verified against the test data in its folder, then the queue is put in front
+ * of it. The registry (model-registry.ts) keeps the versions and answers lookups; model control
+ * (core/model-control.ts) swaps what this loads into it.
+ */
+import type { Logger } from 'pino';
+import { pipelineSteps } from '../config/processing-config.js';
+import type { ExecutionProviderName } from '../config/model-config.js';
+import type { CpuBudget } from '../runtime/cpu.js';
+import { defaultProviderFallbackMessage, requestedProviderFallbackMessage } from '../runtime/provider-messages.js';
+import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
+import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
+import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
+import { ModelQueue } from '../scheduler/model-queue.js';
+import { verifyOnLoad } from './load-gate.js';
+import { ModelVersion } from './model-version.js';
+import type { ModelVersionSpec } from './scan.js';
+
+export class ModelLoader {
+  readonly #cpu: CpuBudget;
+  readonly #log: Logger;
+  /** Providers of the default list already reported missing: said once, not once per model. */
+  readonly #defaultFallbackReported = new Set<ExecutionProviderName>();
+
+  constructor(cpu: CpuBudget, log: Logger) {
+    this.#cpu = cpu;
+    this.#log = log;
+  }
+
+  /** A version found by a scan, not loaded yet. */
+  create(spec: ModelVersionSpec): ModelVersion {
+    return new ModelVersion(spec, this.#cpu);
+  }
+
+  /** A version created and loaded outside the registry, for a swap: READY, or UNAVAILABLE with its reason. */
+  async prepare(spec: ModelVersionSpec): Promise<ModelVersion> {
+    const version = this.create(spec);
+    await this.load(version);
+    return version;
+  }
+
+  /** Creates the version's instances, warms them up and verifies them: READY, or UNAVAILABLE with the reason. */
+  async load(version: ModelVersion): Promise<void> {
+    const pool = new WorkerPool(
+      {
+        label: version.label,
+        modelPath: version.spec.modelPath,
+        settings: version.settings,
+        warmup: version.spec.config.warmup ?? {},
+      },
+      version.instances,
+      this.#supervision(version),
+    );
+    version.loading();
+    try {
+      const loaded = await pool.start();
+      await this.#verify(version, pool, loaded);
+      const queue = new ModelQueue({
+        label: version.label,
+        runner: pool,
+        instances: loaded.instances,
+        policy: resolveBatchingPolicy(version.spec.config),
+        signature: loaded.signature,
+        batchingRequested: version.spec.config.max_batch_size !== undefined,
+        log: this.#log,
+      });
+      version.started({ loaded, pool, queue });
+      this.#logLoaded(version, loaded);
+    } catch (error) {
+      version.failed((error as Error).message);
+      this.#log.error(
+        { model: version.name, version: version.version, path: version.spec.modelPath, reason: version.reason },
+        `model ${version.label} failed to load: ${version.reason}`,
+      );
+    }
+  }
+
+  /**
+   * A pipeline has nothing of its own to load: it is ready when every model it runs is.
+   * `resolveReady` throws the reason a step cannot run.
+   */
+  settlePipeline(version: ModelVersion, resolveReady: (step: string) => unknown): void {
+    const missing = pipelineSteps(version.spec.config.pipeline!).flatMap((step) => {
+      try {
+        resolveReady(step);
+        return [];
+      } catch (error) {
+        return [`step ${(error as Error).message}`];
+      }
+    });
+    if (missing.length === 0) {
+      version.pipelineReady();
+      this.#log.info({ model: version.name }, `pipeline ${version.label} ready`);
+      return;
+    }
+    version.failed(missing.join('; '));
+    this.#log.error(
+      { model: version.name, reason: version.reason },
+      `pipeline ${version.label} cannot run: ${version.reason}`,
+    );
+  }
+
+  /** Checks the version against the test data sets in its folder, if any; closes the pool when it fails. */
+  async #verify(version: ModelVersion, pool: WorkerPool, loaded: PoolReady): Promise<void> {
+    try {
+      const report = await verifyOnLoad(version.spec, pool, loaded.signature);
+      if (report === undefined) return;
+      this.#log.info(
+        { model: version.name, version: version.version, testDataSets: report.sets, tolerance: report.tolerance },
+        `model ${version.label} matches its ${report.sets} test data sets`,
+      );
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+  }
+
+  /** Instance crashes are logged; a crash loop turns the version UNAVAILABLE with its reason. */
+  #supervision(version: ModelVersion): SupervisorEvents {
+    const fields = { model: version.name, version: version.version };
+    return {
+      instanceCrashed: ({ instance, cause }) =>
+        this.#log.error(
+          { ...fields, instance, reason: cause },
+          `model ${version.label}: instance ${instance} crashed (${cause}); replacing it`,
+        ),
+      instanceReplaced: ({ instance, loadMs, warmupMs }) =>
+        this.#log.info(
+          { ...fields, instance, loadMs: round(loadMs), warmupMs: round(warmupMs) },
+          `model ${version.label}: instance ${instance} replaced and warmed up`,
+        ),
+      gaveUp: (reason) => {
+        version.failed(reason);
+        this.#log.error({ ...fields, reason }, `model ${version.label} is now unavailable: ${reason}`);
+      },
+    };
+  }
+
+  #logLoaded(version: ModelVersion, loaded: PoolReady): void {
+    // Providers named in config.yaml that could not be had are worth a warning per model; the
+    // default list's CUDA attempt on a host without CUDA is one info line per server start.
+    const requested = version.spec.config.session?.execution_providers !== undefined;
+    for (const skipped of loaded.skippedProviders) {
+      const fields = {
+        model: version.name,
+        version: version.version,
+        provider: skipped.provider,
+        reason: skipped.error,
+      };
+      if (requested) {
+        this.#log.warn(fields, requestedProviderFallbackMessage(version.label, skipped, loaded.provider));
+      } else if (!this.#defaultFallbackReported.has(skipped.provider)) {
+        this.#defaultFallbackReported.add(skipped.provider);
+        this.#log.info(
+          { provider: skipped.provider, reason: skipped.error, using: loaded.provider },
+          defaultProviderFallbackMessage(skipped, loaded.provider),
+        );
+      }
+    }
+    if (loaded.warmup.warning !== undefined) {
+      this.#log.warn(
+        { model: version.name, version: version.version, shapes: loaded.warmup.shapes, reason: loaded.warmup.warning },
+        `model ${version.label}: warmup on synthesised inputs failed, serving anyway (set warmup.inputs in config.yaml): ${loaded.warmup.warning}`,
+      );
+    }
+    this.#log.info(
+      {
+        model: version.name,
+        version: version.version,
+        provider: loaded.provider,
+        instances: loaded.instances,
+        intraOpThreads: version.settings.intraOpThreads,
+        graphOptimizationLevel: version.settings.graphOptimizationLevel,
+        loadMs: round(loaded.loadMs),
+        warmupMs: round(loaded.warmup.ms),
+        warmupRuns: loaded.warmup.runs,
+      },
+      `model ${version.label} ready on ${loaded.provider} (${loaded.instances} × ${version.settings.intraOpThreads} threads): ` +
+        `load ${round(loaded.loadMs)} ms, warmup ${loaded.warmup.runs} runs ${round(loaded.warmup.ms)} ms`,
+    );
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

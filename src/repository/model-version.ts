@@ -1,0 +1,125 @@
+import path from 'node:path';
+import { unavailable, type ServeError } from '../protocol/errors.js';
+import type { CpuBudget } from '../runtime/cpu.js';
+import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
+import type { PoolReady, WorkerPool } from '../runtime/worker-pool.js';
+import type { ModelQueue } from '../scheduler/model-queue.js';
+import type { ModelVersionSpec } from './scan.js';
+
+export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
+
+/** What a loaded version runs on: the instances' report, their pool and the queue in front of it. */
+export interface Running {
+  /** Provider, signature, load and warmup figures, as the instances reported them. */
+  loaded: PoolReady;
+  pool: WorkerPool;
+  /** The bounded, batching queue in front of the pool. */
+  queue: ModelQueue;
+}
+
+/**
+ * A version's state with what exists in it. A READY model has its instances running; a READY
+ * pipeline runs nothing of its own (its steps do); an UNAVAILABLE version has its reason, and keeps
+ * its instances when it lost them to a crash loop after loading, until it is unloaded.
+ */
+export type VersionStatus =
+  | { state: 'LOADING' }
+  | { state: 'READY'; running: Running }
+  | { state: 'READY'; pipeline: true }
+  | { state: 'UNAVAILABLE'; reason: string; running?: Running };
+
+/** One version of one model, from the moment it is found until it is unloaded. */
+export class ModelVersion {
+  readonly name: string;
+  readonly version: number;
+  readonly spec: ModelVersionSpec;
+  readonly settings: SessionSettings;
+  readonly instances: number;
+  #status: VersionStatus = { state: 'LOADING' };
+
+  constructor(spec: ModelVersionSpec, cpu: CpuBudget) {
+    this.name = spec.name;
+    this.version = spec.version;
+    this.spec = spec;
+    const resolved = resolveSessionSettings(spec.config, cpu, (p) => path.resolve(spec.configDir, p));
+    this.settings = resolved.settings;
+    this.instances = resolved.instances;
+  }
+
+  get label(): string {
+    return `${this.name}:${this.version}`;
+  }
+
+  get status(): VersionStatus {
+    return this.#status;
+  }
+
+  get state(): ModelState {
+    return this.#status.state;
+  }
+
+  /** Why the version is UNAVAILABLE; undefined otherwise. */
+  get reason(): string | undefined {
+    return this.#status.state === 'UNAVAILABLE' ? this.#status.reason : undefined;
+  }
+
+  get #running(): Running | undefined {
+    return 'running' in this.#status ? this.#status.running : undefined;
+  }
+
+  /** What the loaded instances reported: provider, signature, load and warmup figures. */
+  get loaded(): PoolReady | undefined {
+    return this.#running?.loaded;
+  }
+
+  get pool(): WorkerPool | undefined {
+    return this.#running?.pool;
+  }
+
+  get queue(): ModelQueue | undefined {
+    return this.#running?.queue;
+  }
+
+  /** This version as one that can infer now, or undefined when it cannot (not READY, or a pipeline). */
+  ready(): ReadyModelVersion | undefined {
+    // The status union guarantees loaded, pool and queue for a READY version with running instances.
+    return this.#status.state === 'READY' && 'running' in this.#status ? (this as ReadyModelVersion) : undefined;
+  }
+
+  /** Loading (again): nothing runs yet. */
+  loading(): void {
+    this.#status = { state: 'LOADING' };
+  }
+
+  /** Loaded, warmed up and verified. */
+  started(running: Running): void {
+    this.#status = { state: 'READY', running };
+  }
+
+  /** A pipeline whose steps are all ready. */
+  pipelineReady(): void {
+    this.#status = { state: 'READY', pipeline: true };
+  }
+
+  /** Failed to load, or lost its instances: UNAVAILABLE with the reason, keeping what still runs for retire(). */
+  failed(reason: string): void {
+    const running = this.#running;
+    this.#status = { state: 'UNAVAILABLE', reason, ...(running === undefined ? {} : { running }) };
+  }
+
+  /** Out of service: what it already queued runs to the end, then its instances close. */
+  async retire(): Promise<void> {
+    await this.queue?.drain();
+    this.queue?.close();
+    await this.pool?.close();
+  }
+}
+
+export type ReadyModelVersion = ModelVersion & { pool: WorkerPool; loaded: PoolReady; queue: ModelQueue };
+
+/** UNAVAILABLE for a version that is not ready, saying whether it is loading or why it failed. */
+export function notReady(version: ModelVersion): ServeError {
+  const why =
+    version.state === 'LOADING' ? 'is still loading' : `is unavailable: ${version.reason ?? 'unknown reason'}`;
+  return unavailable(`model ${version.name} version ${version.version} ${why}`);
+}

@@ -1,0 +1,56 @@
+/**
+ * HTTP errors raised before a route runs, answered in the same `{"error": message}` shape and with
+ * the catalogue's status (src/protocol/errors.ts) as every other error: Node's own refusals
+ * (headers over the limit, malformed HTTP) and fastify's router's (a bad or too long URL).
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { RequestLimits } from '../core/request-limits.js';
+import { headersTooLarge, invalidArgument, toServeError, uriTooLong, type ServeError } from '../protocol/errors.js';
+
+/** Longest model name or version the router takes (fastify's maxParamLength). */
+export const MAX_PARAM_LENGTH = 256;
+
+/** The body of every error answer. */
+export function errorBody(error: ServeError): { error: string } {
+  return { error: error.message };
+}
+
+/**
+ * Node rejects some requests before fastify sees them (headers over maxHeaderSize, malformed HTTP):
+ * the answer goes to the socket directly, still with the catalogue's status and body.
+ */
+export function clientErrorHandler(limits: RequestLimits) {
+  return (error: Error & { code?: string }, socket: Socket): void => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const served =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? headersTooLarge(
+            `the request line and headers are larger than the limit of ${limits.maxHeaderSize} bytes (--max-header-size)`,
+          )
+        : invalidArgument(`malformed HTTP request (${error.code ?? error.message})`);
+    const body = JSON.stringify(errorBody(served));
+    socket.end(
+      `HTTP/1.1 ${served.status} ${STATUS_CODES[served.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  };
+}
+
+/** fastify's `frameworkErrors`: a URL the router cannot match, before any route or error handler. */
+export function routerErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split('?')[0];
+  const shown = path.length > 80 ? `${path.slice(0, 80)}…` : path;
+  const served =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? uriTooLong(
+          `URL ${shown} has a path segment (a model name or version) longer than ${MAX_PARAM_LENGTH} characters`,
+        )
+      : error.code === 'FST_ERR_BAD_URL'
+        ? invalidArgument(`URL ${shown} is malformed: every % must start an escape of two hex digits, such as %2F`)
+        : toServeError(error);
+  void reply.code(served.status).send(errorBody(served));
+}
