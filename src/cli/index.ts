@@ -6,6 +6,7 @@ import { registerConvertCommand } from './convert.js';
 import { registerInferCommand } from './infer.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerOptimizeCommand } from './optimize.js';
+import { registerQuantizeCommand } from './quantize.js';
 import { registerServeCommand } from './serve.js';
 import { registerVerifyCommand } from './verify.js';
 
@@ -20,6 +21,7 @@ registerBenchCommand(program);
 registerConvertCommand(program);
 registerVerifyCommand(program);
 registerOptimizeCommand(program);
+registerQuantizeCommand(program);
 registerInferCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
