@@ -158,7 +158,7 @@ export function makeTensor(
   name: string,
   dataType: number,
   dims: number[],
-  data: Float32Array | Int8Array | Uint8Array | Int32Array,
+  data: Float32Array | Int8Array | Uint8Array | Int32Array | BigInt64Array,
 ): TensorProtoMessage {
   return { name, dataType, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }

@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { cloneModelProto, ONNX_FLOAT, writeModelProto, type ModelProtoMessage } from '../onnx/model-proto.js';
+import { cloneModelProto, writeModelProto, type ModelProtoMessage } from '../onnx/model-proto.js';
 import type { NamedTensor } from '../protocol/datatypes.js';
 import { withModelPool } from '../runtime/model-pool.js';
 import type { WorkerPool } from '../runtime/worker-pool.js';
@@ -27,13 +27,13 @@ export interface CalibrationOptions {
 
 const HISTOGRAM_BINS = 2048;
 
-/** The model with these tensors added to its graph outputs (float tensors, shape left to ONNX Runtime). */
+/** The model with these tensors added to its graph outputs (type and shape left to ONNX Runtime to infer). */
 export function exposeTensors(model: ModelProtoMessage, names: Iterable<string>): ModelProtoMessage {
   const exposed = cloneModelProto(model);
   const outputs = new Set(exposed.graph.output.map((output) => output.name));
   for (const name of names) {
     if (outputs.has(name)) continue;
-    exposed.graph.output.push({ name, type: { tensorType: { elemType: ONNX_FLOAT } } });
+    exposed.graph.output.push({ name });
     outputs.add(name);
   }
   return exposed;
@@ -68,6 +68,16 @@ async function runSample(pool: WorkerPool, sample: NamedTensor[], names: string[
   const values = new Map<string, Float32Array>();
   for (const output of outputs) if (output.data instanceof Float32Array) values.set(output.name, output.data);
   return values;
+}
+
+/** Which of the named tensors are not float32 (shape arithmetic, indices): one run of the first sample tells. */
+export async function nonFloatTensors(
+  model: ModelProtoMessage,
+  names: string[],
+  sample: NamedTensor[],
+): Promise<Set<string>> {
+  const values = await withExposedModel(model, names, (run) => run(sample));
+  return new Set(names.filter((name) => !values.has(name)));
 }
 
 /** The range of every named tensor over all samples. */

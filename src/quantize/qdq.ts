@@ -64,7 +64,11 @@ const FOLDABLE_ACTIVATIONS = new Set(['Relu', 'Clip']);
 const MS_DOMAIN = 'com.microsoft';
 
 /** Folds activations and decides which nodes and tensors to quantize; the model is copied first by the caller. */
-export function planStatic(model: ModelProtoMessage, options: StaticQuantizeOptions): QdqPlan {
+export function planStatic(
+  model: ModelProtoMessage,
+  options: StaticQuantizeOptions,
+  nonFloat: ReadonlySet<string> = new Set(),
+): QdqPlan {
   const graph = model.graph;
   const exclude = new Set(options.exclude);
   const isExcluded = (node: NodeProtoMessage) => exclude.has(node.name) || exclude.has(node.opType);
@@ -75,6 +79,7 @@ export function planStatic(model: ModelProtoMessage, options: StaticQuantizeOpti
   const quantizable = (node: NodeProtoMessage): boolean => {
     if (node.domain !== '' && node.domain !== 'ai.onnx') return false;
     if (isExcluded(node)) return false;
+    if (node.output.some((name) => nonFloat.has(name)) || node.input.some((name) => nonFloat.has(name))) return false;
     switch (node.opType) {
       case 'Conv':
         return !isFloatConstant(node.input[0]) && isFloatConstant(node.input[1]);
@@ -127,7 +132,11 @@ export function planStatic(model: ModelProtoMessage, options: StaticQuantizeOpti
     }
     if (PASS_THROUGH.has(node.opType) && (node.domain === '' || node.domain === 'ai.onnx')) {
       const input = node.input[0];
-      if ((tensors.has(input) || shared.has(input)) && !graphOutputs.has(node.output[0])) {
+      if (
+        (tensors.has(input) || shared.has(input)) &&
+        !graphOutputs.has(node.output[0]) &&
+        !nonFloat.has(node.output[0])
+      ) {
         shared.set(node.output[0], input);
       }
       continue;

@@ -10,8 +10,9 @@ import { cloneModelProto, readModelProto, writeModelProto, type ModelProtoMessag
 import type { NamedTensor } from '../protocol/datatypes.js';
 import { withModelPool } from '../runtime/model-pool.js';
 import { compareOutputs, type OutputAgreement } from '../verify/agreement.js';
-import { calibrate, withExposedModel, type CalibrationMethod } from './calibrate.js';
+import { calibrate, nonFloatTensors, withExposedModel, type CalibrationMethod } from './calibrate.js';
 import { planDynamic } from './dynamic.js';
+import { upgradeToOpset10 } from './opset.js';
 import { applyStatic, planStatic } from './qdq.js';
 import { readSamples } from './samples.js';
 
@@ -84,14 +85,22 @@ export async function quantizeModel(
     sampleSource = set.description;
   }
 
-  const model = cloneModelProto(source);
+  let model = cloneModelProto(source);
   let quantizedNodes: { name: string; opType: string; output: string[]; input: string[] }[];
   let foldedActivations = 0;
   let excluded: string[] = [];
   let calibration: QuantizeReport['calibration'];
   let nodeTensors: Map<string, string> | undefined;
   if (options.mode === 'static') {
-    const plan = planStatic(model, options);
+    upgradeToOpset10(model);
+    let plan = planStatic(model, options);
+    // Add, Concat and MatMul also compute shapes and indices; those tensors stay as they are.
+    const nonFloat = await nonFloatTensors(source, plan.tensors, samples[0]);
+    if (nonFloat.size > 0) {
+      model = cloneModelProto(source);
+      upgradeToOpset10(model);
+      plan = planStatic(model, options, nonFloat);
+    }
     const calibrationStart = performance.now();
     const ranges = await calibrate(source, plan.tensors, samples, {
       method: options.method,
