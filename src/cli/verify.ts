@@ -32,6 +32,7 @@ export function registerVerifyCommand(program: Command): void {
     )
     .option('--atol <number>', 'absolute tolerance', parseTolerance, DEFAULT_TOLERANCE.atol)
     .option('--rtol <number>', 'relative tolerance', parseTolerance, DEFAULT_TOLERANCE.rtol)
+    .option('--json', 'print the report as JSON')
     .option('--against <float.onnx>', 'compare with this reference model (a quantized model with its float source)')
     .option('--config <config.yaml>', 'with --against and images: the config whose preprocess turns them into tensors')
     .option(

@@ -10,6 +10,7 @@ import { cloneModelProto, readModelProto, writeModelProto, type ModelProtoMessag
 import type { NamedTensor } from '../protocol/datatypes.js';
 import { withModelPool } from '../runtime/model-pool.js';
 import { compareOutputs, type OutputAgreement } from '../verify/agreement.js';
+import { findTestDataSets } from '../verify/test-data.js';
 import { calibrate, nonFloatTensors, withExposedModel, type CalibrationMethod } from './calibrate.js';
 import { planDynamic } from './dynamic.js';
 import { upgradeToOpset10 } from './opset.js';
@@ -76,10 +77,11 @@ export async function quantizeModel(
   const started = performance.now();
   const source = await readModelProto(modelPath);
   const signature = await withModelPool(modelPath, async (_pool, signature) => signature);
-  const needsSamples = options.mode === 'static';
+  // Dynamic quantization needs no samples; where the model has test data, they show what it costs.
+  const hasTestData = (await findTestDataSets(path.dirname(path.resolve(modelPath)))).length > 0;
   let samples: NamedTensor[][] = [];
   let sampleSource = '';
-  if (needsSamples || options.calibration !== undefined) {
+  if (options.mode === 'static' || options.calibration !== undefined || hasTestData) {
     const set = await readSamples(options.calibration, modelPath, signature, options.config);
     samples = set.samples.slice(0, options.maxSamples);
     sampleSource = set.description;
@@ -94,6 +96,7 @@ export async function quantizeModel(
   if (options.mode === 'static') {
     upgradeToOpset10(model);
     let plan = planStatic(model, options);
+    if (plan.nodes.length === 0) throw nothingToQuantize(modelPath, options);
     // Add, Concat and MatMul also compute shapes and indices; those tensors stay as they are.
     const nonFloat = await nonFloatTensors(source, plan.tensors, samples[0]);
     if (nonFloat.size > 0) {
@@ -121,11 +124,7 @@ export async function quantizeModel(
     quantizedNodes = plan.nodes;
     excluded = plan.excluded;
   }
-  if (quantizedNodes.length === 0) {
-    throw new Error(
-      `${modelPath} has no node to quantize (Conv, MatMul or Gemm with constant weights${options.exclude.length > 0 ? ', not excluded' : ''})`,
-    );
-  }
+  if (quantizedNodes.length === 0) throw nothingToQuantize(modelPath, options);
   model.metadataProps.push({
     key: 'onnx_serve.quantize',
     value: JSON.stringify({
@@ -172,6 +171,16 @@ export async function quantizeModel(
     nodeErrors,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+function nothingToQuantize(modelPath: string, options: QuantizeOptions): Error {
+  const what =
+    options.mode === 'static'
+      ? 'Conv, MatMul or Gemm with constant weights, or Add, Concat, pooling on float tensors'
+      : 'MatMul or Gemm with a constant 2-D float weight';
+  return new Error(
+    `${modelPath} has no node to quantize (${what}${options.exclude.length > 0 ? ', not excluded' : ''})`,
+  );
 }
 
 /**
