@@ -328,22 +328,15 @@ function quantizeWeight(
   for (let i = 0; i < values.length; i++) {
     quantized[i] = Math.max(-limit, Math.min(limit, roundHalfEven(values[i] / scales[channelOf(i)])));
   }
-  const base = `${weight.name}__${node.name || node.output[0]}`;
-  const scaleDims = axis === undefined ? [] : [channels];
-  const tensors = [
-    makeTensor(`${base}_quantized`, ONNX_INT8, shape, quantized),
-    makeTensor(`${base}_scale`, ONNX_FLOAT, scaleDims, scales),
-    makeTensor(`${base}_zero_point`, ONNX_INT8, scaleDims, new Int8Array(channels)),
-  ];
-  const name = `${base}_DequantizeLinear_Output`;
-  const dequantize = makeNode(
-    'DequantizeLinear',
-    [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`],
-    [name],
-    `${base}_DequantizeLinear`,
-    { domain, ints: axis === undefined ? {} : { axis } },
+  const { name, ...nodes } = dequantizedConstant(
+    `${weight.name}__${node.name || node.output[0]}`,
+    makeTensor('', ONNX_INT8, shape, quantized),
+    scales,
+    new Int8Array(channels),
+    axis,
+    domain,
   );
-  return { name, scales, nodes: { tensors, dequantize } };
+  return { name, scales, nodes };
 }
 
 /** int32 bias with scale input scale × weight scale and zero point 0, as the integer kernels expect. */
@@ -362,21 +355,40 @@ function quantizeBias(
     Math.fround(inputScale * weightScales[channels > 1 ? c : 0]),
   );
   const quantized = Int32Array.from(values, (v, c) => roundHalfEven(v / scales[c]));
-  const base = `${bias.name}__${node.name || node.output[0]}`;
   const perChannel = axis !== undefined && channels > 1;
-  const scaleDims = perChannel ? [values.length] : [];
+  return dequantizedConstant(
+    `${bias.name}__${node.name || node.output[0]}`,
+    makeTensor('', ONNX_INT32, [values.length], quantized),
+    perChannel ? scales : scales.subarray(0, 1),
+    new Int32Array(perChannel ? values.length : 1),
+    perChannel ? 0 : undefined,
+    domain,
+  );
+}
+
+/** A quantized constant (`base`_quantized, _scale, _zero_point) and the DequantizeLinear that reads it. */
+function dequantizedConstant(
+  base: string,
+  quantized: TensorProtoMessage,
+  scales: Float32Array,
+  zeroPoints: Int8Array | Int32Array,
+  axis: number | undefined,
+  domain: string,
+): WeightNodes & { name: string } {
+  const scaleDims = axis === undefined ? [] : [scales.length];
+  const zeroPointType = zeroPoints instanceof Int8Array ? ONNX_INT8 : ONNX_INT32;
   const tensors = [
-    makeTensor(`${base}_quantized`, ONNX_INT32, [values.length], quantized),
-    makeTensor(`${base}_scale`, ONNX_FLOAT, scaleDims, perChannel ? scales : scales.subarray(0, 1)),
-    makeTensor(`${base}_zero_point`, ONNX_INT32, scaleDims, new Int32Array(perChannel ? values.length : 1)),
+    { ...quantized, name: `${base}_quantized` },
+    makeTensor(`${base}_scale`, ONNX_FLOAT, scaleDims, scales),
+    makeTensor(`${base}_zero_point`, zeroPointType, scaleDims, zeroPoints),
   ];
   const name = `${base}_DequantizeLinear_Output`;
   const dequantize = makeNode(
     'DequantizeLinear',
-    [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`],
+    tensors.map((tensor) => tensor.name),
     [name],
     `${base}_DequantizeLinear`,
-    { domain, ints: perChannel ? { axis: 0 } : {} },
+    { domain, ints: axis === undefined ? {} : { axis } },
   );
   return { name, tensors, dequantize };
 }
