@@ -76,7 +76,7 @@ before(async () => {
   await execute(python.path, [
     '-c',
     `import numpy; numpy.random.seed(7)
-numpy.savez("${dir}/held-out.npz", x=numpy.random.randn(8, 3, 32, 32).astype(numpy.float32))
+numpy.savez_compressed("${dir}/held-out.npz", x=numpy.random.randn(8, 3, 32, 32).astype(numpy.float32))
 numpy.save("${dir}/calibration.npy", numpy.random.randn(6, 3, 32, 32).astype(numpy.float32))`,
   ]);
 });
