@@ -76,6 +76,11 @@ export async function quantizeModel(
 ): Promise<QuantizeReport> {
   const started = performance.now();
   const source = await readModelProto(modelPath);
+  const known = new Set(source.graph.node.flatMap((node) => [node.name, node.opType]));
+  const unknown = options.exclude.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new Error(`--exclude ${unknown.join(', ')}: no node of ${modelPath} has that name or op type`);
+  }
   const signature = await withModelPool(modelPath, async (_pool, signature) => signature);
   // Dynamic quantization needs no samples; where the model has test data, they show what it costs.
   const hasTestData = (await findTestDataSets(path.dirname(path.resolve(modelPath)))).length > 0;

@@ -220,6 +220,9 @@ describe('quantize (static QDQ)', () => {
     );
     assert.equal(badMethod.code, 1);
     assert.match(badMethod.stderr, /expected one of minmax, percentile, got "entropy"/);
+    const typo = await onnxServe('quantize', residual, '--output', path.join(dir, 'x.onnx'), '--exclude', 'Conv,Gem');
+    assert.equal(typo.code, 1);
+    assert.match(typo.stderr, /--exclude Gem: no node of .*model\.onnx has that name or op type/);
   });
 
   it('quantizes the opset-9 PP-OCR orientation classifier, calibrated on rendered text through its preprocess config', async () => {
