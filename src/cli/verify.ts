@@ -10,6 +10,13 @@ import { DEFAULT_AGREEMENT, verifyAgreement, type AgreementReport, type OutputAg
 import { DEFAULT_TOLERANCE, type Tolerance } from '../verify/compare.js';
 import { describeVerifyFailure, formatError, verifyModel, type VerifyReport } from '../verify/verify.js';
 
+const AGAINST_ONLY = [
+  ['config', '--config'],
+  ['minCosine', '--min-cosine'],
+  ['minTop1', '--min-top1'],
+  ['maxAbs', '--max-abs'],
+] as const;
+
 interface VerifyFlags {
   atol: number;
   rtol: number;
@@ -52,7 +59,12 @@ export function registerVerifyCommand(program: Command): void {
       'with --against: largest absolute error per output (default: not checked)',
       parseTolerance,
     )
-    .action(async (model: string, dir: string | undefined, flags: VerifyFlags) => {
+    .action(async (model: string, dir: string | undefined, flags: VerifyFlags, command: Command) => {
+      for (const [option, flag] of AGAINST_ONLY) {
+        if (flags.against === undefined && command.getOptionValueSource(option) === 'cli') {
+          throw new Error(`${flag} needs --against FLOAT.onnx`);
+        }
+      }
       if (flags.against !== undefined) {
         const report = await verifyAgainst(model, flags.against, dir, flags);
         console.log(flags.json ? JSON.stringify(report, null, 2) : formatAgreementReport(report));

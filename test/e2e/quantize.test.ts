@@ -311,6 +311,10 @@ describe('verify --against', () => {
     assert.equal(strict.code, 1);
     assert.match(strict.stdout, /FAIL: logits beyond the thresholds/);
 
+    const withoutReference = await onnxServe('verify', int8, '--min-cosine', '0.9');
+    assert.equal(withoutReference.code, 1);
+    assert.match(withoutReference.stderr, /--min-cosine needs --against FLOAT\.onnx/);
+
     const calibrationSet = await onnxServe('verify', int8, '--against', residual);
     assert.equal(calibrationSet.code, 0, calibrationSet.stderr);
     assert.match(calibrationSet.stdout, /these are the inputs the model was calibrated on/);
