@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import * as prettier from 'prettier';
 import sharp from 'sharp';
 import { runExportHelper, type ExportJob } from '../src/convert/convert.js';
 import { findPython } from '../src/convert/python.js';
@@ -371,7 +372,8 @@ async function writeResults(table: string): Promise<void> {
   const next = text.includes(start)
     ? text.replace(new RegExp(`${start}[\\s\\S]*${end}`), section)
     : `${text.trimEnd()}\n\n## Float vs int8 (\`bench/quantize.ts\`, issue 19)\n\n${section}\n`;
-  await writeFile(file, next);
+  // Formatted as `npm run lint` expects (the table's columns aligned).
+  await writeFile(file, await prettier.format(next, { ...(await prettier.resolveConfig(file)), filepath: file }));
 }
 
 await main();
