@@ -6,6 +6,7 @@ import { registerConvertCommand } from './convert.js';
 import { registerInferCommand } from './infer.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerOptimizeCommand } from './optimize.js';
+import { registerQuantizeCommand } from './quantize.js';
 import { registerServeCommand } from './serve.js';
 import { refuseUnknownCommand } from './unknown-arguments.js';
 import { registerVerifyCommand } from './verify.js';
@@ -21,6 +22,7 @@ registerBenchCommand(program);
 registerConvertCommand(program);
 registerVerifyCommand(program);
 registerOptimizeCommand(program);
+registerQuantizeCommand(program);
 registerInferCommand(program);
 
 const refusal = refuseUnknownCommand(program, process.argv.slice(2));

@@ -3,8 +3,9 @@
  * upstream field numbers. It lives in a TS string rather than a .proto file because tsc does not
  * copy .proto files into dist/, and the published package ships dist/ without src/.
  *
- * Left out: training info, functions, quantization annotations and tensor segments. Protobuf
- * skips unknown fields, so models that carry them still decode.
+ * Left out: training info and tensor segments. Protobuf skips unknown fields, so models that carry
+ * them still decode; a model rewritten from this schema (quantize) loses them. Functions and
+ * quantization annotations are in because a rewritten model must keep them.
  */
 export const ONNX_PROTO = `
 syntax = "proto2";
@@ -21,6 +22,27 @@ message ModelProto {
   optional string doc_string = 6;
   optional GraphProto graph = 7;
   repeated StringStringEntryProto metadata_props = 14;
+  repeated FunctionProto functions = 25;
+}
+
+message FunctionProto {
+  optional string name = 1;
+  repeated string input = 4;
+  repeated string output = 5;
+  repeated string attribute = 6;
+  repeated AttributeProto attribute_proto = 11;
+  repeated NodeProto node = 7;
+  optional string doc_string = 8;
+  repeated OperatorSetIdProto opset_import = 9;
+  optional string domain = 10;
+  optional string overload = 13;
+  repeated ValueInfoProto value_info = 12;
+  repeated StringStringEntryProto metadata_props = 14;
+}
+
+message TensorAnnotation {
+  optional string tensor_name = 1;
+  repeated StringStringEntryProto quant_parameter_tensor_names = 2;
 }
 
 message OperatorSetIdProto {
@@ -42,6 +64,8 @@ message GraphProto {
   repeated ValueInfoProto input = 11;
   repeated ValueInfoProto output = 12;
   repeated ValueInfoProto value_info = 13;
+  repeated TensorAnnotation quantization_annotation = 14;
+  repeated StringStringEntryProto metadata_props = 16;
 }
 
 message NodeProto {
@@ -52,6 +76,8 @@ message NodeProto {
   optional string domain = 7;
   repeated AttributeProto attribute = 5;
   optional string doc_string = 6;
+  optional string overload = 8;
+  repeated StringStringEntryProto metadata_props = 9;
 }
 
 message AttributeProto {
@@ -94,6 +120,7 @@ message ValueInfoProto {
   optional string name = 1;
   optional TypeProto type = 2;
   optional string doc_string = 3;
+  repeated StringStringEntryProto metadata_props = 4;
 }
 
 message TypeProto {
@@ -183,6 +210,7 @@ message TensorProto {
   optional DataLocation data_location = 14;
   repeated double double_data = 10 [packed = true];
   repeated uint64 uint64_data = 11 [packed = true];
+  repeated StringStringEntryProto metadata_props = 16;
 }
 
 message SparseTensorProto {
