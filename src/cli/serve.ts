@@ -5,6 +5,12 @@ import { DEFAULT_BODY_LIMIT } from '../server/app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
 import { DEFAULT_REQUEST_LIMITS } from '../server/request-limits.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  defaultMaxConnections,
+} from '../server/connections.js';
 import { CONTROL_MODES, type ControlMode } from '../repository/model-control.js';
 
 interface ServeFlags {
@@ -25,6 +31,10 @@ interface ServeFlags {
   maxTensorElements: number;
   maxBytesElementSize: number;
   maxImagePixels: number;
+  headersTimeoutSecs: number;
+  requestTimeoutSecs: number;
+  keepAliveTimeoutSecs: number;
+  maxConnections: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -74,6 +84,30 @@ export function registerServeCommand(program: Command): void {
       DEFAULT_REQUEST_LIMITS.maxBytesElementSize,
     )
     .option(
+      '--headers-timeout-secs <seconds>',
+      'time a client has to send its request line and headers (408 and close after it)',
+      parsePositiveNumber,
+      DEFAULT_HEADERS_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--request-timeout-secs <seconds>',
+      'time a client has to send its whole request, headers and body (408 and close after it)',
+      parsePositiveNumber,
+      DEFAULT_REQUEST_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--keep-alive-timeout-secs <seconds>',
+      'time an idle keep-alive connection is kept open',
+      parsePositiveNumber,
+      DEFAULT_KEEP_ALIVE_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--max-connections <n>',
+      'open HTTP connections; more are closed on arrival (default: the open-files limit less a reserve)',
+      parsePositiveInt,
+      defaultMaxConnections(),
+    )
+    .option(
       '--model-control-mode <mode>',
       `${CONTROL_MODES.join(', ')}: load at startup only, follow the repository, or follow /v2/repository calls`,
       parseControlMode,
@@ -110,6 +144,12 @@ export function registerServeCommand(program: Command): void {
           maxTensors: flags.maxTensors,
           maxTensorElements: flags.maxTensorElements,
           maxBytesElementSize: flags.maxBytesElementSize,
+        },
+        connections: {
+          headersTimeoutMs: flags.headersTimeoutSecs * 1000,
+          requestTimeoutMs: flags.requestTimeoutSecs * 1000,
+          keepAliveTimeoutMs: flags.keepAliveTimeoutSecs * 1000,
+          maxConnections: flags.maxConnections,
         },
         modelControlMode: flags.modelControlMode,
         repositoryPollSecs: flags.repositoryPollSecs,
@@ -154,6 +194,12 @@ function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
+  return n;
+}
+
+function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
   return n;
 }
 

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'OVERLOADED'
   | 'TIMEOUT'
   | 'CANCELLED'
+  | 'REQUEST_TIMEOUT'
+  | 'ABORTED'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAUTHENTICATED'
@@ -25,6 +27,10 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   TIMEOUT: 504,
   // nginx's "client closed request": nobody reads it, but logs and metrics do.
   CANCELLED: 499,
+  // The client was too slow sending its request; the connection is closed after this answer.
+  REQUEST_TIMEOUT: 408,
+  // The client closed the connection before its request was complete: only logs and metrics see it.
+  ABORTED: 499,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNAUTHENTICATED: 401,
@@ -53,6 +59,8 @@ export const overloaded = (message: string, retryAfterSeconds = 1): ServeError =
   new ServeError('OVERLOADED', message, { retryAfterSeconds });
 export const timedOut = (message: string): ServeError => new ServeError('TIMEOUT', message);
 export const cancelled = (message: string): ServeError => new ServeError('CANCELLED', message);
+export const requestTimedOut = (message: string): ServeError => new ServeError('REQUEST_TIMEOUT', message);
+export const aborted = (message: string): ServeError => new ServeError('ABORTED', message);
 export const payloadTooLarge = (message: string): ServeError => new ServeError('PAYLOAD_TOO_LARGE', message);
 export const unsupportedMediaType = (message: string): ServeError => new ServeError('UNSUPPORTED_MEDIA_TYPE', message);
 export const internal = (message: string, cause?: unknown): ServeError =>

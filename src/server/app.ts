@@ -1,9 +1,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { wasPublished } from '../observability/inference-events.js';
 import type { Observability } from '../observability/observability.js';
-import { ServeError, toServeError } from '../protocol/errors.js';
+import type { ServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes, type ReadinessPolicy } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
@@ -15,7 +16,10 @@ import { registerStatsRoutes } from './routes/stats.js';
 import { registerRequestObservation } from './request-observation.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
 import { registerDrainHooks } from './shutdown.js';
-import { clientErrorHandler, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
+import { clientErrorHandler, DEFAULT_REQUEST_LIMITS, type ClientErrorKind, type RequestLimits } from './request-limits.js';
+import { connectionLimits, markCutByTimeout, timeoutServerOptions, type ConnectionLimits } from './connections.js';
+import { servedError } from './framework-errors.js';
+import { ConnectionMetrics } from '../observability/connection-metrics.js';
 
 export interface ServerInfo {
   name: string;
@@ -36,6 +40,8 @@ export interface AppOptions {
   observability?: Observability;
   /** Header, tensor and BYTES limits; DEFAULT_REQUEST_LIMITS where not given. */
   limits?: Partial<RequestLimits>;
+  /** Timeouts and the connection cap of the standalone server (buildApp); defaults where not given. */
+  connections?: Partial<ConnectionLimits>;
   /** Model control endpoints; off (mode none) when not given. */
   repository?: RepositoryRouteOptions;
 }
@@ -44,9 +50,18 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
+  const connections = connectionLimits(options.connections);
+  const timeouts = timeoutServerOptions(connections);
+  let metrics: ConnectionMetrics | undefined;
+  const observeClientError = (kind: ClientErrorKind, socket: Socket) => {
+    if (kind === 'headers_timeout' || kind === 'body_timeout') markCutByTimeout(socket);
+    metrics?.clientError(kind);
+  };
   const app = Fastify({
-    http: { maxHeaderSize: limits.maxHeaderSize },
-    clientErrorHandler: clientErrorHandler(limits),
+    http: { maxHeaderSize: limits.maxHeaderSize, ...timeouts.http },
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: timeouts.keepAliveTimeout,
+    clientErrorHandler: clientErrorHandler(limits, observeClientError),
     loggerInstance: options.log as FastifyBaseLogger,
     // One log line per request would drown the events that matter (loads, failures, slow inferences).
     logController: new LogController({ disableRequestLogging: true }),
@@ -58,6 +73,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Shutdown answers come from registerDrainHooks, with a reason, and health checks keep answering.
     return503OnClosing: false,
   });
+  // Past the cap Node closes a new connection as soon as it is accepted (and emits 'drop').
+  app.server.maxConnections = connections.maxConnections;
+  if (options.observability !== undefined) {
+    metrics = new ConnectionMetrics(options.observability.metrics.registry, app.server, connections.maxConnections);
+  }
   // The same encapsulated plugin a user mounts into their own app (onnx-serve/fastify): one code path.
   void app.register(registerServeRoutes, options);
   return app;
@@ -81,7 +101,7 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   );
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
-    const served = fromFrameworkError(error, options.bodyLimit);
+    const served = servedError(error, request, options.bodyLimit);
     // An inference failure already has its (rate-limited) line from the inference log.
     const logged = wasPublished(error);
     if (served.status >= 500 && served.code !== 'OVERLOADED' && served.code !== 'UNAVAILABLE' && !logged) {
@@ -103,28 +123,10 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   registerPredictRoutes(app, options.registry, { maxImagePixels: options.maxImagePixels });
   registerRepositoryRoutes(app, options.repository ?? { mode: 'none' });
   if (options.observability !== undefined) {
-    registerRequestObservation(app, options.registry);
+    registerRequestObservation(app, options.registry, options.bodyLimit);
     registerStatsRoutes(app, options.registry, options.observability);
     registerMetricsRoute(app, options.observability.metrics);
     registerDashboardRoutes(app);
   }
 }
 
-/** fastify's own errors (body limits, content length) get the same `{error}` shape and plain words. */
-function fromFrameworkError(error: FastifyError | ServeError, bodyLimit: number): ServeError {
-  if (error instanceof ServeError) return error;
-  switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ServeError(
-        'PAYLOAD_TOO_LARGE',
-        `request body is larger than the limit of ${bodyLimit} bytes (${(bodyLimit / 1048576).toFixed(1)} MiB); raise it with --max-body-size`,
-      );
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ServeError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type: ${error.message}`);
-  }
-  const status = error.statusCode;
-  if (status !== undefined && status >= 400 && status < 500) {
-    return new ServeError(status === 413 ? 'PAYLOAD_TOO_LARGE' : 'INVALID_ARGUMENT', error.message);
-  }
-  return toServeError(error);
-}

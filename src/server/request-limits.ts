@@ -57,23 +57,57 @@ export function checkBytesElements(inputs: NamedTensor[], limits: RequestLimits)
   return inputs;
 }
 
+/** Why Node cut a connection before fastify saw its request. */
+export type ClientErrorKind = 'headers_too_large' | 'headers_timeout' | 'body_timeout' | 'malformed' | 'reset';
+
 /**
- * Node rejects some requests before fastify sees them (headers over maxHeaderSize, malformed HTTP);
- * they get the same `{error}` JSON as every other error instead of a bare status line.
+ * Node rejects some requests before fastify sees them (headers over maxHeaderSize, malformed HTTP,
+ * headers or body not received within their timeouts); they get the same `{error}` JSON as every
+ * other error instead of a bare status line. `observe` hears of each one (metrics, timeout marks).
  */
-export function clientErrorHandler(limits: RequestLimits) {
+export function clientErrorHandler(
+  limits: RequestLimits,
+  observe: (kind: ClientErrorKind, socket: Socket) => void = () => {},
+) {
   return (error: Error & { code?: string }, socket: Socket): void => {
     if (!socket.writable || error.code === 'ECONNRESET') {
+      observe('reset', socket);
       socket.destroy();
       return;
     }
-    const [status, message] =
+    // Node says only "request timeout"; a response object on the socket means the headers were in.
+    const response = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    const kind: ClientErrorKind =
       error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'headers_too_large'
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? response === undefined
+            ? 'headers_timeout'
+            : 'body_timeout'
+          : 'malformed';
+    observe(kind, socket);
+    const [status, message] =
+      kind === 'headers_too_large'
         ? [
             '431 Request Header Fields Too Large',
             `the request line and headers are larger than the limit of ${limits.maxHeaderSize} bytes (--max-header-size)`,
           ]
-        : ['400 Bad Request', `malformed HTTP request (${error.code ?? error.message})`];
+        : kind === 'headers_timeout'
+          ? [
+              '408 Request Timeout',
+              'the request line and headers did not arrive within the headers timeout (--headers-timeout-secs)',
+            ]
+          : kind === 'body_timeout'
+            ? [
+                '408 Request Timeout',
+                'the request body did not arrive within the request timeout (--request-timeout-secs)',
+              ]
+            : ['400 Bad Request', `malformed HTTP request (${error.code ?? error.message})`];
+    // A response already under way (the request was answered before its body came in) cannot take another.
+    if (response?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
     const body = JSON.stringify({ error: message });
     socket.end(
       `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -12,6 +12,7 @@ import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
 import type { RequestLimits } from './request-limits.js';
+import type { ConnectionLimits } from './connections.js';
 import { ModelControl, type ControlMode } from '../repository/model-control.js';
 
 export const DEFAULT_POLL_SECS = 15;
@@ -61,6 +62,8 @@ export interface ServeOptions {
   drainTimeoutMs?: number;
   /** Header, tensor and BYTES limits (defaults: DEFAULT_REQUEST_LIMITS). */
   limits?: Partial<RequestLimits>;
+  /** HTTP timeouts and the connection cap (defaults: see connections.ts). */
+  connections?: Partial<ConnectionLimits>;
   /** Triton's --model-control-mode (default none). */
   modelControlMode?: ControlMode;
   /** Poll mode: seconds between repository scans. */
@@ -127,6 +130,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     repository: { mode, control, ...(options.controlToken === undefined ? {} : { token: options.controlToken }) },
     bodyLimit,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.connections === undefined ? {} : { connections: options.connections }),
     readiness,
     maxImagePixels: options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
     observability,

@@ -8,9 +8,11 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { RunningServer } from '../../src/server/start.js';
-import { rawExchange, requestHead } from '../helpers/raw-http.js';
+import { rawExchange, requestHead, type RawAnswer } from '../helpers/raw-http.js';
 import { clsRepository } from '../helpers/repository.js';
-import { getJson, startTestServer } from '../helpers/server.js';
+import { parseExposition, sampleValue } from '../helpers/prometheus.js';
+import { capturingLogger } from '../helpers/log-capture.js';
+import { getJson, postJson, startTestServer } from '../helpers/server.js';
 
 /** The orientation classifier as an image model, so that /predict reads multipart uploads. */
 const IMAGE_MODEL_CONFIG = [
@@ -147,5 +149,194 @@ describe('multipart forms with too many parts', () => {
     // At the caps the form is read through, and its one-byte "images" are refused as such.
     assert.equal(parts.status, 415, JSON.stringify(parts.body));
     assert.match(parts.body.error, /^file 0\.png is not an image/);
+  });
+});
+
+/** The server's Prometheus samples, as a lookup by name and labels. */
+async function metricsOf(server: RunningServer) {
+  const samples = parseExposition(await (await fetch(`${server.url}/metrics`)).text());
+  return (name: string, labels: Record<string, string> = {}) => sampleValue(samples, `onnx_serve_${name}`, labels);
+}
+
+const INFER = '/v2/models/cls/infer';
+// Short, so the test takes a second or two; the server checks them every quarter of the shortest.
+const HEADERS_TIMEOUT_MS = 400;
+const REQUEST_TIMEOUT_MS = 800;
+const KEEP_ALIVE_TIMEOUT_MS = 400;
+// Far beyond any of the timeouts: an answer after it means the connection was never cut.
+const DEADLINE_MS = 8000;
+
+describe('slow and silent clients are cut at their timeouts', () => {
+  let server: RunningServer;
+  const captured = capturingLogger('info');
+  before(async () => {
+    server = await startTestServer({
+      logger: captured.log,
+      modelRepository: await clsRepository([1, 3, 48, 192]),
+      bodyLimit: 64 * 1024,
+      connections: {
+        headersTimeoutMs: HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+      },
+    });
+  });
+  after(async () => server?.close());
+
+  it('headers that never finish, and a connection that sends nothing: 408 naming the option, then closed', async () => {
+    const [partial, silent] = await Promise.all([
+      rawExchange(server.url, 'GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ', { deadlineMs: DEADLINE_MS }),
+      rawExchange(server.url, '', { deadlineMs: DEADLINE_MS }),
+    ]);
+    for (const answer of [partial, silent]) {
+      assert.equal(answer.closed, true, 'the server closed the connection');
+      assert.equal(answer.status, 408, answer.text);
+      assert.match(
+        answer.text,
+        /\{"error":"the request line and headers did not arrive within the headers timeout \(--headers-timeout-secs\)"\}$/,
+      );
+    }
+    const count = await metricsOf(server);
+    assert.equal(count('http_client_errors_total', { reason: 'headers_timeout' }), 2);
+  });
+
+  it('bodies that stall, between chunks or inside one: 408, closed, counted as client timeouts of the model', async () => {
+    const head = (headers: Record<string, string | number>) =>
+      requestHead('POST', INFER, { 'content-type': 'application/json', ...headers });
+    const chunked = head({ 'transfer-encoding': 'chunked' });
+    const answers = await Promise.all([
+      // A body of 1000 bytes that stops after 12.
+      rawExchange(server.url, head({ 'content-length': 1000 }) + '{"inputs": [', { deadlineMs: DEADLINE_MS }),
+      // A chunked body that stops between chunks, and one that stops inside a chunk.
+      rawExchange(server.url, chunked + 'c\r\n{"inputs": [\r\n', { deadlineMs: DEADLINE_MS }),
+      rawExchange(server.url, chunked + '40\r\n{"inputs": [', { deadlineMs: DEADLINE_MS }),
+    ]);
+    for (const answer of answers) {
+      assert.equal(answer.closed, true, 'the server closed the connection');
+      assert.equal(answer.status, 408, answer.text);
+      assert.match(
+        answer.text,
+        /the request body did not arrive within the request timeout \(--request-timeout-secs\)/,
+      );
+    }
+    const count = await metricsOf(server);
+    assert.equal(count('http_client_errors_total', { reason: 'body_timeout' }), 3);
+    assert.equal(count('inference_request_failure_total', { model: 'cls', reason: 'client_timeout' }), 3);
+    assert.equal(count('inference_request_failure_total', { model: 'cls', reason: 'internal' }), undefined);
+  });
+
+  it('a body sent a byte at a time is cut at the request timeout, not kept alive by each byte', async () => {
+    const { hostname, port } = new URL(server.url);
+    const socket = net.connect(Number(port), hostname);
+    socket.on('error', () => {});
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    const closed = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), DEADLINE_MS);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    socket.write(requestHead('POST', INFER, { 'content-type': 'application/json', 'content-length': 1000 }));
+    // A byte every 50 ms: never idle for long, but the 1000 bytes would take 50 s.
+    const drip = setInterval(() => socket.writable && socket.write(' '), 50);
+    try {
+      assert.equal(await closed, true, 'the server closed the connection');
+    } finally {
+      clearInterval(drip);
+      socket.destroy();
+    }
+    assert.match(text, /^HTTP\/1\.1 408 /);
+  });
+
+  it('oversize bodies and abandoned uploads count under their own reasons and log at warn, not as errors', async () => {
+    const big = await postJson(`${server.url}${INFER}`, 'x'.repeat(65 * 1024));
+    assert.equal(big.status, 413, JSON.stringify(big.body));
+    const { hostname, port } = new URL(server.url);
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname, () =>
+        socket.write(requestHead('POST', INFER, { 'content-length': 1000 }) + '{"inputs"', () => {
+          socket.destroy();
+          resolve();
+        }),
+      );
+      socket.on('error', reject);
+    });
+    const deadline = performance.now() + DEADLINE_MS;
+    let count = await metricsOf(server);
+    while (count('inference_request_failure_total', { model: 'cls', reason: 'aborted' }) === undefined) {
+      assert.ok(performance.now() < deadline, 'the abandoned upload was counted');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      count = await metricsOf(server);
+    }
+    assert.equal(count('inference_request_failure_total', { model: 'cls', reason: 'aborted' }), 1);
+    assert.equal(count('inference_request_failure_total', { model: 'cls', reason: 'too_large' }), 1);
+    assert.equal(count('inference_request_failure_total', { model: 'cls', reason: 'internal' }), undefined);
+    const failures = captured.lines.filter((line) => /^inference failed/.test(String(line.msg)));
+    // Every failed inference of this server so far was the client's doing: each logged at warn (40).
+    assert.deepEqual(new Set(failures.map((line) => line.level)), new Set([40]));
+    assert.deepEqual(new Set(failures.map((line) => line.reason)), new Set(['client_timeout', 'too_large', 'aborted']));
+    assert.deepEqual(
+      captured.lines.filter((line) => line.level >= 50),
+      [],
+    );
+  });
+
+  it('an idle keep-alive connection is closed after its timeout; a prompt client is served', async () => {
+    const idle = await rawExchange(server.url, requestHead('GET', '/v2/health/live', {}), { deadlineMs: DEADLINE_MS });
+    assert.equal(idle.status, 200, idle.text);
+    assert.equal(idle.closed, true, 'the server closed the idle connection');
+    assert.equal((await getJson(`${server.url}/v2/health/ready`)).status, 200);
+  });
+});
+
+describe('more connections than the cap', () => {
+  const CAP = 4;
+  let server: RunningServer;
+  before(async () => {
+    server = await startTestServer({
+      modelRepository: await clsRepository([1, 3, 48, 192]),
+      connections: { maxConnections: CAP },
+    });
+  });
+  after(async () => server?.close());
+
+  it('silent sockets fill the cap; one more is closed at once, and a freed slot serves again; all in /metrics', async () => {
+    const { hostname, port } = new URL(server.url);
+    const silent = await Promise.all(
+      Array.from(
+        { length: CAP },
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const socket = net.connect(Number(port), hostname, () => resolve(socket));
+            socket.on('error', reject);
+          }),
+      ),
+    );
+    try {
+      // The server holds CAP connections before the next one arrives (it counts them as it accepts them).
+      const refused = await rawExchange(server.url, requestHead('GET', '/v2/health/live', {}), {
+        deadlineMs: DEADLINE_MS,
+      });
+      assert.equal(refused.closed, true, 'closed by the server, not left waiting');
+      assert.equal(refused.status, undefined, refused.text);
+
+      silent.pop()!.destroy();
+      const deadline = performance.now() + DEADLINE_MS;
+      let served: RawAnswer;
+      do {
+        served = await rawExchange(server.url, requestHead('GET', '/metrics', { connection: 'close' }), {
+          deadlineMs: DEADLINE_MS,
+        });
+      } while (served.status === undefined && performance.now() < deadline);
+      assert.equal(served.status, 200, served.text);
+      const samples = parseExposition(served.text.slice(served.text.indexOf('\r\n\r\n') + 4));
+      assert.equal(sampleValue(samples, 'onnx_serve_http_max_connections'), CAP);
+      assert.equal(sampleValue(samples, 'onnx_serve_http_connections'), CAP);
+      assert.ok(sampleValue(samples, 'onnx_serve_http_connections_refused_total')! >= 1);
+    } finally {
+      for (const socket of silent) socket.destroy();
+    }
   });
 });
