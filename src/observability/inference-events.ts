@@ -7,14 +7,7 @@ import type { ErrorCode } from '../protocol/errors.js';
  * sending the request) and `aborted` (it closed the connection before the request was complete).
  */
 export type FailureReason =
-  | 'rejected'
-  | 'timeout'
-  | 'cancelled'
-  | 'invalid'
-  | 'too_large'
-  | 'client_timeout'
-  | 'aborted'
-  | 'internal';
+  'rejected' | 'timeout' | 'cancelled' | 'invalid' | 'too_large' | 'client_timeout' | 'aborted' | 'internal';
 
 /** The model version an event is about; the object identity tells servers in one process apart. */
 export interface ObservedModel {

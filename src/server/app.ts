@@ -16,7 +16,12 @@ import { registerStatsRoutes } from './routes/stats.js';
 import { registerRequestObservation } from './request-observation.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
 import { registerDrainHooks } from './shutdown.js';
-import { clientErrorHandler, DEFAULT_REQUEST_LIMITS, type ClientErrorKind, type RequestLimits } from './request-limits.js';
+import {
+  clientErrorHandler,
+  DEFAULT_REQUEST_LIMITS,
+  type ClientErrorKind,
+  type RequestLimits,
+} from './request-limits.js';
 import { connectionLimits, markCutByTimeout, timeoutServerOptions, type ConnectionLimits } from './connections.js';
 import { servedError } from './framework-errors.js';
 import { ConnectionMetrics } from '../observability/connection-metrics.js';
@@ -129,4 +134,3 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
     registerDashboardRoutes(app);
   }
 }
-
