@@ -283,6 +283,24 @@ describe('slow and silent clients are cut at their timeouts', () => {
     );
   });
 
+  it('a zero or overflowing dimension is a 400 or 413 from the codec, never an onnxruntime 500', async () => {
+    const ask = (shape: number[]) =>
+      postJson(`${server.url}${INFER}`, { inputs: [{ name: 'x', datatype: 'FP32', shape, data: [] }] });
+    assert.deepEqual(await ask([0, 3, 48, 2 ** 40]).then((answer) => [answer.status, answer.body]), [
+      400,
+      {
+        error:
+          'inputs[0].shape[0] is 0 in [0,3,48,1099511627776]; every dimension must be at least 1 (empty tensors are not run)',
+      },
+    ]);
+    const huge = await ask([1, 3, 48, 2 ** 40]);
+    assert.equal(huge.status, 413, JSON.stringify(huge.body));
+    assert.match(huge.body.error, /the limit is 67108864 per tensor \(--max-tensor-elements\)/);
+    const overflowing = await ask([2 ** 30, 2 ** 30, 2 ** 30, 2 ** 30]);
+    assert.equal(overflowing.status, 400, JSON.stringify(overflowing.body));
+    assert.match(overflowing.body.error, /holds more than 2\^53 elements/);
+  });
+
   it('an idle keep-alive connection is closed after its timeout; a prompt client is served', async () => {
     const idle = await rawExchange(server.url, requestHead('GET', '/v2/health/live', {}), { deadlineMs: DEADLINE_MS });
     assert.equal(idle.status, 200, idle.text);
