@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_SHUTDOWN_DELAY_MS } from '../server/shutdown.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
 import { DEFAULT_REQUEST_LIMITS } from '../server/request-limits.js';
 import {
@@ -22,6 +22,7 @@ interface ServeFlags {
   strictReadiness: boolean;
   maxBodySize: number;
   drainTimeoutSecs: number;
+  shutdownDelaySecs: number;
   modelControlMode: ControlMode;
   repositoryPollSecs: number;
   controlToken?: string;
@@ -58,6 +59,12 @@ export function registerServeCommand(program: Command): void {
       'at SIGTERM/SIGINT, how long accepted requests may take to finish',
       parsePositiveInt,
       DEFAULT_DRAIN_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--shutdown-delay-secs <seconds>',
+      'at SIGTERM/SIGINT, how long new requests are still served after readiness turned false (for load balancers to stop routing)',
+      parseNonNegativeNumber,
+      DEFAULT_SHUTDOWN_DELAY_MS / 1000,
     )
     .option(
       '--max-header-size <bytes>',
@@ -139,6 +146,7 @@ export function registerServeCommand(program: Command): void {
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
         drainTimeoutMs: flags.drainTimeoutSecs * 1000,
+        shutdownDelayMs: flags.shutdownDelaySecs * 1000,
         limits: {
           maxHeaderSize: flags.maxHeaderSize,
           maxTensors: flags.maxTensors,
@@ -200,6 +208,12 @@ function parsePositiveInt(value: string): number {
 function parsePositiveNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return n;
+}
+
+function parseNonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a number of 0 or more, got "${value}"`);
   return n;
 }
 

@@ -15,7 +15,7 @@ import { registerMetricsRoute } from './routes/metrics.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerRequestObservation } from './request-observation.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
-import { registerDrainHooks } from './shutdown.js';
+import { registerDrainHooks, type OpenRequests } from './shutdown.js';
 import {
   clientErrorHandler,
   DEFAULT_REQUEST_LIMITS,
@@ -47,6 +47,8 @@ export interface AppOptions {
   limits?: Partial<RequestLimits>;
   /** Timeouts and the connection cap of the standalone server (buildApp); defaults where not given. */
   connections?: Partial<ConnectionLimits>;
+  /** The standalone server's shutdown: its grace point and the accepted requests it waits for. */
+  shutdown?: { refusing: () => boolean; open: OpenRequests };
   /** Model control endpoints; off (mode none) when not given. */
   repository?: RepositoryRouteOptions;
 }
@@ -96,7 +98,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
 export async function registerServeRoutes(app: FastifyInstance, options: AppOptions): Promise<void> {
   const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
   // Inside the plugin, so that a shutdown's 503 gets this scope's {error} answer.
-  registerDrainHooks(app, options.readiness.draining);
+  registerDrainHooks(app, {
+    draining: options.readiness.draining,
+    refusing: options.shutdown?.refusing ?? options.readiness.draining,
+    ...(options.shutdown === undefined ? {} : { open: options.shutdown.open }),
+  });
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();

@@ -10,7 +10,7 @@ import { cpuBudget } from '../runtime/cpu.js';
 import { startGrpcServer, type RunningGrpcServer } from '../grpc/server.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
+import { closeHttp, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_SHUTDOWN_DELAY_MS, drainHttp, OpenRequests } from './shutdown.js';
 import type { RequestLimits } from './request-limits.js';
 import type { ConnectionLimits } from './connections.js';
 import { ModelControl, type ControlMode } from '../repository/model-control.js';
@@ -60,6 +60,11 @@ export interface ServeOptions {
   observability?: false | ObservabilityOptions;
   /** How long close() waits for accepted requests before cutting their connections. */
   drainTimeoutMs?: number;
+  /**
+   * How long close() keeps serving new requests after readiness turned false (the grace point), so
+   * that load balancers stop routing here first. Default 0: refuse new requests at once.
+   */
+  shutdownDelayMs?: number;
   /** Header, tensor and BYTES limits (defaults: DEFAULT_REQUEST_LIMITS). */
   limits?: Partial<RequestLimits>;
   /** HTTP timeouts and the connection cap (defaults: see connections.ts). */
@@ -119,6 +124,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const observability =
     options.observability === false ? undefined : new Observability(registry, log, options.observability);
   let draining = false;
+  let refusing = false;
+  const open = new OpenRequests();
   const info = serverInfo(control !== undefined);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const readiness = { strict: options.strictReadiness ?? true, draining: () => draining };
@@ -134,6 +141,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     readiness,
     maxImagePixels: options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
     observability,
+    shutdown: { refusing: () => refusing, open },
   });
   const url = await app.listen({ host, port: options.port ?? DEFAULT_HTTP_PORT });
   let grpc: RunningGrpcServer | undefined;
@@ -156,10 +164,16 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // Readiness turns false at once; liveness answers until the listener closes, last of all.
       draining = true;
       await control?.stop();
-      await Promise.all([drainHttp(app, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, log), grpc?.close()]);
+      const delayMs = options.shutdownDelayMs ?? DEFAULT_SHUTDOWN_DELAY_MS;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      refusing = true;
+      const drainMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+      await Promise.all([drainHttp(app, open, drainMs, log), grpc?.close()]);
       await registry.close();
+      await closeHttp(app);
       observability?.close();
     })());
   try {
