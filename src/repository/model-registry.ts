@@ -1,3 +1,4 @@
+import { resolveInputBounds, type InputBound } from '../config/input-bounds.js';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { pipelineSteps } from '../config/processing-config.js';
@@ -27,6 +28,8 @@ export class ModelVersion {
   pool?: WorkerPool;
   /** The bounded, batching queue in front of the pool. */
   queue?: ModelQueue;
+  /** config.yaml `input:` checked against the signature: shapes requests may have, by input name. */
+  inputBounds: ReadonlyMap<string, InputBound> = new Map();
 
   constructor(spec: ModelVersionSpec, cpu: CpuBudget) {
     this.name = spec.name;
@@ -206,6 +209,12 @@ export class ModelRegistry {
     try {
       const loaded = await pool.start();
       await this.#verify(version, pool, loaded);
+      try {
+        version.inputBounds = resolveInputBounds(version.spec.config.input, loaded.signature.inputs);
+      } catch (error) {
+        await pool.close();
+        throw error;
+      }
       version.pool = pool;
       version.loaded = loaded;
       version.queue = new ModelQueue({
