@@ -47,10 +47,9 @@ it('config.yaml input: dims and max_dims are checked against the model when it l
   ];
   for (const [what, config, message] of cases)
     assert.throws(() => resolveInputBounds(config, RECOGNIZER), { message }, what);
-  assert.throws(
-    () => validateModelConfig({ input: [{ name: 'x', dims: [0, 3] }] }, 'config.yaml'),
-    { message: 'config.yaml: input.0.dims.0 must be -1 (varies) or a positive integer' },
-  );
+  assert.throws(() => validateModelConfig({ input: [{ name: 'x', dims: [0, 3] }] }, 'config.yaml'), {
+    message: 'config.yaml: input.0.dims.0 must be -1 (varies) or a positive integer',
+  });
 });
 
 it('a request over a bound, or off a fixed dimension, is a 400 naming the dimension and the bound', () => {
