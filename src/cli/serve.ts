@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
+import { DEFAULT_MAX_INFLIGHT_BYTES } from '../server/inflight-bytes.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_SHUTDOWN_DELAY_MS } from '../server/shutdown.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
 import { DEFAULT_REQUEST_LIMITS } from '../server/request-limits.js';
@@ -21,6 +22,7 @@ interface ServeFlags {
   logLevel: LevelWithSilent;
   strictReadiness: boolean;
   maxBodySize: number;
+  maxInflightBytes: number;
   drainTimeoutSecs: number;
   shutdownDelaySecs: number;
   modelControlMode: ControlMode;
@@ -31,6 +33,7 @@ interface ServeFlags {
   maxTensors: number;
   maxTensorElements: number;
   maxBytesElementSize: number;
+  maxJsonOutputElements: number;
   maxImagePixels: number;
   headersTimeoutSecs: number;
   requestTimeoutSecs: number;
@@ -54,6 +57,12 @@ export function registerServeCommand(program: Command): void {
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
     .option('--no-strict-readiness', 'report ready once loading is done even if some models failed')
     .option('--max-body-size <bytes>', 'largest request body, in bytes', parsePositiveInt, DEFAULT_BODY_LIMIT)
+    .option(
+      '--max-inflight-bytes <bytes>',
+      'bytes of request bodies being received at once; one more body gets 503 with Retry-After before it is read',
+      parsePositiveInt,
+      DEFAULT_MAX_INFLIGHT_BYTES,
+    )
     .option(
       '--drain-timeout-secs <seconds>',
       'at SIGTERM/SIGINT, how long accepted requests may take to finish',
@@ -115,6 +124,12 @@ export function registerServeCommand(program: Command): void {
       defaultMaxConnections(),
     )
     .option(
+      '--max-json-output-elements <n>',
+      'most output elements one JSON answer prints (413 advising binary outputs above it)',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxJsonOutputElements,
+    )
+    .option(
       '--model-control-mode <mode>',
       `${CONTROL_MODES.join(', ')}: load at startup only, follow the repository, or follow /v2/repository calls`,
       parseControlMode,
@@ -145,6 +160,7 @@ export function registerServeCommand(program: Command): void {
         logLevel: flags.logLevel,
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
+        maxInflightBytes: flags.maxInflightBytes,
         drainTimeoutMs: flags.drainTimeoutSecs * 1000,
         shutdownDelayMs: flags.shutdownDelaySecs * 1000,
         limits: {
@@ -152,6 +168,7 @@ export function registerServeCommand(program: Command): void {
           maxTensors: flags.maxTensors,
           maxTensorElements: flags.maxTensorElements,
           maxBytesElementSize: flags.maxBytesElementSize,
+          maxJsonOutputElements: flags.maxJsonOutputElements,
         },
         connections: {
           headersTimeoutMs: flags.headersTimeoutSecs * 1000,

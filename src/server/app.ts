@@ -24,6 +24,7 @@ import {
 } from './request-limits.js';
 import { connectionLimits, markCutByTimeout, timeoutServerOptions, type ConnectionLimits } from './connections.js';
 import { servedError } from './framework-errors.js';
+import { registerInflightBytesBound } from './inflight-bytes.js';
 import { ConnectionMetrics } from '../observability/connection-metrics.js';
 
 export interface ServerInfo {
@@ -47,6 +48,8 @@ export interface AppOptions {
   limits?: Partial<RequestLimits>;
   /** Timeouts and the connection cap of the standalone server (buildApp); defaults where not given. */
   connections?: Partial<ConnectionLimits>;
+  /** Bytes of request bodies being received at once; unbounded when not given. */
+  maxInflightBytes?: number;
   /** The standalone server's shutdown: its grace point and the accepted requests it waits for. */
   shutdown?: { refusing: () => boolean; open: OpenRequests };
   /** Model control endpoints; off (mode none) when not given. */
@@ -103,6 +106,13 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
     refusing: options.shutdown?.refusing ?? options.readiness.draining,
     ...(options.shutdown === undefined ? {} : { open: options.shutdown.open }),
   });
+  if (options.maxInflightBytes !== undefined) {
+    registerInflightBytesBound(app, {
+      maxBytes: options.maxInflightBytes,
+      bodyLimit: options.bodyLimit,
+      ...(options.observability === undefined ? {} : { registry: options.observability.metrics.registry }),
+    });
+  }
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();

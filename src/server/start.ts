@@ -13,6 +13,7 @@ import { buildApp, DEFAULT_BODY_LIMIT, type ServerInfo } from './app.js';
 import { closeHttp, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_SHUTDOWN_DELAY_MS, drainHttp, OpenRequests } from './shutdown.js';
 import type { RequestLimits } from './request-limits.js';
 import type { ConnectionLimits } from './connections.js';
+import { DEFAULT_MAX_INFLIGHT_BYTES } from './inflight-bytes.js';
 import { ModelControl, type ControlMode } from '../repository/model-control.js';
 
 export const DEFAULT_POLL_SECS = 15;
@@ -67,6 +68,8 @@ export interface ServeOptions {
   shutdownDelayMs?: number;
   /** Header, tensor and BYTES limits (defaults: DEFAULT_REQUEST_LIMITS). */
   limits?: Partial<RequestLimits>;
+  /** Bytes of request bodies being received at once (default DEFAULT_MAX_INFLIGHT_BYTES); more get 503. */
+  maxInflightBytes?: number;
   /** HTTP timeouts and the connection cap (defaults: see connections.ts). */
   connections?: Partial<ConnectionLimits>;
   /** Triton's --model-control-mode (default none). */
@@ -136,6 +139,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     info,
     repository: { mode, control, ...(options.controlToken === undefined ? {} : { token: options.controlToken }) },
     bodyLimit,
+    maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.connections === undefined ? {} : { connections: options.connections }),
     readiness,

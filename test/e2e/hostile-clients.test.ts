@@ -4,11 +4,15 @@
  * process or holds a connection past its timeout, and the server keeps answering everyone else.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { RunningServer } from '../../src/server/start.js';
 import { rawExchange, requestHead, type RawAnswer } from '../helpers/raw-http.js';
+import { writeIdentityModel } from '../helpers/onnx-builder.js';
 import { clsRepository } from '../helpers/repository.js';
 import { parseExposition, sampleValue } from '../helpers/prometheus.js';
 import { capturingLogger } from '../helpers/log-capture.js';
@@ -357,4 +361,108 @@ describe('more connections than the cap', () => {
       for (const socket of silent) socket.destroy();
     }
   });
+});
+
+describe('bounded memory for bodies and answers', () => {
+  const MAX_INFLIGHT = 100_000;
+  let server: RunningServer;
+  before(async () => {
+    server = await startTestServer({
+      modelRepository: await clsRepository([1, 3, 48, 192]),
+      bodyLimit: 64 * 1024,
+      maxInflightBytes: MAX_INFLIGHT,
+    });
+  });
+  after(async () => server?.close());
+
+  /** A POST whose headers declare `length` bytes and whose body has not come yet. */
+  async function heldUpload(length: number) {
+    const { hostname, port } = new URL(server.url);
+    const socket = net.connect(Number(port), hostname);
+    socket.on('error', () => {});
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.on('close', resolve));
+    await new Promise<void>((resolve) =>
+      socket.write(
+        requestHead('POST', INFER, {
+          'content-type': 'application/json',
+          'content-length': length,
+          connection: 'close',
+        }),
+        () => resolve(),
+      ),
+    );
+    return {
+      /** Sends a body of the declared length; resolves with the answer once the server closes. */
+      async send(): Promise<string> {
+        socket.write('x'.repeat(length));
+        await closed;
+        return text;
+      },
+      destroy: () => socket.destroy(),
+    };
+  }
+
+  it('bodies being received at once are bounded: one more gets 503 with Retry-After before it is read', async () => {
+    const first = await heldUpload(40_000);
+    const second = await heldUpload(40_000);
+    try {
+      // The reservations are taken once the headers are read; ask until the third is refused.
+      const deadline = performance.now() + DEADLINE_MS;
+      let third: RawAnswer;
+      do {
+        third = await rawExchange(
+          server.url,
+          requestHead('POST', INFER, { 'content-type': 'application/json', 'content-length': 40_000 }),
+          { deadlineMs: DEADLINE_MS, untilFirstResponse: true },
+        );
+      } while (third.status !== 503 && performance.now() < deadline);
+      assert.equal(third.status, 503, third.text);
+      assert.match(third.text, /\r\nretry-after: 1\r\n/i);
+      assert.match(
+        third.text,
+        /request bodies being received hold 80000 bytes; this one's 40000 would pass the bound of 100000 bytes \(--max-inflight-bytes\); retry later/,
+      );
+      // Once a body is in, its bytes are free again.
+      assert.match(await first.send(), /^HTTP\/1\.1 400 /);
+      const fourth = await postJson(`${server.url}${INFER}`, 'y'.repeat(40_000));
+      assert.equal(fourth.status, 400, JSON.stringify(fourth.body));
+    } finally {
+      first.destroy();
+      second.destroy();
+    }
+  });
+});
+
+it('an answer too large for JSON is refused with 413 advising binary outputs, which serve it', async () => {
+  const repository = await mkdtemp(path.join(tmpdir(), 'onnx-serve-identity-'));
+  await writeIdentityModel(repository, 'echo', ['FP32']);
+  const server = await startTestServer({ modelRepository: repository, limits: { maxJsonOutputElements: 1000 } });
+  try {
+    const url = `${server.url}/v2/models/echo/infer`;
+    const input = { name: 'x_fp32', datatype: 'FP32', shape: [1, 1001], data: new Array(1001).fill(0.25) };
+    const json = await postJson(url, { inputs: [input] });
+    assert.deepEqual(
+      [json.status, json.body],
+      [
+        413,
+        {
+          error:
+            'the answer holds 1001 output elements, over the limit of 1000 for JSON (--max-json-output-elements); ask for binary outputs ("parameters": {"binary_data_output": true}, see docs/protocol.md) or for fewer outputs',
+        },
+      ],
+    );
+    const binary = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [input], parameters: { binary_data_output: true } }),
+    });
+    assert.equal(binary.status, 200);
+    assert.equal(binary.headers.get('content-type'), 'application/octet-stream');
+    const fits = await postJson(url, { inputs: [{ ...input, shape: [1, 1000], data: input.data.slice(1) }] });
+    assert.equal(fits.status, 200, JSON.stringify(fits.body));
+  } finally {
+    await server.close();
+  }
 });

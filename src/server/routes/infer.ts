@@ -23,6 +23,7 @@ import { runInference, type ReadyModel } from '../inference.js';
 import {
   checkBytesElements,
   checkHeaderLimits,
+  checkJsonAnswerSize,
   DEFAULT_REQUEST_LIMITS,
   type RequestLimits,
 } from '../request-limits.js';
@@ -79,6 +80,10 @@ export function registerInferRoutes(
       reply.raw.off('close', onClose);
     }
     const isBinary = raw ? () => true : binaryOutputSelector(header);
+    checkJsonAnswerSize(
+      response.outputs.filter((output) => !isBinary(output.name)),
+      limits,
+    );
     if (response.outputs.some((output) => isBinary(output.name))) {
       const encoded = encodeBinaryResponse(response, isBinary);
       return reply
