@@ -190,7 +190,7 @@ try {
   const bodyEnds = await Promise.all(bodies.map((h) => h.ended));
   rows.push([
     `90 slow bodies to /infer (50 dripping, 20 stalled, 20 stalled chunked; --request-timeout-secs ${REQUEST_TIMEOUT_S})`,
-    `${bodyEnds.filter((e) => /^HTTP\/1\.1 408 /.test(e.answer)).length} cut with 408, after p50 ${f1(
+    `${bodyEnds.filter((e) => /^HTTP\/1\.1 408 /.test(e.answer)).length} cut with 408, ${bodyEnds.filter((e) => /^HTTP\/1\.1 503 /.test(e.answer)).length} refused 503 by --max-inflight-bytes (a chunked body reserves --max-body-size), after p50 ${f1(
       percentile(
         bodyEnds.map((e) => e.afterMs / 1000),
         50,
@@ -201,7 +201,8 @@ try {
   // 3. Silent sockets past the cap: the excess is refused at once; when do normal clients get in again?
   phase = 'silent sockets';
   const silent = Array.from({ length: MAX_CONNECTIONS + 200 }, () => hold(''));
-  await sleep(500);
+  // Past a second of silence they give way to clients that speak.
+  await sleep(1200);
   const silentAt = performance.now();
   let firstServedMs = NaN;
   let refusedProbes = 0;
@@ -218,7 +219,7 @@ try {
   const refusedAtOnce = silentEnds.filter((e) => e.answer === '' && e.afterMs < 1000).length;
   rows.push([
     `${MAX_CONNECTIONS + 200} silent sockets (--max-connections ${MAX_CONNECTIONS})`,
-    `${refusedAtOnce} closed within 1 s of opening (over the cap), ${silentEnds.filter((e) => /^HTTP\/1\.1 408 /.test(e.answer)).length} cut with 408 at the headers timeout; a new client was served ${f1(firstServedMs / 1000)} s after the flood (${refusedProbes} refused before); health ${healthOf('silent sockets')}`,
+    `${refusedAtOnce} closed within 1 s of opening (over the cap), ${silentEnds.filter((e) => e.answer === '' && e.afterMs >= 1000).length} closed later without an answer (made room for clients), ${silentEnds.filter((e) => /^HTTP\/1\.1 408 /.test(e.answer)).length} cut with 408 at the headers timeout; 1.2 s into the flood a new client was served after ${refusedProbes} refused attempt(s) (${f1(firstServedMs)} ms); health ${healthOf('silent sockets')}`,
   ]);
 
   // 4. Stalled big uploads: 20 × 60 MB declared, 1 MB sent, then nothing.
@@ -302,7 +303,7 @@ try {
   }
   rows.push([
     `300 truncated multipart bodies (of ${form.length} bytes) to /predict`,
-    [...statuses].map(([status, count]) => `${count}× ${status}`).join(', '),
+    `${[...statuses].map(([status, count]) => `${count}× ${status}`).join(', ')}; health ${healthOf('multipart')}`,
   ]);
 
   phase = 'after';
@@ -325,8 +326,13 @@ try {
     `${server.exitCode === null ? 'alive' : `exited ${server.exitCode}`}, /v2/health/ready ${final.status}`,
   ]);
   rows.push(['server RSS: ready / peak over the battery', `${f1(rssReady)} / ${f1(Math.max(peakRss, rssMb()))} MB`]);
-  const failedProbes = health.filter((h) => h.status !== 200).length;
-  rows.push(['health probes that failed (all phases)', `${failedProbes} of ${health.length}`]);
+  const failed = health.filter((h) => h.status !== 200);
+  const byPhase = new Map<string, number>();
+  for (const probe of failed) byPhase.set(probe.phase, (byPhase.get(probe.phase) ?? 0) + 1);
+  rows.push([
+    'health probes that failed (all phases)',
+    `${failed.length} of ${health.length}${failed.length === 0 ? '' : `: ${[...byPhase].map(([name, count]) => `${count} in ${name}`).join(', ')}`}`,
+  ]);
 } finally {
   probing = false;
   await prober;

@@ -8,6 +8,7 @@ import { METRIC_PREFIX } from './metrics.js';
  */
 export class ConnectionMetrics {
   readonly #clientErrors: Counter<'reason'>;
+  readonly #evicted: Counter<'kind'>;
 
   constructor(registry: Registry, server: Server, maxConnections: number) {
     const registers = [registry];
@@ -30,12 +31,22 @@ export class ConnectionMetrics {
       registers,
     });
     server.on('drop', () => refused.inc());
+    this.#evicted = new Counter({
+      name: `${METRIC_PREFIX}http_connections_evicted_total`,
+      help: 'Connections closed at the cap to make room: silent (no byte sent for a second) or idle (keep-alive between requests)',
+      labelNames: ['kind'],
+      registers,
+    });
     this.#clientErrors = new Counter({
       name: `${METRIC_PREFIX}http_client_errors_total`,
       help: 'Connections cut before a request reached a route, by reason: headers_timeout, body_timeout (408), headers_too_large (431), malformed (400), reset (the client went away)',
       labelNames: ['reason'],
       registers,
     });
+  }
+
+  evicted(kind: string): void {
+    this.#evicted.inc({ kind });
   }
 
   clientError(reason: string): void {

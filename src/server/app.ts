@@ -22,7 +22,13 @@ import {
   type ClientErrorKind,
   type RequestLimits,
 } from './request-limits.js';
-import { connectionLimits, markCutByTimeout, timeoutServerOptions, type ConnectionLimits } from './connections.js';
+import {
+  connectionLimits,
+  evictSilentConnectionsAtCap,
+  markCutByTimeout,
+  timeoutServerOptions,
+  type ConnectionLimits,
+} from './connections.js';
 import { servedError } from './framework-errors.js';
 import { registerInflightBytesBound } from './inflight-bytes.js';
 import { ConnectionMetrics } from '../observability/connection-metrics.js';
@@ -88,6 +94,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   if (options.observability !== undefined) {
     metrics = new ConnectionMetrics(options.observability.metrics.registry, app.server, connections.maxConnections);
   }
+  evictSilentConnectionsAtCap(app.server, (kind) => metrics?.evicted(kind));
   // The same encapsulated plugin a user mounts into their own app (onnx-serve/fastify): one code path.
   void app.register(registerServeRoutes, options);
   return app;

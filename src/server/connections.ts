@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** How long a client may take and how many connections the HTTP server holds at once. */
@@ -97,4 +98,34 @@ export function markCutByTimeout(socket: Socket): void {
 
 export function wasCutByTimeout(socket: Socket | null | undefined): boolean {
   return socket !== null && socket !== undefined && cutByTimeout.has(socket);
+}
+
+// A connection that has sent nothing for this long is taken for a silent one when the cap is hit.
+const SILENT_AFTER_MS = 1000;
+
+/**
+ * When the cap turns a connection away, makes room for the next one: the oldest connection that has
+ * sent no byte for a second is closed, or else the idle keep-alive connections. So silent sockets
+ * can hold the cap only until clients with requests arrive, not until the headers timeout.
+ */
+export function evictSilentConnectionsAtCap(server: Server, onEvict: (kind: 'silent' | 'idle') => void): void {
+  const open = new Map<Socket, number>();
+  server.on('connection', (socket: Socket) => {
+    open.set(socket, performance.now());
+    socket.once('close', () => open.delete(socket));
+  });
+  server.on('drop', () => {
+    const silentSince = performance.now() - SILENT_AFTER_MS;
+    // Map iteration follows insertion: the first match is the oldest.
+    for (const [socket, openedAt] of open) {
+      if (openedAt > silentSince) break;
+      if (socket.bytesRead === 0) {
+        socket.destroy();
+        onEvict('silent');
+        return;
+      }
+    }
+    server.closeIdleConnections();
+    onEvict('idle');
+  });
 }

@@ -324,8 +324,9 @@ describe('more connections than the cap', () => {
   });
   after(async () => server?.close());
 
-  it('silent sockets fill the cap; one more is closed at once, and a freed slot serves again; all in /metrics', async () => {
+  it('silent sockets fill the cap: one more is closed at once, and makes a silent one give way to the next client', async () => {
     const { hostname, port } = new URL(server.url);
+    let closedByServer = 0;
     const silent = await Promise.all(
       Array.from(
         { length: CAP },
@@ -333,18 +334,21 @@ describe('more connections than the cap', () => {
           new Promise<net.Socket>((resolve, reject) => {
             const socket = net.connect(Number(port), hostname, () => resolve(socket));
             socket.on('error', reject);
+            socket.on('close', () => closedByServer++);
           }),
       ),
     );
     try {
-      // The server holds CAP connections before the next one arrives (it counts them as it accepts them).
+      // Fresh silent sockets might be clients about to speak: the one past the cap is refused.
       const refused = await rawExchange(server.url, requestHead('GET', '/v2/health/live', {}), {
         deadlineMs: DEADLINE_MS,
       });
       assert.equal(refused.closed, true, 'closed by the server, not left waiting');
       assert.equal(refused.status, undefined, refused.text);
+      assert.equal(closedByServer, 0);
 
-      silent.pop()!.destroy();
+      // Silent for over a second, they give way: each refusal closes the oldest, so a client retrying gets in.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
       const deadline = performance.now() + DEADLINE_MS;
       let served: RawAnswer;
       do {
@@ -353,10 +357,12 @@ describe('more connections than the cap', () => {
         });
       } while (served.status === undefined && performance.now() < deadline);
       assert.equal(served.status, 200, served.text);
+      assert.equal(closedByServer, 1, 'one silent socket was closed to make room');
       const samples = parseExposition(served.text.slice(served.text.indexOf('\r\n\r\n') + 4));
       assert.equal(sampleValue(samples, 'onnx_serve_http_max_connections'), CAP);
       assert.equal(sampleValue(samples, 'onnx_serve_http_connections'), CAP);
-      assert.ok(sampleValue(samples, 'onnx_serve_http_connections_refused_total')! >= 1);
+      assert.ok(sampleValue(samples, 'onnx_serve_http_connections_refused_total')! >= 2);
+      assert.equal(sampleValue(samples, 'onnx_serve_http_connections_evicted_total', { kind: 'silent' }), 1);
     } finally {
       for (const socket of silent) socket.destroy();
     }
