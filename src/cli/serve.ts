@@ -4,11 +4,18 @@ import type { LevelWithSilent } from 'pino';
 import { createLogger, LOG_FORMATS, type LogFormat } from '../observability/logger.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/shutdown.js';
+import { DEFAULT_MAX_INFLIGHT_BYTES } from '../server/inflight-bytes.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_SHUTDOWN_DELAY_MS } from '../server/shutdown.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } from '../server/start.js';
 import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
 import { CONTROL_MODES, type ControlMode } from '../core/model-control.js';
 import { missingModelFile } from './unknown-arguments.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  defaultMaxConnections,
+} from '../server/connections.js';
 
 interface ServeFlags {
   host: string;
@@ -19,7 +26,9 @@ interface ServeFlags {
   logFormat: LogFormat;
   strictReadiness: boolean;
   maxBodySize: number;
+  maxInflightBytes: number;
   drainTimeoutSecs: number;
+  shutdownDelaySecs: number;
   modelControlMode: ControlMode;
   repositoryPollSecs: number;
   controlToken?: string;
@@ -28,7 +37,12 @@ interface ServeFlags {
   maxTensors: number;
   maxTensorElements: number;
   maxBytesElementSize: number;
+  maxJsonOutputElements: number;
   maxImagePixels: number;
+  headersTimeoutSecs: number;
+  requestTimeoutSecs: number;
+  keepAliveTimeoutSecs: number;
+  maxConnections: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -54,10 +68,22 @@ export function registerServeCommand(program: Command): void {
     .option('--no-strict-readiness', 'report ready once loading is done even if some models failed')
     .option('--max-body-size <bytes>', 'largest request body, in bytes', parsePositiveInt, DEFAULT_BODY_LIMIT)
     .option(
+      '--max-inflight-bytes <bytes>',
+      'bytes of request bodies being received at once; one more body gets 503 with Retry-After before it is read',
+      parsePositiveInt,
+      DEFAULT_MAX_INFLIGHT_BYTES,
+    )
+    .option(
       '--drain-timeout-secs <seconds>',
       'at SIGTERM/SIGINT, how long accepted requests may take to finish',
       parsePositiveInt,
       DEFAULT_DRAIN_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--shutdown-delay-secs <seconds>',
+      'at SIGTERM/SIGINT, how long new requests are still served after readiness turned false (for load balancers to stop routing)',
+      parseNonNegativeNumber,
+      DEFAULT_SHUTDOWN_DELAY_MS / 1000,
     )
     .option(
       '--max-header-size <bytes>',
@@ -82,6 +108,36 @@ export function registerServeCommand(program: Command): void {
       'largest BYTES element',
       parsePositiveInt,
       DEFAULT_REQUEST_LIMITS.maxBytesElementSize,
+    )
+    .option(
+      '--headers-timeout-secs <seconds>',
+      'time a client has to send its request line and headers (408 and close after it)',
+      parsePositiveNumber,
+      DEFAULT_HEADERS_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--request-timeout-secs <seconds>',
+      'time a client has to send its whole request, headers and body (408 and close after it)',
+      parsePositiveNumber,
+      DEFAULT_REQUEST_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--keep-alive-timeout-secs <seconds>',
+      'time an idle keep-alive connection is kept open',
+      parsePositiveNumber,
+      DEFAULT_KEEP_ALIVE_TIMEOUT_MS / 1000,
+    )
+    .option(
+      '--max-connections <n>',
+      'open HTTP connections; more are closed on arrival (default: the open-files limit less a reserve)',
+      parsePositiveInt,
+      defaultMaxConnections(),
+    )
+    .option(
+      '--max-json-output-elements <n>',
+      'most output elements one JSON answer prints (413 advising binary outputs above it)',
+      parsePositiveInt,
+      DEFAULT_REQUEST_LIMITS.maxJsonOutputElements,
     )
     .option(
       '--model-control-mode <mode>',
@@ -116,12 +172,21 @@ export function registerServeCommand(program: Command): void {
         logger: createLogger({ level: flags.logLevel, format: flags.logFormat }),
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
+        maxInflightBytes: flags.maxInflightBytes,
         drainTimeoutMs: flags.drainTimeoutSecs * 1000,
+        shutdownDelayMs: flags.shutdownDelaySecs * 1000,
         limits: {
           maxHeaderSize: flags.maxHeaderSize,
           maxTensors: flags.maxTensors,
           maxTensorElements: flags.maxTensorElements,
           maxBytesElementSize: flags.maxBytesElementSize,
+          maxJsonOutputElements: flags.maxJsonOutputElements,
+        },
+        connections: {
+          headersTimeoutMs: flags.headersTimeoutSecs * 1000,
+          requestTimeoutMs: flags.requestTimeoutSecs * 1000,
+          keepAliveTimeoutMs: flags.keepAliveTimeoutSecs * 1000,
+          maxConnections: flags.maxConnections,
         },
         modelControlMode: flags.modelControlMode,
         repositoryPollSecs: flags.repositoryPollSecs,
@@ -166,6 +231,18 @@ function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
+  return n;
+}
+
+function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return n;
+}
+
+function parseNonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a number of 0 or more, got "${value}"`);
   return n;
 }
 

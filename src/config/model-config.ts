@@ -10,6 +10,7 @@ import {
   type PostprocessConfig,
   type PreprocessConfig,
 } from './processing-config.js';
+import { INPUT_CONFIG_SCHEMA, type InputConfig } from './input-bounds.js';
 
 /**
  * `config.yaml` of one model. Every key is optional: what is missing comes from the ONNX file
@@ -34,6 +35,8 @@ export interface ModelConfig {
   verify?: boolean | { atol?: number; rtol?: number };
   session?: SessionConfig;
   warmup?: WarmupConfig;
+  /** Per input: Triton's dims (-1 varies, batch included) and an upper bound for each varying dimension. */
+  input?: InputConfig[];
   /** Largest batch (items along dimension 0) the dynamic batcher forms; 0 turns batching off (default 8). */
   max_batch_size?: number;
   dynamic_batching?: DynamicBatchingConfig;
@@ -159,6 +162,7 @@ const SCHEMA = {
         log_severity_level: { enum: [0, 1, 2, 3, 4] },
       },
     },
+    input: INPUT_CONFIG_SCHEMA,
     max_batch_size: nonNegativeInt,
     dynamic_batching: {
       type: 'object',

@@ -1,7 +1,12 @@
 import type { Datatype, NamedTensor } from '../protocol/datatypes.js';
 import { invalidArgument, toServeError } from '../protocol/errors.js';
 import type { InferenceRequestHeader, InferenceResponse } from '../protocol/json-codec.js';
-import { validateInputAgainstMetadata, validateInputNames, validateRequestedOutputNames } from '../protocol/shape.js';
+import {
+  validateInputAgainstMetadata,
+  validateInputBounds,
+  validateInputNames,
+  validateRequestedOutputNames,
+} from '../protocol/shape.js';
 import {
   failureReason,
   markPublished,
@@ -117,6 +122,9 @@ async function validateAndRun(
       label,
       index,
     );
+    // config.yaml's bounds on dimensions the model leaves open: memory a request may take, checked before decoding.
+    const bound = model.inputBounds.get(input.name);
+    if (bound !== undefined) validateInputBounds(input, bound, label, index);
   });
   validateRequestedOutputNames(header.outputs, signature.outputs, label);
 

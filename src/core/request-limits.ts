@@ -12,6 +12,8 @@ export interface RequestLimits {
   maxTensorElements: number;
   /** UTF-8 bytes in one BYTES element. */
   maxBytesElementSize: number;
+  /** Output elements one JSON answer may print; binary outputs are not counted. */
+  maxJsonOutputElements: number;
 }
 
 export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
@@ -19,6 +21,9 @@ export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
   maxTensors: 64,
   maxTensorElements: 64 * 1024 * 1024,
   maxBytesElementSize: 4 * 1024 * 1024,
+  // About 100-200 MB of JSON: 16,384 x 16,384 floats blocked the main thread 16.6 s and then failed
+  // with "Invalid string length"; binary outputs of any size cost a copy at most.
+  maxJsonOutputElements: 16 * 1024 * 1024,
 };
 
 /**
@@ -41,6 +46,21 @@ export function checkHeaderLimits(header: InferenceRequestHeader, limits: Reques
       );
     }
   });
+}
+
+/**
+ * Checked on the outputs before a JSON answer is encoded: printing hundreds of millions of numbers
+ * blocks the main thread for seconds and can pass V8's string limit, while binary costs a copy.
+ */
+export function checkJsonAnswerSize(outputs: NamedTensor[], limits: RequestLimits): void {
+  const elements = outputs.reduce((sum, output) => sum + output.shape.reduce((product, dim) => product * dim, 1), 0);
+  if (elements > limits.maxJsonOutputElements) {
+    throw payloadTooLarge(
+      `the answer holds ${elements} output elements, over the limit of ${limits.maxJsonOutputElements} for JSON ` +
+        `(--max-json-output-elements); ask for binary outputs ("parameters": {"binary_data_output": true}, ` +
+        `see docs/protocol.md) or for fewer outputs`,
+    );
+  }
 }
 
 /** Checked once BYTES tensors are decoded: their elements are variable-sized. */

@@ -13,6 +13,9 @@ export const GRPC_STATUS: Readonly<Record<ErrorCode, status>> = {
   OVERLOADED: status.UNAVAILABLE,
   TIMEOUT: status.DEADLINE_EXCEEDED,
   CANCELLED: status.CANCELLED,
+  // HTTP only (slow or vanished uploads); grpc-js has its own deadlines and cancellation.
+  REQUEST_TIMEOUT: status.DEADLINE_EXCEEDED,
+  ABORTED: status.CANCELLED,
   // grpc-js answers a message over the size limit with RESOURCE_EXHAUSTED itself.
   PAYLOAD_TOO_LARGE: status.RESOURCE_EXHAUSTED,
   // HTTP's alone (the URL and headers of an HTTP request); listed so that every code has a status.

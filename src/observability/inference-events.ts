@@ -1,8 +1,13 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { ErrorCode } from '../protocol/errors.js';
 
-/** Why an inference failed, in the words of Triton's `reason` label (plus `invalid` for a bad request). */
-export type FailureReason = 'rejected' | 'timeout' | 'cancelled' | 'invalid' | 'internal';
+/**
+ * Why an inference failed, in the words of Triton's `reason` label, plus `invalid` for a bad request and
+ * the failures a client causes by how it sends: `too_large` (a size limit), `client_timeout` (too slow
+ * sending the request) and `aborted` (it closed the connection before the request was complete).
+ */
+export type FailureReason =
+  'rejected' | 'timeout' | 'cancelled' | 'invalid' | 'too_large' | 'client_timeout' | 'aborted' | 'internal';
 
 /** The model version an event is about; the object identity tells servers in one process apart. */
 export interface ObservedModel {
@@ -76,13 +81,18 @@ export function failureReason(code: ErrorCode): FailureReason {
       return 'timeout';
     case 'CANCELLED':
       return 'cancelled';
+    case 'REQUEST_TIMEOUT':
+      return 'client_timeout';
+    case 'ABORTED':
+      return 'aborted';
+    case 'PAYLOAD_TOO_LARGE':
+    case 'URI_TOO_LONG':
+    case 'HEADERS_TOO_LARGE':
+      return 'too_large';
     case 'INTERNAL':
       return 'internal';
     case 'INVALID_ARGUMENT':
     case 'NOT_FOUND':
-    case 'PAYLOAD_TOO_LARGE':
-    case 'URI_TOO_LONG':
-    case 'HEADERS_TOO_LARGE':
     case 'UNSUPPORTED_MEDIA_TYPE':
       return 'invalid';
   }

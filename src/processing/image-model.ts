@@ -84,11 +84,11 @@ export function imageModelOf(model: ReadyModel): ImageModel {
     if (preprocess === undefined || postprocess === undefined) {
       throw cannotTakeImages(model, `send tensors to /v2/models/${model.name}/infer`);
     }
-    found = {
-      model,
-      preprocess: compilePreprocess(preprocess, model.loaded.signature.inputs, model.name),
-      postprocess: compilePostprocess(postprocess, model),
-    };
+    const plan = compilePreprocess(preprocess, model.loaded.signature.inputs, model.name);
+    // A batch bound in config.yaml (input max_dims[0]) splits /predict batches as a fixed batch size does.
+    const batchBound = model.inputBounds.get(plan.input)?.maxDims[0] ?? -1;
+    if (batchBound > 0) plan.maxBatch = Math.min(plan.maxBatch, batchBound);
+    found = { model, preprocess: plan, postprocess: compilePostprocess(postprocess, model) };
     compiled.set(model, found);
   }
   return found;

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'OVERLOADED'
   | 'TIMEOUT'
   | 'CANCELLED'
+  | 'REQUEST_TIMEOUT'
+  | 'ABORTED'
   | 'PAYLOAD_TOO_LARGE'
   | 'URI_TOO_LONG'
   | 'HEADERS_TOO_LARGE'
@@ -27,6 +29,10 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   TIMEOUT: 504,
   // nginx's "client closed request": nobody reads it, but logs and metrics do.
   CANCELLED: 499,
+  // The client was too slow sending its request; the connection is closed after this answer.
+  REQUEST_TIMEOUT: 408,
+  // The client closed the connection before its request was complete: only logs and metrics see it.
+  ABORTED: 499,
   PAYLOAD_TOO_LARGE: 413,
   URI_TOO_LONG: 414,
   HEADERS_TOO_LARGE: 431,
@@ -57,6 +63,8 @@ export const overloaded = (message: string, retryAfterSeconds = 1): ServeError =
   new ServeError('OVERLOADED', message, { retryAfterSeconds });
 export const timedOut = (message: string): ServeError => new ServeError('TIMEOUT', message);
 export const cancelled = (message: string): ServeError => new ServeError('CANCELLED', message);
+export const requestTimedOut = (message: string): ServeError => new ServeError('REQUEST_TIMEOUT', message);
+export const aborted = (message: string): ServeError => new ServeError('ABORTED', message);
 export const payloadTooLarge = (message: string): ServeError => new ServeError('PAYLOAD_TOO_LARGE', message);
 export const uriTooLong = (message: string): ServeError => new ServeError('URI_TOO_LONG', message);
 export const headersTooLarge = (message: string): ServeError => new ServeError('HEADERS_TOO_LARGE', message);

@@ -164,6 +164,14 @@ function validateShape(value: unknown, field: string): number[] {
     throw invalidArgument(`${field} must be an array of non-negative integers, got ${describeJsonValue(value)}`);
   }
   const shape = value as number[];
+  // An empty tensor runs nothing, and a zero would hide an overflowing dimension from the count below
+  // (onnxruntime then fails with a 500); JSON, binary and gRPC headers all come through here.
+  const zero = shape.indexOf(0);
+  if (zero >= 0) {
+    throw invalidArgument(
+      `${field}[${zero}] is 0 in ${formatShape(shape)}; every dimension must be at least 1 (empty tensors are not run)`,
+    );
+  }
   if (shape.length > MAX_RANK) {
     throw invalidArgument(`${field} has ${shape.length} dimensions; at most ${MAX_RANK} are supported`);
   }

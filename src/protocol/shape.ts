@@ -51,6 +51,33 @@ export function validateInputAgainstMetadata(
 }
 
 /**
+ * Throws invalidArgument when the request's input breaks the shape a model's config.yaml allows:
+ * a dimension it fixes, or the upper bound of one that varies. Named: dimension, value and bound.
+ */
+export function validateInputBounds(
+  input: TensorSignature,
+  bound: { source: string; dims: readonly number[]; maxDims: readonly number[] },
+  modelLabel: string,
+  index: number,
+): void {
+  bound.dims.forEach((dim, d) => {
+    const got = input.shape[d];
+    if (dim !== -1 && got !== dim) {
+      throw invalidArgument(
+        `inputs[${index}].shape[${d}] must be ${dim} (model ${modelLabel}, input ${input.name}, ${bound.source}.dims), got ${got}`,
+      );
+    }
+    const max = bound.maxDims[d];
+    if (max !== -1 && got > max) {
+      throw invalidArgument(
+        `inputs[${index}].shape[${d}] is ${got}, above the bound of ${max} for that dimension ` +
+          `(model ${modelLabel}, input ${input.name}, ${bound.source}.max_dims[${d}]); send a smaller tensor or split it`,
+      );
+    }
+  });
+}
+
+/**
  * Throws invalidArgument unless the request names every model input exactly once and nothing else.
  * (The JSON codec already refuses duplicates; raw and gRPC requests reach this check too.)
  */

@@ -5,6 +5,7 @@
  * (core/model-control.ts) swaps what this loads into it.
  */
 import type { Logger } from 'pino';
+import { resolveInputBounds } from '../config/input-bounds.js';
 import { pipelineSteps } from '../config/processing-config.js';
 import type { ExecutionProviderName } from '../config/model-config.js';
 import type { CpuBudget } from '../runtime/cpu.js';
@@ -56,6 +57,13 @@ export class ModelLoader {
     try {
       const loaded = await pool.start();
       await this.#verify(version, pool, loaded);
+      let inputBounds;
+      try {
+        inputBounds = resolveInputBounds(version.spec.config.input, loaded.signature.inputs);
+      } catch (error) {
+        await pool.close();
+        throw error;
+      }
       const queue = new ModelQueue({
         label: version.label,
         runner: pool,
@@ -65,7 +73,7 @@ export class ModelLoader {
         batchingRequested: version.spec.config.max_batch_size !== undefined,
         log: this.#log,
       });
-      version.started({ loaded, pool, queue });
+      version.started({ loaded, pool, queue, inputBounds });
       this.#logLoaded(version, loaded);
     } catch (error) {
       version.failed((error as Error).message);

@@ -1,10 +1,13 @@
 import path from 'node:path';
+import type { InputBound } from '../config/input-bounds.js';
 import { unavailable, type ServeError } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
 import type { PoolReady, WorkerPool } from '../runtime/worker-pool.js';
 import type { ModelQueue } from '../scheduler/model-queue.js';
 import type { ModelVersionSpec } from './scan.js';
+
+const NO_BOUNDS: ReadonlyMap<string, InputBound> = new Map();
 
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
 
@@ -15,6 +18,8 @@ export interface Running {
   pool: WorkerPool;
   /** The bounded, batching queue in front of the pool. */
   queue: ModelQueue;
+  /** config.yaml `input:` checked against the signature: shapes requests may have, by input name. */
+  inputBounds: ReadonlyMap<string, InputBound>;
 }
 
 /**
@@ -78,6 +83,11 @@ export class ModelVersion {
 
   get queue(): ModelQueue | undefined {
     return this.#running?.queue;
+  }
+
+  /** Upper bounds on the inputs' varying dimensions (config.yaml `input:`); empty when none are set. */
+  get inputBounds(): ReadonlyMap<string, InputBound> {
+    return this.#running?.inputBounds ?? NO_BOUNDS;
   }
 
   /** This version as one that can infer now, or undefined when it cannot (not READY, or a pipeline). */

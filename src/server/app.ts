@@ -1,11 +1,12 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ReadinessPolicy } from '../core/readiness.js';
 import type { ServerInfo } from '../core/server-info.js';
 import { wasPublished } from '../observability/inference-events.js';
 import type { Observability } from '../observability/observability.js';
-import { ServeError, toServeError } from '../protocol/errors.js';
+import type { ServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerInferRoutes } from './routes/infer.js';
@@ -16,9 +17,25 @@ import { registerMetricsRoute } from './routes/metrics.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerRequestObservation } from './request-observation.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
-import { registerDrainHooks } from './shutdown.js';
+import { registerDrainHooks, type OpenRequests } from './shutdown.js';
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
-import { clientErrorHandler, errorBody, MAX_PARAM_LENGTH, routerErrorHandler } from './http-errors.js';
+import {
+  clientErrorHandler,
+  errorBody,
+  MAX_PARAM_LENGTH,
+  routerErrorHandler,
+  type ClientErrorKind,
+} from './http-errors.js';
+import {
+  connectionLimits,
+  evictSilentConnectionsAtCap,
+  markCutByTimeout,
+  timeoutServerOptions,
+  type ConnectionLimits,
+} from './connections.js';
+import { servedError } from './framework-errors.js';
+import { registerInflightBytesBound } from './inflight-bytes.js';
+import { ConnectionMetrics } from '../observability/connection-metrics.js';
 
 export interface AppOptions {
   registry: ModelRegistry;
@@ -33,6 +50,12 @@ export interface AppOptions {
   observability?: Observability;
   /** Header, tensor and BYTES limits; DEFAULT_REQUEST_LIMITS where not given. */
   limits?: Partial<RequestLimits>;
+  /** Timeouts and the connection cap of the standalone server (buildApp); defaults where not given. */
+  connections?: Partial<ConnectionLimits>;
+  /** Bytes of request bodies being received at once; unbounded when not given. */
+  maxInflightBytes?: number;
+  /** The standalone server's shutdown: its grace point and the accepted requests it waits for. */
+  shutdown?: { refusing: () => boolean; open: OpenRequests };
   /** Model control endpoints; off (mode none) when not given. */
   repository?: RepositoryRouteOptions;
 }
@@ -41,9 +64,18 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
+  const connections = connectionLimits(options.connections);
+  const timeouts = timeoutServerOptions(connections);
+  let metrics: ConnectionMetrics | undefined;
+  const observeClientError = (kind: ClientErrorKind, socket: Socket) => {
+    if (kind === 'headers_timeout' || kind === 'body_timeout') markCutByTimeout(socket);
+    metrics?.clientError(kind);
+  };
   const app = Fastify({
-    http: { maxHeaderSize: limits.maxHeaderSize },
-    clientErrorHandler: clientErrorHandler(limits),
+    http: { maxHeaderSize: limits.maxHeaderSize, ...timeouts.http },
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: timeouts.keepAliveTimeout,
+    clientErrorHandler: clientErrorHandler(limits, observeClientError),
     frameworkErrors: routerErrorHandler,
     loggerInstance: options.log as FastifyBaseLogger,
     // One log line per request would drown the events that matter (loads, failures, slow inferences).
@@ -56,6 +88,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Shutdown answers come from registerDrainHooks, with a reason, and health checks keep answering.
     return503OnClosing: false,
   });
+  // Past the cap Node closes a new connection as soon as it is accepted (and emits 'drop').
+  app.server.maxConnections = connections.maxConnections;
+  if (options.observability !== undefined) {
+    metrics = new ConnectionMetrics(options.observability.metrics.registry, app.server, connections.maxConnections);
+  }
+  evictSilentConnectionsAtCap(app.server, (kind) => metrics?.evicted(kind));
   // The same encapsulated plugin a user mounts into their own app (onnx-serve/fastify): one code path.
   void app.register(registerServeRoutes, options);
   return app;
@@ -69,7 +107,18 @@ export function buildApp(options: AppOptions): FastifyInstance {
 export async function registerServeRoutes(app: FastifyInstance, options: AppOptions): Promise<void> {
   const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
   // Inside the plugin, so that a shutdown's 503 gets this scope's {error} answer.
-  registerDrainHooks(app, options.readiness.draining);
+  registerDrainHooks(app, {
+    draining: options.readiness.draining,
+    refusing: options.shutdown?.refusing ?? options.readiness.draining,
+    ...(options.shutdown === undefined ? {} : { open: options.shutdown.open }),
+  });
+  if (options.maxInflightBytes !== undefined) {
+    registerInflightBytesBound(app, {
+      maxBytes: options.maxInflightBytes,
+      bodyLimit: options.bodyLimit,
+      ...(options.observability === undefined ? {} : { registry: options.observability.metrics.registry }),
+    });
+  }
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();
@@ -79,7 +128,7 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   );
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
-    const served = fromFrameworkError(error, options.bodyLimit);
+    const served = servedError(error, request, options.bodyLimit);
     // An inference failure already has its (rate-limited) line from the inference log.
     const logged = wasPublished(error);
     if (served.status >= 500 && served.code !== 'OVERLOADED' && served.code !== 'UNAVAILABLE' && !logged) {
@@ -101,28 +150,9 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   registerPredictRoutes(app, options.registry, { maxImagePixels: options.maxImagePixels });
   registerRepositoryRoutes(app, options.repository ?? { mode: 'none' });
   if (options.observability !== undefined) {
-    registerRequestObservation(app, options.registry);
+    registerRequestObservation(app, options.registry, options.bodyLimit);
     registerStatsRoutes(app, options.registry, options.observability);
     registerMetricsRoute(app, options.observability.metrics);
     registerDashboardRoutes(app);
   }
-}
-
-/** fastify's own errors (body limits, content length) get the same `{error}` shape and plain words. */
-function fromFrameworkError(error: FastifyError | ServeError, bodyLimit: number): ServeError {
-  if (error instanceof ServeError) return error;
-  switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ServeError(
-        'PAYLOAD_TOO_LARGE',
-        `request body is larger than the limit of ${bodyLimit} bytes (${(bodyLimit / 1048576).toFixed(1)} MiB); raise it with --max-body-size`,
-      );
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ServeError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type: ${error.message}`);
-  }
-  const status = error.statusCode;
-  if (status !== undefined && status >= 400 && status < 500) {
-    return new ServeError(status === 413 ? 'PAYLOAD_TOO_LARGE' : 'INVALID_ARGUMENT', error.message);
-  }
-  return toServeError(error);
 }

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { failureReason, publishInferenceFinished, wasPublished } from '../observability/inference-events.js';
-import { toServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import type { ModelVersion } from '../repository/model-version.js';
+import { servedError } from './framework-errors.js';
 
 /** Routes whose requests are inferences of the model named in the path. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:model(\/versions\/:version)?\/(infer|predict)$/;
@@ -13,7 +13,7 @@ const INFERENCE_ROUTE = /^\/v2\/models\/:model(\/versions\/:version)?\/(infer|pr
  * reached the model (bad body, unavailable model, body too large) still counts as a failed inference
  * of that model.
  */
-export function registerRequestObservation(app: FastifyInstance, registry: ModelRegistry): void {
+export function registerRequestObservation(app: FastifyInstance, registry: ModelRegistry, bodyLimit: number): void {
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
@@ -22,7 +22,8 @@ export function registerRequestObservation(app: FastifyInstance, registry: Model
     if (wasPublished(error) || !INFERENCE_ROUTE.test(request.routeOptions.url ?? '')) return;
     const model = modelOf(request, registry);
     if (model === undefined) return;
-    const served = toServeError(error);
+    // Classified as the answer is: a body over the limit or an abandoned upload is the client's doing.
+    const served = servedError(error, request, bodyLimit);
     publishInferenceFinished({
       model,
       requestId: request.id,

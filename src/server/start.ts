@@ -10,8 +10,10 @@ import { cpuBudget } from '../runtime/cpu.js';
 import { startGrpcServer, type RunningGrpcServer } from '../grpc/server.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { buildApp, DEFAULT_BODY_LIMIT } from './app.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS, drainHttp } from './shutdown.js';
+import { closeHttp, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_SHUTDOWN_DELAY_MS, drainHttp, OpenRequests } from './shutdown.js';
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
+import type { ConnectionLimits } from './connections.js';
+import { DEFAULT_MAX_INFLIGHT_BYTES } from './inflight-bytes.js';
 import { ModelControl, type ControlMode } from '../core/model-control.js';
 import { serverInfo } from '../core/server-info.js';
 
@@ -60,8 +62,17 @@ export interface ServeOptions {
   observability?: false | ObservabilityOptions;
   /** How long close() waits for accepted requests before cutting their connections. */
   drainTimeoutMs?: number;
+  /**
+   * How long close() keeps serving new requests after readiness turned false (the grace point), so
+   * that load balancers stop routing here first. Default 0: refuse new requests at once.
+   */
+  shutdownDelayMs?: number;
   /** Header, tensor and BYTES limits (defaults: DEFAULT_REQUEST_LIMITS). */
   limits?: Partial<RequestLimits>;
+  /** Bytes of request bodies being received at once (default DEFAULT_MAX_INFLIGHT_BYTES); more get 503. */
+  maxInflightBytes?: number;
+  /** HTTP timeouts and the connection cap (defaults: see connections.ts). */
+  connections?: Partial<ConnectionLimits>;
   /** Triton's --model-control-mode (default none). */
   modelControlMode?: ControlMode;
   /** Poll mode: seconds between repository scans. */
@@ -111,6 +122,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const observability =
     options.observability === false ? undefined : new Observability(registry, log, options.observability);
   let draining = false;
+  let refusing = false;
+  const open = new OpenRequests();
   const info = serverInfo(control !== undefined);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const readiness = { strict: options.strictReadiness ?? true, draining: () => draining };
@@ -121,10 +134,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     info,
     repository: { mode, control, ...(options.controlToken === undefined ? {} : { token: options.controlToken }) },
     bodyLimit,
+    maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.connections === undefined ? {} : { connections: options.connections }),
     readiness,
     maxImagePixels: options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
     observability,
+    shutdown: { refusing: () => refusing, open },
   });
   const url = await app.listen({ host, port: options.port ?? DEFAULT_HTTP_PORT });
   let grpc: RunningGrpcServer | undefined;
@@ -149,10 +165,16 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // Readiness turns false at once; liveness answers until the listener closes, last of all.
       draining = true;
       await control?.stop();
-      await Promise.all([drainHttp(app, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, log), grpc?.close()]);
+      const delayMs = options.shutdownDelayMs ?? DEFAULT_SHUTDOWN_DELAY_MS;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      refusing = true;
+      const drainMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+      await Promise.all([drainHttp(app, open, drainMs, log), grpc?.close()]);
       await registry.close();
+      await closeHttp(app);
       observability?.close();
     })());
   try {

@@ -20,7 +20,8 @@ before(async () => {
 after(async () => server?.close());
 
 it('answers /v2/health/live during a long inference', async (t) => {
-  const side = 1600;
+  // The largest side the default detector takes (config.yaml input max_dims): a run of a second or more.
+  const side = 1280;
   // Binary in and out: decoding a JSON tensor this big would itself occupy the main thread for a
   // second, and this test is about inference, not about JSON.
   const body = encodeBinaryRequest({

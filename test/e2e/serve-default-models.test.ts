@@ -286,3 +286,24 @@ describe('bad input gets a clear answer and the server keeps serving', () => {
     assert.match(body.error, /no route GET \/v3\/whatever/);
   });
 });
+
+describe('bounds on what one request may ask', () => {
+  it('the recognizer and detector refuse a dimension over their config.yaml bound, before decoding', async () => {
+    const ask = (model: string, shape: number[]) =>
+      postJson(`${server.url}/v2/models/${model}/infer`, {
+        inputs: [{ name: 'x', datatype: 'FP32', shape, data: [] }],
+      });
+    assert.deepEqual(await ask('text-recognizer', [1, 3, 48, 51_200]).then((r) => [r.status, r.body]), [
+      400,
+      {
+        error:
+          'inputs[0].shape[3] is 51200, above the bound of 3200 for that dimension (model text-recognizer, input x, config.yaml input[0].max_dims[3]); send a smaller tensor or split it',
+      },
+    ]);
+    const detector = await ask('text-detector', [1, 3, 640, 4096]);
+    assert.equal(detector.status, 400);
+    assert.match(detector.body.error, /^inputs\[0\]\.shape\[3\] is 4096, above the bound of 1280/);
+    const batch = await ask('text-detector', [5, 3, 64, 64]);
+    assert.match(batch.body.error, /^inputs\[0\]\.shape\[0\] is 5, above the bound of 4 /);
+  });
+});

@@ -274,6 +274,11 @@ describe('parseInferenceRequest', () => {
       'inputs[0].shape has 65 dimensions; at most 64 are supported',
     ],
     [
+      'a zero dimension beside an overflowing one',
+      requestText([{ ...x, shape: [0, 3, 48, 2 ** 40] }]),
+      'inputs[0].shape[0] is 0 in [0,3,48,1099511627776]; every dimension must be at least 1 (empty tensors are not run)',
+    ],
+    [
       'too many elements',
       requestText([{ ...x, shape: [2 ** 30, 2 ** 30, 2 ** 30] }]),
       'inputs[0].shape [1073741824,1073741824,1073741824] holds more than 2^53 elements',
@@ -306,7 +311,7 @@ describe('parseInferenceRequest', () => {
     ],
     [
       'a parameter beyond 2^53',
-      '{"parameters":{"seed":12345678901234567890},"inputs":[{"name":"x","shape":[0],"datatype":"FP32","data":[]}]}',
+      '{"parameters":{"seed":12345678901234567890},"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[0]}]}',
       'parameters.seed is 12345678901234567890, beyond the ±2^53 range of parameter numbers; send it as a string',
     ],
     ['a numeric id', requestText([x], { id: 5 }), 'id must be a string, got 5'],

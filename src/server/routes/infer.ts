@@ -20,7 +20,7 @@ import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
 import { feedableDatatype, runInference, type ReadyModel } from '../../core/inference.js';
-import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
+import { checkJsonAnswerSize, DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
 
 interface InferParams {
   model: string;
@@ -74,6 +74,10 @@ export function registerInferRoutes(
       reply.raw.off('close', onClose);
     }
     const isBinary = raw ? () => true : binaryOutputSelector(header);
+    checkJsonAnswerSize(
+      response.outputs.filter((output) => !isBinary(output.name)),
+      limits,
+    );
     if (response.outputs.some((output) => isBinary(output.name))) {
       const encoded = encodeBinaryResponse(response, isBinary);
       return reply

@@ -1,0 +1,63 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Gauge, type Registry } from 'prom-client';
+import { METRIC_PREFIX } from '../observability/metrics.js';
+import { overloaded } from '../protocol/errors.js';
+
+/** Four bodies of the default 64 MiB --max-body-size at once. */
+export const DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024;
+
+const release = Symbol('release the body reservation');
+type Reserving = FastifyRequest & { [release]?: () => void };
+
+/**
+ * A bound on the bytes of request bodies being received at once, so that many slow uploads cannot
+ * hold the memory of many bodies: a request reserves its Content-Length (a chunked one, the body
+ * limit) when its headers arrive and frees it once its body is read or its connection closes. One
+ * that would pass the bound is answered 503 with Retry-After before a byte of its body is read.
+ */
+export function registerInflightBytesBound(
+  app: FastifyInstance,
+  options: { maxBytes: number; bodyLimit: number; registry?: Registry },
+): void {
+  let inflight = 0;
+  app.addHook('onRequest', async (request: Reserving, reply) => {
+    const size = reservation(request, options.bodyLimit);
+    if (size === 0) return;
+    // Alone, any body within --max-body-size is taken, whatever the bound.
+    if (inflight > 0 && inflight + size > options.maxBytes) {
+      throw overloaded(
+        `request bodies being received hold ${inflight} bytes; this one's ${size} would pass the bound of ` +
+          `${options.maxBytes} bytes (--max-inflight-bytes); retry later`,
+      );
+    }
+    inflight += size;
+    let held = true;
+    request[release] = () => {
+      if (!held) return;
+      held = false;
+      inflight -= size;
+    };
+    reply.raw.once('close', request[release]);
+  });
+  app.addHook('preHandler', async (request: Reserving) => request[release]?.());
+  if (options.registry !== undefined) {
+    new Gauge({
+      name: `${METRIC_PREFIX}http_inflight_body_bytes`,
+      help: 'Bytes reserved by request bodies being received now (bounded by --max-inflight-bytes)',
+      registers: [options.registry],
+      collect() {
+        this.set(inflight);
+      },
+    });
+  }
+}
+
+/** What a request reserves: its declared length, the body limit when chunked; nothing for a body fastify refuses unread. */
+function reservation(request: FastifyRequest, bodyLimit: number): number {
+  const declared = request.headers['content-length'];
+  if (declared !== undefined) {
+    const length = Number(declared);
+    return Number.isSafeInteger(length) && length > 0 && length <= bodyLimit ? length : 0;
+  }
+  return request.headers['transfer-encoding'] !== undefined ? bodyLimit : 0;
+}
