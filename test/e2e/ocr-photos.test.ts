@@ -1,0 +1,151 @@
+/**
+ * The `ocr` pipeline on photos as people take them (rendered by test/helpers/ocr-photos.ts): tilted
+ * and turned pages read line by line in order, a lone word read, crops read in batches, and the
+ * server's memory after repeated dense pages. Through the real server and the real PP-OCR models.
+ */
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
+import { characterErrorRate } from '../helpers/ocr-metrics.js';
+import { prosePage, renderPhoto, type PhotoSpec } from '../helpers/ocr-photos.js';
+import { ocrRepositoryWith } from '../helpers/repository.js';
+import { getJson, startTestServer } from '../helpers/server.js';
+
+let server: RunningServer;
+
+before(async () => {
+  server = await startTestServer({ modelRepository: DEFAULT_MODEL_REPOSITORY });
+});
+after(async () => {
+  await server?.close();
+});
+
+interface Line {
+  text: string;
+  confidence: number;
+  box: number[][];
+}
+
+async function read(url: string, jpeg: Buffer): Promise<Line[]> {
+  const response = await fetch(`${url}/v2/models/ocr/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'image/jpeg' },
+    body: jpeg,
+  });
+  const body = (await response.json()) as { results: Line[][] };
+  assert.equal(response.status, 200, JSON.stringify(body));
+  return body.results[0];
+}
+
+/** Every printed row read, in order: one answer line per row, each close to its row's text. */
+function assertReadInOrder(lines: Line[], truth: string[], what: string): void {
+  const texts = lines.map((line) => line.text);
+  const shown = `${what}: read ${JSON.stringify(texts)}`;
+  assert.equal(texts.length, truth.length, shown);
+  texts.forEach((text, i) => assert.ok(characterErrorRate([text], [truth[i]]) <= 0.1, `${shown}, row ${i}: ${truth[i]}`));
+  assert.ok(characterErrorRate(texts, truth) <= 0.03, shown);
+}
+
+const PAGE: PhotoSpec = prosePage('page', { width: 700, height: 560, lines: 8, size: 22, seed: 21 });
+
+describe('ocr on photos', () => {
+  it('reads a page photographed tilted, both ways, line by line in order', async () => {
+    for (const tilt of [9, -12]) {
+      const photo = await renderPhoto({ ...PAGE, tilt });
+      assertReadInOrder(await read(server.url, photo.jpeg), photo.truth, `tilt ${tilt}°`);
+    }
+  });
+
+  it('reads a page photographed on its side or upside down, in order', async () => {
+    for (const turn of [90, 180, 270] as const) {
+      const photo = await renderPhoto({ ...PAGE, turn });
+      const lines = await read(server.url, photo.jpeg);
+      assertReadInOrder(lines, photo.truth, `turned ${turn}°`);
+      // Boxes stay in the photo's own coordinates: a page on its side gives boxes taller than wide.
+      const [a, b, , d] = lines[0].box;
+      const across = Math.abs(b[0] - a[0]) + Math.abs(d[0] - a[0]);
+      const down = Math.abs(b[1] - a[1]) + Math.abs(d[1] - a[1]);
+      assert.equal(down > across, turn !== 180, `turned ${turn}°: box ${JSON.stringify(lines[0].box)}`);
+    }
+  });
+
+  it('reads a photo of a single word, and of a single line, whole', async () => {
+    for (const [text, width] of [
+      ['Maintenance', 330],
+      ['Invoice 2026-0042 paid', 560],
+    ] as const) {
+      const photo = await renderPhoto({
+        name: text,
+        width,
+        height: 70,
+        rows: [{ text, x: 12, y: 48, size: 36 }],
+        paper: '#ffffff',
+      });
+      const lines = await read(server.url, photo.jpeg);
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      // The recognizer may drop the spaces of a whole line; every character is there, in order.
+      assert.equal(lines[0].text.replace(/ /g, ''), text.replace(/ /g, ''));
+    }
+  });
+
+  it('reads a dense page in recognizer batches of recognizer_batch_size, every answer in its place', async () => {
+    const spec = prosePage('dense', { width: 800, height: 900, lines: 20, size: 18, seed: 22 });
+    const photo = await renderPhoto(spec);
+    const stats = async () =>
+      (await getJson(`${server.url}/v2/models/text-recognizer/stats`)).body.model_stats[0] as {
+        inference_count: number;
+        inference_stats: { success: { count: number } };
+      };
+    const before = await stats();
+    const lines = await read(server.url, photo.jpeg);
+    const after = await stats();
+    assertReadInOrder(lines, photo.truth, 'dense page');
+    assert.equal(after.inference_count - before.inference_count, 20);
+    // 20 crops in batches of 6 (models/ocr/config.yaml): 4 requests, not one and not twenty.
+    assert.equal(after.inference_stats.success.count - before.inference_stats.success.count, 4);
+  });
+});
+
+describe('ocr with line_orientation', () => {
+  let lineServer: RunningServer;
+  let repository: string;
+  before(async () => {
+    repository = await ocrRepositoryWith({ line_orientation: true });
+    lineServer = await startTestServer({ modelRepository: repository });
+  });
+  after(async () => {
+    await lineServer?.close();
+    await rm(repository, { recursive: true, force: true });
+  });
+
+  it('turns a single upside-down line of an upright page when asked to', async () => {
+    const photo = await renderPhoto({
+      name: 'one line upside down',
+      width: 640,
+      height: 300,
+      paper: '#ffffff',
+      rows: [
+        { text: 'Invoice 2026-0042', x: 40, y: 70, size: 26 },
+        { text: 'Total due: 1,234.56 EUR', x: 40, y: 150, size: 26 },
+      ],
+    });
+    // The default server reads both lines as they are.
+    assertReadInOrder(await read(server.url, photo.jpeg), photo.truth, 'upright');
+    const flipped = await renderPhoto({
+      name: 'one line upside down',
+      width: 640,
+      height: 300,
+      paper: '#ffffff',
+      rows: [
+        { text: 'Invoice 2026-0042', x: 40, y: 70, size: 26 },
+        { text: 'Order 98765 confirmed', x: 40, y: 230, size: 26, upsideDown: true },
+      ],
+    });
+    const lines = await read(lineServer.url, flipped.jpeg);
+    assert.deepEqual(
+      lines.map((line) => line.text),
+      ['Invoice 2026-0042', 'Order 98765 confirmed'],
+    );
+  });
+});
