@@ -23,9 +23,21 @@ const PHOTOS = ['book-page', 'receipt'];
 /** 1000 stands for "one tensor for the whole page", as the pipeline ran before batching. */
 const BATCH_SIZES = [1000, 12, 6, 3];
 const LAYOUTS: Array<{ label: string; session: string; instances: number }> = [
-  { label: '2 instances × 1 thread, arena off', session: 'intra_op_threads: 1\n  enable_cpu_mem_arena: false', instances: 2 },
-  { label: '1 instance × 2 threads, arena off', session: 'intra_op_threads: 2\n  enable_cpu_mem_arena: false', instances: 1 },
-  { label: '2 instances × 1 thread, arena on', session: 'intra_op_threads: 1\n  enable_cpu_mem_arena: true', instances: 2 },
+  {
+    label: '2 instances × 1 thread, arena off',
+    session: 'intra_op_threads: 1\n  enable_cpu_mem_arena: false',
+    instances: 2,
+  },
+  {
+    label: '1 instance × 2 threads, arena off',
+    session: 'intra_op_threads: 2\n  enable_cpu_mem_arena: false',
+    instances: 1,
+  },
+  {
+    label: '2 instances × 1 thread, arena on',
+    session: 'intra_op_threads: 1\n  enable_cpu_mem_arena: true',
+    instances: 2,
+  },
 ];
 
 const median = (values: number[]) => {
@@ -45,12 +57,18 @@ for (const layout of LAYOUTS) {
   cpSync(DEFAULT_MODEL_REPOSITORY, repository, { recursive: true });
   const configFile = path.join(repository, 'text-recognizer', 'config.yaml');
   const config = readFileSync(configFile, 'utf8')
-    .replace(/^session:\n(  .*\n)+/m, '')
+    .replace(/^session:\n( {2}.*\n)+/m, '')
     .replace(/^instances:.*\n/m, '');
   // Batches of up to 1000 crops must run whole, as one request.
   const unbounded = config.replace(/^max_batch_size:.*$/m, 'max_batch_size: 1000');
   writeFileSync(configFile, `${unbounded}\ninstances: ${layout.instances}\nsession:\n  ${layout.session}\n`);
-  const server = await startServer({ port: 0, host: '127.0.0.1', grpcPort: 0, modelRepository: repository, logger: pino({ level: 'error' }) });
+  const server = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    grpcPort: 0,
+    modelRepository: repository,
+    logger: pino({ level: 'error' }),
+  });
   try {
     const ready = rssMb();
     const pipeline = server.registry.resolve('ocr').spec.config.pipeline!;
@@ -70,7 +88,9 @@ for (const layout of LAYOUTS) {
     console.log(`| photo | ${BATCH_SIZES.map((s) => (s === 1000 ? 'one tensor' : `batch ${s}`)).join(' | ')} |`);
     console.log(`|---|${BATCH_SIZES.map(() => '---').join('|')}|`);
     for (const name of PHOTOS) {
-      console.log(`| ${name} | ${BATCH_SIZES.map((s) => `${median(times.get(`${name}\u0000${s}`)!).toFixed(0)} ms`).join(' | ')} |`);
+      console.log(
+        `| ${name} | ${BATCH_SIZES.map((s) => `${median(times.get(`${name}\u0000${s}`)!).toFixed(0)} ms`).join(' | ')} |`,
+      );
     }
     console.log(`\nRSS ${ready.toFixed(0)} MB ready, ${rssMb().toFixed(0)} MB after the runs`);
   } finally {

@@ -171,7 +171,9 @@ try {
     const words = all.reduce((sum, s) => sum + s.words, 0) / all.length;
     return `${(cer * 100).toFixed(1)} % / ${(words * 100).toFixed(0)} % / ${median(all.map((s) => s.ms)).toFixed(0)}`;
   });
-  console.log(`| **overall** (CER over all characters, mean word accuracy, median of medians) | ${overall.join(' | ')} |`);
+  console.log(
+    `| **overall** (CER over all characters, mean word accuracy, median of medians) | ${overall.join(' | ')} |`,
+  );
   console.log(
     `\nonnx-serve RSS: ${rssReady.toFixed(0)} MB ready, ${rssAfterSet.toFixed(0)} MB after the set, ` +
       `${rssAfterDense.toFixed(0)} MB after ${densePages} more book pages`,

@@ -19,7 +19,16 @@ function receipt(): PhotoSpec {
     y += 28;
   }
   rows.push({ text: 'TOTAL', right: '412.80', x: 40, y: y + 20, size: 26 });
-  return { name: 'receipt', width: 640, height: y + 80, rows, font: 'DejaVu Sans Mono', paper: '#fbfaf7', unevenLight: 0.6, tilt: 4 };
+  return {
+    name: 'receipt',
+    width: 640,
+    height: y + 80,
+    rows,
+    font: 'DejaVu Sans Mono',
+    paper: '#fbfaf7',
+    unevenLight: 0.6,
+    tilt: 4,
+  };
 }
 
 function twoColumns(): PhotoSpec {
@@ -93,7 +102,13 @@ export const PHOTO_SET: PhotoSpec[] = [
     perspective: 0.1,
   },
   carelabel(),
-  { name: 'word-maintenance', width: 330, height: 70, rows: [{ text: 'Maintenance', x: 14, y: 50, size: 40 }], paper: '#ffffff' },
+  {
+    name: 'word-maintenance',
+    width: 330,
+    height: 70,
+    rows: [{ text: 'Maintenance', x: 14, y: 50, size: 40 }],
+    paper: '#ffffff',
+  },
   {
     name: 'line-invoice',
     width: 560,

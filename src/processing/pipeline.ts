@@ -69,7 +69,15 @@ export async function runOcrPipeline(
 
   const detected = await predictImages<'db_text_detection'>(detector, images, timings);
   const pages = await timed(timings, 'preprocess', () =>
-    images.map((image, i) => cutPage(image, loneLineOr(image, detected[i].map((found) => found.box)))),
+    images.map((image, i) =>
+      cutPage(
+        image,
+        loneLineOr(
+          image,
+          detected[i].map((found) => found.box),
+        ),
+      ),
+    ),
   );
   if (orientation !== undefined) await turnUpsideDownPages(orientation, pages, pipeline, timings);
 
@@ -155,7 +163,9 @@ async function turnUpsideDownPages(
     byLength.sort((a, b) => b.ratio - a.ratio);
     return (perLine ? byLength : byLength.slice(0, PAGE_VOTE_CROPS)).map((entry) => entry.i);
   });
-  const asked = pages.flatMap((page, p) => voters[p].map((i) => (perLine ? page.crops[i] : middlePiece(page.crops[i]))));
+  const asked = pages.flatMap((page, p) =>
+    voters[p].map((i) => (perLine ? page.crops[i] : middlePiece(page.crops[i]))),
+  );
   if (asked.length === 0) return;
   const answers = await predictImages<'top_k'>(orientation, asked, timings);
   const threshold = pipeline.orientation_threshold ?? 0.9;

@@ -80,7 +80,9 @@ interface Line {
 export function readingOrder(quads: Point[][]): number[] {
   if (quads.length === 0) return [];
   const slopes = quads
-    .filter((q) => Math.hypot(q[1][0] - q[0][0], q[1][1] - q[0][1]) >= 2 * Math.hypot(q[3][0] - q[0][0], q[3][1] - q[0][1]))
+    .filter(
+      (q) => Math.hypot(q[1][0] - q[0][0], q[1][1] - q[0][1]) >= 2 * Math.hypot(q[3][0] - q[0][0], q[3][1] - q[0][1]),
+    )
     .map((q) => Math.atan2(q[1][1] - q[0][1], q[1][0] - q[0][0]));
   const skew = slopes.length === 0 ? 0 : median(slopes);
   const cos = Math.cos(-skew);
@@ -145,7 +147,8 @@ function rowsOf(lines: Line[]): number[] {
 }
 
 function verticalOverlapRatio(a: Line, b: Line): number {
-  const overlap = Math.min(a.cy + a.halfHeight, b.cy + b.halfHeight) - Math.max(a.cy - a.halfHeight, b.cy - b.halfHeight);
+  const overlap =
+    Math.min(a.cy + a.halfHeight, b.cy + b.halfHeight) - Math.max(a.cy - a.halfHeight, b.cy - b.halfHeight);
   return overlap / (2 * Math.min(a.halfHeight, b.halfHeight));
 }
 

@@ -43,7 +43,9 @@ function assertReadInOrder(lines: Line[], truth: string[], what: string): void {
   const texts = lines.map((line) => line.text);
   const shown = `${what}: read ${JSON.stringify(texts)}`;
   assert.equal(texts.length, truth.length, shown);
-  texts.forEach((text, i) => assert.ok(characterErrorRate([text], [truth[i]]) <= 0.1, `${shown}, row ${i}: ${truth[i]}`));
+  texts.forEach((text, i) =>
+    assert.ok(characterErrorRate([text], [truth[i]]) <= 0.1, `${shown}, row ${i}: ${truth[i]}`),
+  );
   assert.ok(characterErrorRate(texts, truth) <= 0.03, shown);
 }
 

@@ -29,6 +29,8 @@ export function characterErrorRate(read: string[], truth: string[]): number {
 
 export function wordAccuracy(read: string[], truth: string[]): number {
   const reference = normalizeText(truth).split(' ');
-  const words = normalizeText(read).split(' ').filter((w) => w !== '');
+  const words = normalizeText(read)
+    .split(' ')
+    .filter((w) => w !== '');
   return Math.max(0, 1 - editDistance(words, reference) / reference.length);
 }

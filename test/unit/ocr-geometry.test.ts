@@ -40,8 +40,14 @@ describe('recognizer batches', () => {
   });
 
   it('refuses a batch size that is not a positive integer, naming it', () => {
-    assert.throws(() => planBatches([], 0), { name: 'RangeError', message: 'batchSize must be a positive integer, got 0' });
-    assert.throws(() => planBatches([], 2.5), { name: 'RangeError', message: 'batchSize must be a positive integer, got 2.5' });
+    assert.throws(() => planBatches([], 0), {
+      name: 'RangeError',
+      message: 'batchSize must be a positive integer, got 0',
+    });
+    assert.throws(() => planBatches([], 2.5), {
+      name: 'RangeError',
+      message: 'batchSize must be a positive integer, got 2.5',
+    });
   });
 });
 
