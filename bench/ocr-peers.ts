@@ -59,7 +59,8 @@ const port = await freePort();
 const server = spawn(
   process.execPath,
   ['--import', 'tsx', 'src/cli/index.ts', 'serve', '--port', String(port), '--grpc-port', '0', '--log-level', 'warn'],
-  { stdio: ['ignore', 'ignore', 'inherit'] },
+  // As deployed (deploy/Dockerfile, docs/deploy.md): freed tensors go back to the system.
+  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' } },
 );
 server.on('error', (error) => console.error(`onnx-serve: ${error.message}`));
 const base = `http://127.0.0.1:${port}`;

@@ -4,7 +4,10 @@
  * server's memory after repeated dense pages. Through the real server and the real PP-OCR models.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
 import { characterErrorRate } from '../helpers/ocr-metrics.js';
@@ -106,6 +109,55 @@ describe('ocr on photos', () => {
     assert.equal(after.inference_count - before.inference_count, 20);
     // 20 crops in batches of 6 (models/ocr/config.yaml): 4 requests, not one and not twenty.
     assert.equal(after.inference_stats.success.count - before.inference_stats.success.count, 4);
+  });
+});
+
+/** The recommended malloc setting (docs/deploy.md, deploy/Dockerfile): freed tensors go back to the system. */
+const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' };
+
+describe('ocr memory', () => {
+  it('a server started as deployed stays near its size after dense pages, however many follow', async (t) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/index.ts', 'serve', '--port', '0', '--grpc-port', '0', '--log-level', 'info'],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...MALLOC_ENV } },
+    );
+    const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
+    try {
+      let url: string | undefined;
+      const deadline = setTimeout(() => child.kill('SIGKILL'), 120_000);
+      for await (const line of createInterface({ input: child.stdout! })) {
+        const event = JSON.parse(line) as { url?: string; ready?: number };
+        url ??= event.url;
+        if (event.ready !== undefined) break;
+      }
+      clearTimeout(deadline);
+      assert.ok(url !== undefined, 'the server logged its URL and became ready');
+      // Pages of different sizes and line lengths give the models inputs of many shapes.
+      const pages = await Promise.all(
+        [0, 1, 2, 3, 4, 5, 6].map((i) =>
+          renderPhoto(
+            prosePage(`dense ${i}`, { width: 600 + 60 * i, height: 800, lines: 24, size: 16 + (i % 3), seed: 30 + i }),
+          ),
+        ),
+      );
+      const ready = rssMb();
+      await read(url, pages[0].jpeg);
+      const settled = rssMb();
+      for (const page of pages.slice(1)) await read(url, page.jpeg);
+      const final = rssMb();
+      t.diagnostic(
+        `RSS ${ready.toFixed(0)} MB ready, ${settled.toFixed(0)} after one dense page, ${final.toFixed(0)} after 6 more`,
+      );
+      // Measured without the setting: 855 MB after the first page, 1265 after 6 more.
+      assert.ok(
+        final - settled < 200,
+        `RSS grew from ${settled.toFixed(0)} to ${final.toFixed(0)} MB over 6 dense pages`,
+      );
+      assert.ok(final < 600, `RSS ${final.toFixed(0)} MB after 7 dense pages (ready: ${ready.toFixed(0)} MB)`);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });
 
