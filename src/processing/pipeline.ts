@@ -69,15 +69,7 @@ export async function runOcrPipeline(
 
   const detected = await predictImages<'db_text_detection'>(detector, images, timings);
   const pages = await timed(timings, 'preprocess', () =>
-    images.map((image, i) =>
-      cutPage(
-        image,
-        loneLineOr(
-          image,
-          detected[i].map((found) => found.box),
-        ),
-      ),
-    ),
+    images.map((image, i) => cutPage(image, loneLineOr(image, boxesOf(detected[i])))),
   );
   if (orientation !== undefined) await turnUpsideDownPages(orientation, pages, pipeline, timings);
 
@@ -98,13 +90,17 @@ export async function runOcrPipeline(
   return pages.map((page, p) => {
     const lines: OcrLine[] = [];
     for (const i of order[p]) {
-      const { text, confidence } = texts[first + i];
-      if (text.trim() !== '' && confidence >= minConfidence) lines.push({ text, confidence, box: page.boxes[i] });
+      // The margin around a crop can read as a space at either end.
+      const text = texts[first + i].text.trim();
+      const { confidence } = texts[first + i];
+      if (text !== '' && confidence >= minConfidence) lines.push({ text, confidence, box: page.boxes[i] });
     }
     first += page.crops.length;
     return lines;
   });
 }
+
+const boxesOf = (found: Array<{ box: Point[] }>) => found.map((b) => b.box);
 
 /** The detector's boxes, or the whole image when it found none or one box covering most of it. */
 function loneLineOr(image: RgbImage, boxes: Point[][]): Point[][] {
