@@ -15,9 +15,10 @@ const MAX_CROP_HEIGHT = 96;
  * The pixels inside `quad` (corners clockwise from the one that becomes the crop's top-left),
  * warped upright. Samples bilinearly; outside the image the nearest edge pixel is repeated
  * (OpenCV's BORDER_REPLICATE, as PaddleOCR warps). `heightScale` grows (or shrinks) the quad across
- * its text direction about its centre line first.
+ * its text direction about its centre line first; the crop is stretched along the text by
+ * `stretch` (default: as much).
  */
-export function straightenedCrop(image: RgbImage, quad: Point[], heightScale = 1): RgbImage {
+export function straightenedCrop(image: RgbImage, quad: Point[], heightScale = 1, stretch = heightScale): RgbImage {
   // Whether the text stands up is the box's own shape, before any margin is added.
   const standing =
     Math.max(distance(quad[0], quad[3]), distance(quad[1], quad[2])) >=
@@ -28,7 +29,9 @@ export function straightenedCrop(image: RgbImage, quad: Point[], heightScale = 1
   const fullHeight = Math.max(distance(p0, p3), distance(p1, p2));
   const shorter = Math.min(fullWidth, fullHeight);
   const scale = shorter > MAX_CROP_HEIGHT ? MAX_CROP_HEIGHT / shorter : 1;
-  const width = Math.max(1, Math.round(fullWidth * scale));
+  // Stretched along the text: the margin made the text smaller in the recognizer's 48-pixel rows,
+  // and fewer columns per character merged double letters ("yellow" → "yellw").
+  const width = Math.max(1, Math.round(fullWidth * stretch * scale));
   const height = Math.max(1, Math.round(fullHeight * scale));
   const toSource = homography(
     [

@@ -168,6 +168,19 @@ describe('straightened crops', () => {
     assert.ok(dark / (crop.width * crop.height) > 0.9, `dark share ${dark / (crop.width * crop.height)}`);
   });
 
+  it('adds a margin above and below, and stretches the crop along the text by as much', () => {
+    const crop = straightenedCrop(imageWithBar(12), rotatedBox(100, 60, 120, 20, 12), 1.2);
+    assert.deepEqual([crop.width, crop.height], [144, 24]);
+    // The bar fills the middle rows; the margin rows (2 px above and below) are white.
+    const darkShare = (row: number) => {
+      let dark = 0;
+      for (let x = 10; x < crop.width - 10; x++) if (crop.data[(row * crop.width + x) * 3] < 128) dark += 1;
+      return dark / (crop.width - 20);
+    };
+    assert.ok(darkShare(12) > 0.95, `middle row ${darkShare(12)}`);
+    assert.ok(darkShare(0) < 0.05 && darkShare(23) < 0.05, `edge rows ${darkShare(0)} ${darkShare(23)}`);
+  });
+
   it('turns a crop at least 1.5× taller than wide a quarter, to read left to right', () => {
     const crop = straightenedCrop(imageWithBar(0), [
       [90, 10],
