@@ -12,7 +12,7 @@ const image = process.argv[2] ? await readFile(process.argv[2]) : await sharp(Bu
 
 const repository = await loadRepository(defaultModelRepository);
 try {
-  // The ocr pipeline: detect text boxes, turn upside-down lines, read every line (one batch).
+  // The ocr pipeline: detect text boxes, straighten them, turn the page if needed, read every line.
   const ocr = await repository.model('ocr').predict<OcrLine[]>(image);
   for (const line of ocr.results[0]) console.log(`read: ${line.text}`);
 

@@ -58,8 +58,15 @@ export interface PipelineConfig {
   detector: string;
   recognizer: string;
   orientation?: string;
-  /** A crop is turned when the orientation model says 180 with at least this score (default 0.9). */
+  /**
+   * Whether single lines are turned when the orientation model reads them upside down (default
+   * false: the page is turned as a whole, by the votes of its lines; see docs/images.md).
+   */
+  line_orientation?: boolean;
+  /** With line_orientation, a crop is turned when the orientation model says 180 with at least this score (default 0.9). */
   orientation_threshold?: number;
+  /** Crops per recognizer batch, sorted by width so each batch is padded only to its own widest (default 6). */
+  recognizer_batch_size?: number;
   /** Lines read with a lower confidence are left out (default 0.5). */
   min_confidence?: number;
 }
@@ -168,7 +175,9 @@ export const PIPELINE_SCHEMA = {
     detector: modelName,
     recognizer: modelName,
     orientation: modelName,
+    line_orientation: { type: 'boolean' },
     orientation_threshold: probability,
+    recognizer_batch_size: positiveInt,
     min_confidence: probability,
   },
 } as const;

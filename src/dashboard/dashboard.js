@@ -436,6 +436,58 @@ function setUpDrop(card) {
     const file = event.dataTransfer?.files?.[0];
     if (file !== undefined) void sendImage(card, file);
   });
+  const picker = $(card.el, '.pick-file');
+  picker.addEventListener('change', () => {
+    const file = picker.files?.[0];
+    if (file !== undefined) void sendImage(card, file);
+    picker.value = '';
+  });
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/**
+ * The image with its boxes drawn and numbered, and beside it what was read in each (OCR lines) or
+ * its score (detector boxes): for answers whose first result is a list of boxes.
+ */
+function showBoxes(card, file, answer) {
+  const view = $(card.el, '.predict-view');
+  const found = answer?.results?.[0];
+  const image = answer?.images?.[0];
+  if (!Array.isArray(found) || image === undefined || !found.every((item) => Array.isArray(item?.box))) {
+    view.hidden = true;
+    return;
+  }
+  const img = $(view, 'img');
+  if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(file);
+  const svg = $(view, '.predict-boxes');
+  svg.setAttribute('viewBox', `0 0 ${image.width} ${image.height}`);
+  // In image pixels: the picture is shown about 250 px wide, so this is about 14 px on screen.
+  const fontSize = Math.max(12, Math.round(image.width / 18));
+  svg.replaceChildren();
+  const list = $(view, '.predict-lines');
+  list.replaceChildren();
+  found.forEach((item, i) => {
+    const polygon = document.createElementNS(SVG, 'polygon');
+    polygon.setAttribute('points', item.box.map((p) => p.join(',')).join(' '));
+    polygon.setAttribute('vector-effect', 'non-scaling-stroke');
+    const label = document.createElementNS(SVG, 'text');
+    label.setAttribute('x', String(item.box[0][0]));
+    label.setAttribute('y', String(Math.max(fontSize, item.box[0][1] - 2)));
+    label.setAttribute('font-size', String(fontSize));
+    label.setAttribute('stroke-width', String(fontSize / 5));
+    label.textContent = String(i + 1);
+    svg.append(polygon, label);
+    const line = document.createElement('li');
+    const what = document.createElement('span');
+    what.textContent = item.text ?? 'text box';
+    const score = document.createElement('small');
+    score.textContent = ` ${((item.confidence ?? item.score ?? 0) * 100).toFixed(0)} %`;
+    line.append(what, score);
+    list.append(line);
+  });
+  view.hidden = false;
 }
 
 async function sendImage(card, file) {
@@ -454,6 +506,13 @@ async function sendImage(card, file) {
     } catch {
       // not JSON: shown as it came
     }
+    let answer;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      answer = undefined;
+    }
+    showBoxes(card, file, response.ok ? answer : undefined);
     const clipped = pretty.length > 4000 ? `${pretty.slice(0, 4000)}\n…` : pretty;
     showResult(card, `${file.name}: HTTP ${response.status} in ${formatMs(latency)}\n${clipped}`, !response.ok);
   } catch (error) {

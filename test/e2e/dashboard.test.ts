@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { after, before, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { RunningServer } from '../../src/server/start.js';
+import { renderPhoto } from '../helpers/ocr-photos.js';
 import { postJson, startTestServer } from '../helpers/server.js';
 
 const CHROMIUM_ARGS = [
@@ -123,6 +124,57 @@ it('tries a model with a sample tensor and shows the answer', async () => {
     /^sent x FP32 \[1, 3, 48, 192\]\nanswered in \d+(\.\d+)? ms \(round trip\)\nsoftmax_0\.tmp_0 FP32 \[1, 2\]\n {2}first values: [\d.e-]+, [\d.e-]+$/,
   );
   await page.waitForSelector(`${orientation} .kpi-requests:text-is("31")`);
+});
+
+it('reads a photo chosen with the file picker: boxes drawn and numbered on it, lines beside it', async () => {
+  const ocr = '.card[data-model="ocr"]';
+  const photo = await renderPhoto({
+    name: 'note',
+    width: 560,
+    height: 260,
+    paper: '#ffffff',
+    tilt: 5,
+    rows: [
+      { text: 'Invoice 2026-0042', x: 40, y: 80, size: 30 },
+      { text: 'Total due 1,234.56 EUR', x: 40, y: 170, size: 30 },
+    ],
+  });
+  await page.setInputFiles(`${ocr} .pick-file`, { name: 'note.jpg', mimeType: 'image/jpeg', buffer: photo.jpeg });
+  await page.waitForSelector(`${ocr} .predict-view:not([hidden])`);
+  assert.deepEqual(await page.locator(`${ocr} .predict-lines li span`).allInnerTexts(), photo.truth);
+  assert.equal(await page.locator(`${ocr} .predict-boxes polygon`).count(), 2);
+  assert.deepEqual(await page.locator(`${ocr} .predict-boxes text`).allTextContents(), ['1', '2']);
+  // The boxes sit on the picture: the overlay covers the image exactly.
+  const [image, overlay] = await Promise.all([
+    page.locator(`${ocr} .predict-image img`).boundingBox(),
+    page.locator(`${ocr} .predict-boxes`).boundingBox(),
+  ]);
+  assert.ok(image !== null && image.width > 100, JSON.stringify(image));
+  assert.deepEqual(overlay, image);
+  assert.match(await text(`${ocr} .try-result`), /^note\.jpg: HTTP 200 in /);
+  await mkdir('test-artifacts', { recursive: true });
+  await page.locator(ocr).screenshot({ path: 'test-artifacts/dashboard-predict.png' });
+});
+
+it('reads a photo dropped on the drop zone', async () => {
+  const ocr = '.card[data-model="ocr"]';
+  const photo = await renderPhoto({
+    name: 'word',
+    width: 330,
+    height: 70,
+    paper: '#ffffff',
+    rows: [{ text: 'Maintenance', x: 14, y: 50, size: 40 }],
+  });
+  // A string, not a function (see above); the page builds the dropped file from the bytes.
+  const dataTransfer = await page.evaluateHandle(`(() => {
+    const bytes = Uint8Array.from(atob('${photo.jpeg.toString('base64')}'), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], 'word.jpg', { type: 'image/jpeg' }));
+    return transfer;
+  })()`);
+  await page.dispatchEvent(`${ocr} .drop`, 'drop', { dataTransfer });
+  await page.waitForSelector(`${ocr} .try-result:text-matches("^word\\.jpg: HTTP 200")`);
+  assert.deepEqual(await page.locator(`${ocr} .predict-lines li span`).allInnerTexts(), ['Maintenance']);
 });
 
 it('has no console errors, and leaves a screenshot', async () => {

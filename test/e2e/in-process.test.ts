@@ -127,7 +127,7 @@ describe('in-process API on the default models', () => {
     const lines: DocumentLine[] = [
       { text: 'Invoice 2026-0042', x: 40, y: 70 },
       { text: 'Total due: 1,234.56 EUR', x: 40, y: 150 },
-      { text: 'Order 98765 confirmed', x: 60, y: 250, upsideDown: true },
+      { text: 'Order 98765 confirmed', x: 60, y: 250 },
     ];
     const { png } = await renderDocument(640, 320, lines);
     const local = await repository.model('ocr').predict<OcrLine[]>(new Uint8Array(png));

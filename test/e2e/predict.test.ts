@@ -37,7 +37,7 @@ const LINES: DocumentLine[] = [
   { text: 'Invoice 2026-0042', x: 40, y: 70 },
   { text: 'Total due: 1,234.56 EUR', x: 40, y: 150 },
   { text: 'Ship to 17 Baker Street', x: 40, y: 230 },
-  { text: 'Order 98765 confirmed', x: 60, y: 330, upsideDown: true },
+  { text: 'Order 98765 confirmed', x: 60, y: 330 },
   { text: 'Page 3 of 7', x: 420, y: 430 },
 ];
 

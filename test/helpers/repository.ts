@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { OCR_ASSETS } from './ocr.js';
@@ -18,5 +18,32 @@ export async function clsRepository(warmupShape: number[], config = 'instances: 
     path.join(dir, 'cls', 'config.yaml'),
     `${config}\nsession: { intra_op_threads: 1 }\nwarmup: { runs: 1, inputs: { x: { shape: [${warmupShape.join(', ')}] } } }\n`,
   );
+  return dir;
+}
+
+/**
+ * A temporary copy of the default repository (models/) whose `ocr` pipeline has `pipeline` lines
+ * added or replaced (e.g. `line_orientation: true`); package files are pointed at by absolute path,
+ * so the copy works outside the project.
+ */
+export async function ocrRepositoryWith(pipeline: Record<string, string | number | boolean>): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-ocr-'));
+  await cp(path.resolve('models'), dir, { recursive: true });
+  for (const model of await readdir(dir)) {
+    const file = path.join(dir, model, 'config.yaml');
+    let text = (await readFile(file, 'utf8')).replace(
+      /\n(\s*)(source|dictionary_file):\n\s+package: '@gutenye\/ocr-models'\n\s+file: (\S+)/g,
+      (_, indent: string, key: string, inside: string) => `\n${indent}${key}: ${path.join(OCR_ASSETS, '..', inside)}`,
+    );
+    if (model === 'ocr') {
+      for (const [key, value] of Object.entries(pipeline)) {
+        const line = `  ${key}: ${value}`;
+        text = new RegExp(`^  ${key}:.*$`, 'm').test(text)
+          ? text.replace(new RegExp(`^  ${key}:.*$`, 'm'), line)
+          : `${text.trimEnd()}\n${line}\n`;
+      }
+    }
+    await writeFile(file, text);
+  }
   return dir;
 }
