@@ -25,6 +25,7 @@ import { readSamples } from '../src/quantize/samples.js';
 import { withModelPool } from '../src/runtime/model-pool.js';
 import { compareOutputs, type OutputAgreement } from '../src/verify/agreement.js';
 import { ctcDecode, OCR_ASSETS, renderDocument, renderTextLine } from '../test/helpers/ocr.js';
+import { editDistance } from '../test/helpers/ocr-metrics.js';
 
 const args = process.argv.slice(2);
 const work = path.resolve(
@@ -273,18 +274,6 @@ async function characterErrorRate(model: string, samples: NamedTensor[][]): Prom
     }
   });
   return (100 * edits) / characters;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length];
 }
 
 /** session.run times, float and int8 alternating: p50 at batch 1, and per item at batch 1 and `batch`. */
