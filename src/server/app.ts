@@ -19,6 +19,7 @@ import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/
 import { registerDrainHooks } from './shutdown.js';
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
 import { clientErrorHandler, errorBody, MAX_PARAM_LENGTH, routerErrorHandler } from './http-errors.js';
+import { sendPlainJsonContentType } from './json-content-type.js';
 
 export interface AppOptions {
   registry: ModelRegistry;
@@ -70,6 +71,7 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
   // Inside the plugin, so that a shutdown's 503 gets this scope's {error} answer.
   registerDrainHooks(app, options.readiness.draining);
+  sendPlainJsonContentType(app);
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();

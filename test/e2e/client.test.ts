@@ -127,7 +127,7 @@ describe('InferenceClient against the real server', () => {
     await assert.rejects(client.modelMetadata('nope', { requestId: 'req-404' }), (error: unknown) => {
       assert.ok(error instanceof InferenceServerError);
       assert.equal(error.status, 404);
-      assert.equal(error.message, 'unknown model "nope"; models served: broken, identity');
+      assert.equal(error.message, "Request for unknown model: 'nope' is not found; models served: broken, identity");
       assert.equal(error.requestId, 'req-404');
       return true;
     });
@@ -137,7 +137,10 @@ describe('InferenceClient against the real server', () => {
     await assert.rejects(client.infer('broken', allInputs()), (error: unknown) => {
       assert.ok(error instanceof InferenceServerError);
       assert.equal(error.status, 503);
-      assert.match(error.message, /^model broken version 1 is unavailable: /);
+      assert.match(
+        error.message,
+        /^Request for unknown model: 'broken' version 1 is not at ready state; it is unavailable: /,
+      );
       return true;
     });
   });

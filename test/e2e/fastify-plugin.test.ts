@@ -74,6 +74,9 @@ describe('onnx-serve/fastify mounted under a prefix beside the app’s own route
       { message: 'not here (app)' },
     ]);
     const unknown = await postJson(`${url}/ml/v2/models/nope/infer`, { inputs: [] });
-    assert.deepEqual([unknown.status, unknown.body], [404, { error: 'unknown model "nope"; models served: identity' }]);
+    assert.deepEqual(
+      [unknown.status, unknown.body],
+      [404, { error: "Request for unknown model: 'nope' is not found; models served: identity" }],
+    );
   });
 });

@@ -162,7 +162,7 @@ describe('health and metadata RPCs answer what HTTP answers', () => {
     await assertGrpcError(
       client.modelReady({ name: 'identity', version: '7' }),
       status.NOT_FOUND,
-      'model identity has no version "7"; versions: 1',
+      "Request for unknown model: 'identity' version 7 is not found; versions: 1",
     );
   });
 

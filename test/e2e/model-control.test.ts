@@ -159,7 +159,10 @@ describe('model control in poll mode', () => {
     const unload = await postJson(`${server.url}/v2/repository/models/cls/unload`, '', AUTH);
     assert.deepEqual([unload.status, unload.body], [200, {}]);
     const gone = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
-    assert.deepEqual([gone.status, gone.body], [404, { error: 'unknown model "cls"; models served: (none)' }]);
+    assert.deepEqual(
+      [gone.status, gone.body],
+      [404, { error: "Request for unknown model: 'cls' is not found; models served: (none)" }],
+    );
     const load = await postJson(`${server.url}/v2/repository/models/cls/load`, '{}', AUTH);
     assert.deepEqual([load.status, load.body], [200, [{ name: 'cls', version: '2', state: 'READY' }]]);
     const back = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);

@@ -1,0 +1,147 @@
+/**
+ * What clients written for Triton and KServe rely on beyond inference itself, over real HTTP and gRPC
+ * against one server of small generated models: the plain JSON content type, Triton's wording for
+ * models and versions a request cannot use, and the contracts of issue 15 as they land.
+ */
+import { status, type ServiceError } from '@grpc/grpc-js';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createInferenceClient, type InferenceClient } from '../../src/grpc/client.js';
+import type { RunningServer } from '../../src/server/start.js';
+import { passThroughModel, writeRepositoryModel } from '../helpers/onnx-builder.js';
+import { postJson, startTestServer } from '../helpers/server.js';
+
+let dir: string;
+let server: RunningServer;
+let client: InferenceClient;
+
+const QUIET = 'instances: 1\nsession: { intra_op_threads: 1 }\nwarmup: { runs: 1 }\n';
+
+/** Rejects with a gRPC error of this code and exactly this message. */
+async function assertGrpcError(call: Promise<unknown>, code: status, message: string): Promise<void> {
+  await assert.rejects(call, (error: ServiceError) => {
+    assert.equal(error.details, message);
+    assert.equal(status[error.code], status[code]);
+    return true;
+  });
+}
+
+async function get(url: string) {
+  const response = await fetch(url);
+  return { status: response.status, type: response.headers.get('content-type'), body: await response.text() };
+}
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-triton-'));
+  const identity = passThroughModel([{ input: 'x', output: 'y', datatype: 'FP32', shape: ['batch', 2] }]);
+  await writeRepositoryModel(dir, 'identity', identity, QUIET);
+  await writeRepositoryModel(dir, 'broken', new TextEncoder().encode('not a model'), QUIET);
+  // A config key onnx-serve does not know: the model is listed, with no version that could load.
+  await writeRepositoryModel(dir, 'misconfigured', identity, `${QUIET}no_such_key: 1\n`);
+  server = await startTestServer({ modelRepository: dir, grpcPort: 0, strictReadiness: false });
+  assert.ok(server.grpc);
+  client = createInferenceClient(server.grpc.address);
+});
+
+after(async () => {
+  client?.close();
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('JSON answers: Content-Type application/json with no parameters (KServe reads only that)', () => {
+  it('results, metadata, errors, the 404 route and the router refusal all say exactly application/json', async () => {
+    const answers = {
+      server: await get(`${server.url}/v2`),
+      metadata: await get(`${server.url}/v2/models/identity`),
+      unknownModel: await get(`${server.url}/v2/models/nope`),
+      noRoute: await get(`${server.url}/v2/nothing-here`),
+      badUrl: await get(`${server.url}/v2/models/%zz`),
+    };
+    assert.deepEqual(Object.fromEntries(Object.entries(answers).map(([key, a]) => [key, [a.status, a.type]])), {
+      server: [200, 'application/json'],
+      metadata: [200, 'application/json'],
+      unknownModel: [404, 'application/json'],
+      noRoute: [404, 'application/json'],
+      badUrl: [400, 'application/json'],
+    });
+    const result = await postJson(`${server.url}/v2/models/identity/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1.5, -2] }],
+    });
+    assert.deepEqual([result.status, result.headers.get('content-type')], [200, 'application/json']);
+    assert.deepEqual(result.body.outputs[0].data, [1.5, -2]);
+    const invalid = await postJson(`${server.url}/v2/models/identity/infer`, '{"inputs": [');
+    assert.deepEqual([invalid.status, invalid.headers.get('content-type')], [400, 'application/json']);
+    assert.match(invalid.body.error, /JSON/);
+  });
+});
+
+describe("Triton's wording for models and versions a request cannot use, then onnx-serve's detail", () => {
+  const cases = [
+    {
+      what: 'unknown model',
+      url: '/v2/models/nope',
+      grpc: { name: 'nope' },
+      status: 404,
+      code: status.NOT_FOUND,
+      message: "Request for unknown model: 'nope' is not found; models served: broken, identity, misconfigured",
+    },
+    {
+      what: 'unknown version',
+      url: '/v2/models/identity/versions/9',
+      grpc: { name: 'identity', version: '9' },
+      status: 404,
+      code: status.NOT_FOUND,
+      message: "Request for unknown model: 'identity' version 9 is not found; versions: 1",
+    },
+    {
+      what: 'a model whose configuration is invalid',
+      url: '/v2/models/misconfigured',
+      grpc: { name: 'misconfigured' },
+      status: 503,
+      code: status.UNAVAILABLE,
+      message: "Request for unknown model: 'misconfigured' has no available versions: ",
+    },
+    {
+      what: 'a version that failed to load',
+      url: '/v2/models/broken/versions/1',
+      grpc: { name: 'broken', version: '1' },
+      status: 503,
+      code: status.UNAVAILABLE,
+      message: "Request for unknown model: 'broken' version 1 is not at ready state; it is unavailable: ",
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.what}: HTTP metadata and infer, gRPC ModelMetadata and ModelInfer`, async () => {
+      const metadata = await get(`${server.url}${c.url}`);
+      const infer = await postJson(`${server.url}${c.url}/infer`, { inputs: [] });
+      for (const [answer, body] of [
+        [metadata, JSON.parse(metadata.body)],
+        [infer, infer.body],
+      ] as const) {
+        assert.equal(answer.status, c.status);
+        assert.ok(body.error.startsWith(c.message), body.error);
+      }
+      const grpcCalls = [
+        client.modelMetadata(c.grpc),
+        client.modelInfer({ model_name: c.grpc.name, model_version: c.grpc.version ?? '', inputs: [] }),
+      ];
+      for (const call of grpcCalls) {
+        await assert.rejects(call, (error: ServiceError) => {
+          assert.equal(status[error.code], status[c.code]);
+          assert.ok(error.details.startsWith(c.message), error.details);
+          return true;
+        });
+      }
+    });
+  }
+
+  it('the message over gRPC is the one over HTTP', async () => {
+    const http = JSON.parse((await get(`${server.url}/v2/models/nope`)).body);
+    await assertGrpcError(client.modelMetadata({ name: 'nope' }), status.NOT_FOUND, http.error);
+  });
+});
+
