@@ -10,6 +10,7 @@ import {
 } from '../observability/inference-events.js';
 import type { ReadyModelVersion } from '../repository/model-version.js';
 import { protocolShape, type TensorSpec } from '../runtime/signature.js';
+import { checkBatchSize } from './batch-size.js';
 import { checkBytesElements, checkHeaderLimits, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
 
 export type ReadyModel = ReadyModelVersion;
@@ -119,6 +120,7 @@ async function validateAndRun(
     );
   });
   validateRequestedOutputNames(header.outputs, signature.outputs, label);
+  checkBatchSize(model, header);
 
   const wanted = header.outputs?.map((output) => output.name);
   const inputs = decodeInputs();

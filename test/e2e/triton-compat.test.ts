@@ -11,6 +11,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createInferenceClient, type InferenceClient } from '../../src/grpc/client.js';
 import type { RunningServer } from '../../src/server/start.js';
+import { loadModel } from '../../src/index.js';
+import { isServeError } from '../../src/library/errors.js';
 import { passThroughModel, writeRepositoryModel } from '../helpers/onnx-builder.js';
 import { postJson, startTestServer } from '../helpers/server.js';
 
@@ -38,6 +40,7 @@ before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-triton-'));
   const identity = passThroughModel([{ input: 'x', output: 'y', datatype: 'FP32', shape: ['batch', 2] }]);
   await writeRepositoryModel(dir, 'identity', identity, QUIET);
+  await writeRepositoryModel(dir, 'capped', identity, `${QUIET}max_batch_size: 2\n`);
   await writeRepositoryModel(dir, 'broken', new TextEncoder().encode('not a model'), QUIET);
   // A config key onnx-serve does not know: the model is listed, with no version that could load.
   await writeRepositoryModel(dir, 'misconfigured', identity, `${QUIET}no_such_key: 1\n`);
@@ -87,7 +90,7 @@ describe("Triton's wording for models and versions a request cannot use, then on
       grpc: { name: 'nope' },
       status: 404,
       code: status.NOT_FOUND,
-      message: "Request for unknown model: 'nope' is not found; models served: broken, identity, misconfigured",
+      message: "Request for unknown model: 'nope' is not found; models served: broken, capped, identity, misconfigured",
     },
     {
       what: 'unknown version',
@@ -145,3 +148,52 @@ describe("Triton's wording for models and versions a request cannot use, then on
   });
 });
 
+describe('max_batch_size from config.yaml caps the batch one request carries (Triton refuses more)', () => {
+  const message =
+    "inference request batch-size must be <= 2 for 'capped': inputs[0] (x) has 3 items in its first dimension, " +
+    "more than max_batch_size 2 in the model's config.yaml";
+  const rows = (n: number) => Array.from({ length: n * 2 }, (_, i) => i);
+
+  it('HTTP: 2 items run, 3 items are 400 naming both numbers; a model without it takes any batch', async () => {
+    const url = `${server.url}/v2/models/capped/infer`;
+    const two = await postJson(url, { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 2], data: rows(2) }] });
+    assert.deepEqual([two.status, two.body.outputs[0].data], [200, rows(2)]);
+    const three = await postJson(url, { inputs: [{ name: 'x', datatype: 'FP32', shape: [3, 2], data: rows(3) }] });
+    assert.deepEqual([three.status, three.body], [400, { error: message }]);
+    const free = await postJson(`${server.url}/v2/models/identity/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [12, 2], data: rows(12) }],
+    });
+    assert.deepEqual([free.status, free.body.outputs[0].shape], [200, [12, 2]]);
+  });
+
+  it('gRPC: the same refusal as INVALID_ARGUMENT, before the contents are read', async () => {
+    const request = (n: number) => ({
+      model_name: 'capped',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [n, 2], contents: { fp32_contents: rows(n) } }],
+    });
+    const two = await client.modelInfer(request(2));
+    assert.deepEqual(
+      two.outputs.map((o) => o.shape.map(Number)),
+      [[2, 2]],
+    );
+    await assertGrpcError(client.modelInfer(request(3)), status.INVALID_ARGUMENT, message);
+  });
+
+  it('in-process: infer() refuses it too', async () => {
+    const model = await loadModel({
+      path: path.join(dir, 'capped', '1', 'model.onnx'),
+      name: 'capped',
+      config: { max_batch_size: 2, instances: 1, session: { intra_op_threads: 1 } },
+    });
+    try {
+      await assert.rejects(
+        model.infer({ x: { data: Float32Array.from(rows(3)), shape: [3, 2] } }),
+        (error) => isServeError(error, 'INVALID_ARGUMENT') && error.message === message,
+      );
+      const two = await model.infer({ x: { data: Float32Array.from(rows(2)), shape: [2, 2] } });
+      assert.deepEqual(Array.from(two.outputs.y.data as Float32Array), rows(2));
+    } finally {
+      await model.close();
+    }
+  });
+});
