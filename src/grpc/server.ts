@@ -95,7 +95,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       if (full !== undefined) throw full;
       const decoded = decodeInferRequest(request);
       const { response } = await runInference(model, decoded.header, decoded.decodeInputs, { signal, limits });
-      return encodeInferResponse(response, decoded.raw);
+      return encodeInferResponse(response);
     }),
     RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({
       models: repositoryIndex(registry, {

@@ -12,7 +12,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createInferenceClient, type InferenceClient } from '../../src/grpc/client.js';
 import type { InferTensor, ModelInferRequest } from '../../src/grpc/proto.js';
-import { encodeBlob, encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
+import {
+  decodeTensorBlob,
+  encodeBlob,
+  encodeBinaryRequest,
+  HEADER_LENGTH_HEADER,
+} from '../../src/protocol/binary-extension.js';
 import { float16BitsOf, type Datatype, type TensorData } from '../../src/protocol/datatypes.js';
 import { decodeJsonResponse } from '../../src/protocol/json-decode.js';
 import { encodeJsonRequest } from '../../src/protocol/json-encode.js';
@@ -214,7 +219,7 @@ describe('ModelInfer on FP32 (the text-orientation model)', () => {
   const shape = [2, 3, 48, 192];
   const data = clsInput(2);
 
-  it('typed contents give the HTTP JSON outputs, with the request id echoed', async () => {
+  it('typed contents give the HTTP JSON outputs, answered in raw_output_contents (as Triton does), with the request id echoed', async () => {
     const http = await postJson(`${server.url}/v2/models/text-orientation/infer`, {
       id: 'req-1',
       inputs: [{ name: 'x', datatype: 'FP32', shape, data: Array.from(data) }],
@@ -228,13 +233,15 @@ describe('ModelInfer on FP32 (the text-orientation model)', () => {
     assert.equal(grpc.model_name, 'text-orientation');
     assert.equal(grpc.model_version, '1');
     assert.equal(grpc.id, 'req-1');
-    assert.deepEqual(grpc.raw_output_contents, []);
     assert.equal(grpc.outputs.length, 1);
+    assert.equal(grpc.raw_output_contents.length, 1);
     const [output] = grpc.outputs;
     assert.equal(output.name, http.body.outputs[0].name);
     assert.equal(output.datatype, 'FP32');
+    assert.equal(output.contents, null);
     assert.deepEqual(output.shape.map(Number), http.body.outputs[0].shape);
-    assert.deepEqual(output.contents!.fp32_contents, http.body.outputs[0].data);
+    const values = decodeTensorBlob(grpc.raw_output_contents[0], { datatype: 'FP32', shape: [2, 2] }, 'output', '');
+    assert.deepEqual(Array.from(values as Float32Array), http.body.outputs[0].data);
   });
 
   it('raw contents give the HTTP binary outputs byte for byte', async () => {
@@ -255,7 +262,7 @@ describe('ModelInfer on FP32 (the text-orientation model)', () => {
 describe('ModelInfer on other datatypes (built Identity and Cast models)', () => {
   const inputs = IDENTITY_TENSORS.map(({ name, datatype, data }) => ({ name, datatype, shape: [1, 2], data }));
 
-  it('typed contents come back exactly (INT64/UINT64 at their limits, UTF-8 BYTES), as HTTP JSON does', async () => {
+  it('typed contents come back exactly, raw (INT64/UINT64 at their limits, UTF-8 BYTES), as HTTP JSON does', async () => {
     const grpc = await client.modelInfer({
       model_name: 'identity',
       inputs: inputs.map(({ name, datatype, shape, data }) => ({
@@ -285,9 +292,11 @@ describe('ModelInfer on other datatypes (built Identity and Cast models)', () =>
       const sent = IDENTITY_TENSORS.find((t) => `${t.name}_out` === output.name)!;
       assert.equal(output.datatype, sent.datatype);
       assert.deepEqual(output.shape.map(Number), [1, 2]);
-      const received = Object.fromEntries(Object.entries(output.contents!).filter(([, values]) => values.length > 0));
-      assert.deepEqual(received, typedContents(sent.datatype, sent.data), output.name);
-      assert.deepEqual(received, typedContents(sent.datatype, http.outputs[index].data), output.name);
+      assert.equal(output.contents, null);
+      const blob = grpc.raw_output_contents[index];
+      const received = decodeTensorBlob(blob, { datatype: sent.datatype, shape: [1, 2] }, output.name, '');
+      assert.deepEqual(received, sent.data, output.name);
+      assert.deepEqual(received, http.outputs[index].data, output.name);
     });
   });
 
