@@ -1,3 +1,4 @@
+import fastifyCompress from '@fastify/compress';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -20,6 +21,7 @@ import { registerDrainHooks } from './shutdown.js';
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
 import { clientErrorHandler, errorBody, MAX_PARAM_LENGTH, routerErrorHandler } from './http-errors.js';
 import { sendPlainJsonContentType } from './json-content-type.js';
+import { decodeRequestBodies } from './request-encoding.js';
 
 export interface AppOptions {
   registry: ModelRegistry;
@@ -79,6 +81,11 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) =>
     done(null, body),
   );
+  // Compressed bodies decoded within the body limit (counted decoded); answers compressed when the
+  // client asks (Accept-Encoding gzip or deflate), as Triton does. Request decoding is ours, not the
+  // plugin's: its decoder keeps inflating past the limit after fastify stops reading.
+  decodeRequestBodies(app, options.bodyLimit);
+  await app.register(fastifyCompress, { encodings: ['gzip', 'deflate'], globalDecompression: false });
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
     const served = fromFrameworkError(error, options.bodyLimit);

@@ -6,13 +6,16 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { createInferenceClient, type InferenceClient } from '../../src/grpc/client.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { loadModel } from '../../src/index.js';
 import { isServeError } from '../../src/library/errors.js';
+import { encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
 import { passThroughModel, writeRepositoryModel } from '../helpers/onnx-builder.js';
 import { postJson, startTestServer } from '../helpers/server.js';
 
@@ -90,7 +93,8 @@ describe("Triton's wording for models and versions a request cannot use, then on
       grpc: { name: 'nope' },
       status: 404,
       code: status.NOT_FOUND,
-      message: "Request for unknown model: 'nope' is not found; models served: broken, capped, identity, misconfigured",
+      message:
+        "Request for unknown model: 'nope' is not found; models served: broken, capped, identity, misconfigured",
     },
     {
       what: 'unknown version',
@@ -197,3 +201,116 @@ describe('max_batch_size from config.yaml caps the batch one request carries (Tr
     }
   });
 });
+
+/** A POST over node:http, which (unlike fetch) leaves the answer's bytes and Content-Encoding as they came. */
+function rawPost(url: string, body: Uint8Array, headers: Record<string, string>) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>(
+    (resolve, reject) => {
+      const request = httpRequest(url, { method: 'POST', headers }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks) }),
+        );
+        response.on('error', reject);
+      });
+      request.on('error', reject);
+      request.end(body);
+    },
+  );
+}
+
+describe('compressed request bodies (Content-Encoding) and answers (Accept-Encoding)', () => {
+  const values = Array.from({ length: 400 }, (_, i) => i / 8);
+  const json = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [200, 2], data: values }] });
+
+  it('a gzip or deflate JSON body is decoded; the answer is compressed only when asked', async () => {
+    const url = `${server.url}/v2/models/identity/infer`;
+    for (const [encoding, encode] of [
+      ['gzip', gzipSync],
+      ['deflate', deflateSync],
+    ] as const) {
+      const plain = await rawPost(url, encode(json), {
+        'content-type': 'application/json',
+        'content-encoding': encoding,
+      });
+      assert.equal(plain.status, 200, plain.body.toString());
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.deepEqual(JSON.parse(plain.body.toString()).outputs[0].data, values);
+
+      const compressed = await rawPost(url, encode(json), {
+        'content-type': 'application/json',
+        'content-encoding': encoding,
+        'accept-encoding': encoding,
+      });
+      assert.equal(compressed.status, 200);
+      assert.equal(compressed.headers['content-encoding'], encoding);
+      assert.equal(compressed.headers['content-type'], 'application/json');
+      const decoded = (encoding === 'gzip' ? gunzipSync : inflateSync)(compressed.body);
+      assert.deepEqual(JSON.parse(decoded.toString()).outputs[0].data, values);
+    }
+  });
+
+  it('a gzip binary-extension body: Inference-Header-Content-Length counts the decoded JSON header', async () => {
+    const data = Float32Array.from(values);
+    const encoded = encodeBinaryRequest({ inputs: [{ name: 'x', datatype: 'FP32', shape: [200, 2], data }] });
+    const answer = await rawPost(`${server.url}/v2/models/identity/infer`, gzipSync(Buffer.concat(encoded.chunks)), {
+      'content-type': 'application/octet-stream',
+      'content-encoding': 'gzip',
+      [HEADER_LENGTH_HEADER]: String(encoded.headerLength),
+    });
+    assert.equal(answer.status, 200, answer.body.toString());
+    assert.deepEqual(JSON.parse(answer.body.toString()).outputs[0].data, values);
+  });
+
+  it('data that is not what Content-Encoding says is 400; an encoding other than gzip or deflate is 415', async () => {
+    const url = `${server.url}/v2/models/identity/infer`;
+    const bad = await rawPost(url, Buffer.from(json), {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers['content-type'], 'application/json');
+    assert.equal(
+      JSON.parse(bad.body.toString()).error,
+      'request body is not valid gzip data (Content-Encoding: gzip): incorrect header check',
+    );
+    const brotli = await rawPost(url, Buffer.from(json), {
+      'content-type': 'application/json',
+      'content-encoding': 'br',
+    });
+    assert.deepEqual(
+      [brotli.status, JSON.parse(brotli.body.toString())],
+      [415, { error: 'Content-Encoding "br" is not supported; send the body as it is, or with gzip or deflate' }],
+    );
+  });
+
+  it('the body limit counts decoded bytes: a compression bomb is 413, and the server keeps serving', async () => {
+    const limited = await startTestServer({ modelRepository: dir, bodyLimit: 64 * 1024, strictReadiness: false });
+    try {
+      const url = `${limited.url}/v2/models/identity/infer`;
+      // 16 MiB of spaces compress to about 16 KiB: under the limit on the wire, 256 times over it decoded.
+      const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024, ' '));
+      assert.ok(bomb.length < 64 * 1024);
+      const refused = await rawPost(url, bomb, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      assert.deepEqual(
+        [refused.status, JSON.parse(refused.body.toString())],
+        [
+          413,
+          {
+            error:
+              'request body decodes (Content-Encoding: gzip) to more than the limit of 65536 bytes (0.1 MiB); raise it with --max-body-size',
+          },
+        ],
+      );
+      const fine = await rawPost(url, gzipSync(json), {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      });
+      assert.equal(fine.status, 200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
