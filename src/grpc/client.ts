@@ -19,6 +19,8 @@ export interface InferenceClient {
   modelMetadata(request: { name: string; version?: string }): Promise<ModelMetadataResponse>;
   modelInfer(request: ModelInferRequest): Promise<ModelInferResponse>;
   repositoryIndex(request?: { ready?: boolean }): Promise<{ models: ModelIndex[] }>;
+  /** Triton's ModelConfig as proto-loader decodes it (64-bit numbers as strings, enums as names). */
+  modelConfig(request: { name: string; version?: string }): Promise<{ config: Record<string, unknown> }>;
   close(): void;
 }
 
@@ -50,6 +52,7 @@ export function createInferenceClient(address: string, maxMessageBytes = 64 * 10
     modelMetadata: call('ModelMetadata'),
     modelInfer: call('ModelInfer'),
     repositoryIndex: call('RepositoryIndex'),
+    modelConfig: call('ModelConfig'),
     close: () => client.close(),
   };
 }

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { runInference } from '../core/inference.js';
 import type { ModelControl } from '../core/model-control.js';
+import { modelConfiguration } from '../core/model-configuration.js';
 import { modelMetadata } from '../core/model-metadata.js';
 import { isServerReady, modelReadiness, type ReadinessPolicy } from '../core/readiness.js';
 import { repositoryIndex } from '../core/repository-index.js';
@@ -97,6 +98,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       const { response } = await runInference(model, decoded.header, decoded.decodeInputs, { signal, limits });
       return encodeInferResponse(response);
     }),
+    ModelConfig: unary('ModelConfig', (request: { name: string; version: string }) => ({
+      config: modelConfiguration(registry.resolveReady(request.name, versionOrLatest(request.version))),
+    })),
     RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({
       models: repositoryIndex(registry, {
         readyOnly: request.ready,

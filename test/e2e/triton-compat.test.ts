@@ -44,6 +44,8 @@ before(async () => {
   const identity = passThroughModel([{ input: 'x', output: 'y', datatype: 'FP32', shape: ['batch', 2] }]);
   await writeRepositoryModel(dir, 'identity', identity, QUIET);
   await writeRepositoryModel(dir, 'capped', identity, `${QUIET}max_batch_size: 2\n`);
+  const fixed = passThroughModel([{ input: 'text', output: 'same', datatype: 'BYTES', shape: [2, 3] }]);
+  await writeRepositoryModel(dir, 'fixed', fixed, QUIET);
   await writeRepositoryModel(dir, 'broken', new TextEncoder().encode('not a model'), QUIET);
   // A config key onnx-serve does not know: the model is listed, with no version that could load.
   await writeRepositoryModel(dir, 'misconfigured', identity, `${QUIET}no_such_key: 1\n`);
@@ -94,7 +96,7 @@ describe("Triton's wording for models and versions a request cannot use, then on
       status: 404,
       code: status.NOT_FOUND,
       message:
-        "Request for unknown model: 'nope' is not found; models served: broken, capped, identity, misconfigured",
+        "Request for unknown model: 'nope' is not found; models served: broken, capped, fixed, identity, misconfigured",
     },
     {
       what: 'unknown version',
@@ -314,3 +316,98 @@ describe('compressed request bodies (Content-Encoding) and answers (Accept-Encod
   });
 });
 
+describe("model configuration extension: Triton's ModelConfig over HTTP and gRPC", () => {
+  const queuePolicy = {
+    timeout_action: 'REJECT',
+    default_timeout_microseconds: 0,
+    allow_timeout_override: true,
+    max_queue_size: 512,
+  };
+  const batched = (name: string, maxBatchSize: number) => ({
+    name,
+    platform: 'onnxruntime_onnx',
+    backend: 'onnxruntime',
+    version_policy: { all: {} },
+    max_batch_size: maxBatchSize,
+    input: [
+      {
+        name: 'x',
+        data_type: 'TYPE_FP32',
+        format: 'FORMAT_NONE',
+        dims: [2],
+        is_shape_tensor: false,
+        allow_ragged_batch: false,
+        optional: false,
+      },
+    ],
+    output: [{ name: 'y', data_type: 'TYPE_FP32', dims: [2], label_filename: '', is_shape_tensor: false }],
+    dynamic_batching: {
+      preferred_batch_size: [],
+      max_queue_delay_microseconds: 0,
+      preserve_ordering: false,
+      priority_levels: 0,
+      default_priority_level: 0,
+      default_queue_policy: queuePolicy,
+    },
+    instance_group: [{ name: `${name}_0`, kind: 'KIND_CPU', count: 1, gpus: [] }],
+    default_model_filename: 'model.onnx',
+  });
+
+  it('HTTP: dims without the batch dimension when batching, max_batch_size as the queue batches', async () => {
+    for (const [url, expected] of [
+      ['/v2/models/identity/config', batched('identity', 8)],
+      ['/v2/models/identity/versions/1/config', batched('identity', 8)],
+      ['/v2/models/capped/config', batched('capped', 2)],
+    ] as const) {
+      const answer = await get(`${server.url}${url}`);
+      assert.deepEqual([answer.status, answer.type, JSON.parse(answer.body)], [200, 'application/json', expected], url);
+    }
+  });
+
+  it('HTTP: a model that cannot batch has max_batch_size 0, whole dims and no dynamic_batching; BYTES is TYPE_STRING', async () => {
+    const config = JSON.parse((await get(`${server.url}/v2/models/fixed/config`)).body);
+    assert.equal(config.max_batch_size, 0);
+    assert.equal(config.dynamic_batching, undefined);
+    assert.deepEqual(
+      [config.input[0].data_type, config.input[0].dims, config.output[0].dims],
+      ['TYPE_STRING', [2, 3], [2, 3]],
+    );
+  });
+
+  it('HTTP: unknown and unavailable models answer as metadata does', async () => {
+    const unknown = await get(`${server.url}/v2/models/nope/config`);
+    assert.equal(unknown.status, 404);
+    assert.ok(JSON.parse(unknown.body).error.startsWith("Request for unknown model: 'nope' is not found"));
+    const broken = await get(`${server.url}/v2/models/broken/config`);
+    assert.equal(broken.status, 503);
+  });
+
+  it('gRPC ModelConfig answers the same configuration (64-bit numbers as proto-loader gives them)', async () => {
+    const { config } = await client.modelConfig({ name: 'capped' });
+    const expected = batched('capped', 2);
+    const numbers = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(numbers)
+        : value !== null && typeof value === 'object'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, numbers(v)]))
+          : typeof value === 'string' && /^-?[0-9]+$/.test(value)
+            ? Number(value)
+            : value;
+    const received = numbers(config) as Record<string, unknown>;
+    // proto-loader adds the oneof's name beside the field it chose.
+    assert.equal(received.scheduling_choice, 'dynamic_batching');
+    assert.deepEqual((received.version_policy as Record<string, unknown>).policy_choice, 'all');
+    delete received.scheduling_choice;
+    delete (received.version_policy as Record<string, unknown>).policy_choice;
+    assert.deepEqual(received, expected);
+    await assertGrpcError(
+      client.modelConfig({ name: 'capped', version: '4' }),
+      status.NOT_FOUND,
+      "Request for unknown model: 'capped' version 4 is not found; versions: 1",
+    );
+  });
+
+  it('GET /v2 advertises model_configuration', async () => {
+    assert.ok(JSON.parse((await get(`${server.url}/v2`)).body).extensions.includes('model_configuration'));
+  });
+});
