@@ -108,7 +108,7 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   registerMetadataRoutes(app, options.registry, options.info);
   registerInferRoutes(app, options.registry, limits);
   registerPredictRoutes(app, options.registry, { maxImagePixels: options.maxImagePixels });
-  registerRepositoryRoutes(app, options.repository ?? { mode: 'none' });
+  registerRepositoryRoutes(app, options.registry, options.repository ?? { mode: 'none' });
   if (options.observability !== undefined) {
     registerRequestObservation(app, options.registry);
     registerStatsRoutes(app, options.registry, options.observability);

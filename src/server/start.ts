@@ -115,11 +115,16 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const readiness = { strict: options.strictReadiness ?? true, draining: () => draining };
   const host = options.host ?? '127.0.0.1';
+  const repositoryAccess = {
+    mode,
+    control,
+    ...(options.controlToken === undefined ? {} : { token: options.controlToken }),
+  };
   const app = buildApp({
     registry,
     log,
     info,
-    repository: { mode, control, ...(options.controlToken === undefined ? {} : { token: options.controlToken }) },
+    repository: repositoryAccess,
     bodyLimit,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     readiness,
@@ -133,7 +138,18 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       const port = options.grpcPort;
       const limits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
       const maxMessageBytes = bodyLimit;
-      grpc = await startGrpcServer({ registry, control, log, info, readiness, limits, host, port, maxMessageBytes });
+      grpc = await startGrpcServer({
+        registry,
+        repository: repositoryAccess,
+        ...(observability === undefined ? {} : { observability }),
+        log,
+        info,
+        readiness,
+        limits,
+        host,
+        port,
+        maxMessageBytes,
+      });
     } catch (error) {
       await app.close();
       observability?.close();

@@ -411,3 +411,39 @@ describe("model configuration extension: Triton's ModelConfig over HTTP and gRPC
     assert.ok(JSON.parse((await get(`${server.url}/v2`)).body).extensions.includes('model_configuration'));
   });
 });
+
+describe('statistics extension over gRPC: ModelStatistics answers what GET /v2/models/{m}/stats does', () => {
+  it('the same counters for a model, a version and every model', async () => {
+    await postJson(`${server.url}/v2/models/identity/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }],
+    });
+    const http = JSON.parse((await get(`${server.url}/v2/models/identity/stats`)).body).model_stats;
+    const grpc = (await client.modelStatistics({ name: 'identity' })).model_stats;
+    const counters = (entry: Record<string, any>) => ({
+      name: entry.name,
+      version: entry.version,
+      last_inference: Number(entry.last_inference),
+      inference_count: Number(entry.inference_count),
+      execution_count: Number(entry.execution_count),
+      success: Number(entry.inference_stats.success.count),
+      fail: Number(entry.inference_stats.fail.count),
+      queue_ns: Number(entry.inference_stats.queue.ns),
+      compute_infer_ns: Number(entry.inference_stats.compute_infer.ns),
+    });
+    assert.deepEqual(grpc.map(counters), http.map(counters));
+    assert.ok(counters(http[0]).success >= 1);
+    const version = (await client.modelStatistics({ name: 'identity', version: '1' })).model_stats;
+    assert.deepEqual(version.map(counters), http.map(counters));
+    const all = (await client.modelStatistics({})).model_stats;
+    const allHttp = JSON.parse((await get(`${server.url}/v2/models/stats`)).body).model_stats;
+    assert.deepEqual(
+      all.map((entry) => `${entry.name}/${entry.version}`),
+      allHttp.map((entry: { name: string; version: string }) => `${entry.name}/${entry.version}`),
+    );
+    await assertGrpcError(
+      client.modelStatistics({ name: 'nope' }),
+      status.NOT_FOUND,
+      "Request for unknown model: 'nope' is not found; models served: broken, capped, fixed, identity, misconfigured",
+    );
+  });
+});
