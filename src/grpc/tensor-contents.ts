@@ -12,6 +12,7 @@
  */
 import { decodeTensorBlob, encodeBlob } from '../protocol/binary-extension.js';
 import { DATATYPES, elementCount, type Datatype, type NamedTensor, type TensorData } from '../protocol/datatypes.js';
+import { decodeBytesElement } from '../protocol/bytes-elements.js';
 import { invalidArgument } from '../protocol/errors.js';
 import {
   validateInferenceRequest,
@@ -212,9 +213,7 @@ function typedData(datatype: Datatype, values: unknown[], label: string): Tensor
       return data;
     }
     case 'bytes':
-      return (values as Uint8Array[]).map((bytes) =>
-        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
-      );
+      return (values as Uint8Array[]).map((bytes, index) => decodeBytesElement(bytes, label, index));
     case 'float16':
       throw invalidArgument(`${label}: FP16 has no typed contents; send it in raw_input_contents`);
   }

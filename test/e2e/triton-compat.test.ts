@@ -447,3 +447,112 @@ describe('statistics extension over gRPC: ModelStatistics answers what GET /v2/m
     );
   });
 });
+
+describe('BYTES exactness: an element onnxruntime-node cannot carry as it came is 400, never altered', () => {
+  const WHY = 'onnxruntime-node carries BYTES elements as text, so only UTF-8 without NUL bytes passes unchanged';
+  const elements = (middle: Uint8Array) => [
+    Buffer.from('a'),
+    Buffer.from('b'),
+    Buffer.from('c'),
+    middle,
+    Buffer.from('é'),
+    Buffer.from(''),
+  ];
+  /** BYTES elements as the binary extension lays them out: a 4-byte little-endian length, then the bytes. */
+  const blobOf = (items: Uint8Array[]) =>
+    Buffer.concat(items.flatMap((item) => [Buffer.from(Uint32Array.of(item.length).buffer), item]));
+  const notUtf8 = Uint8Array.of(0x68, 0xff, 0xfe);
+  const withNul = Buffer.from('he\0llo');
+
+  it('HTTP JSON: a NUL byte or a lone surrogate, with the input and the element named', async () => {
+    const url = `${server.url}/v2/models/fixed/infer`;
+    const send = (middle: string) =>
+      postJson(
+        url,
+        `{"inputs":[{"name":"text","datatype":"BYTES","shape":[2,3],"data":["a","b","c",${middle},"é",""]}]}`,
+      );
+    const nul = await send('"he\\u0000llo"');
+    assert.deepEqual(
+      [nul.status, nul.body],
+      [400, { error: `inputs[0] (text) BYTES element 3 holds a NUL byte at character 2; ${WHY}` }],
+    );
+    const surrogate = await send('"x\\ud800"');
+    assert.deepEqual(
+      [surrogate.status, surrogate.body],
+      [
+        400,
+        { error: `inputs[0] (text) BYTES element 3 holds a lone UTF-16 surrogate, which has no UTF-8 form; ${WHY}` },
+      ],
+    );
+    const exact = await send('"he\\u00e9llo \\ud83d\\ude00"');
+    assert.equal(exact.status, 200);
+    assert.deepEqual(exact.body.outputs[0].data, ['a', 'b', 'c', 'heéllo 😀', 'é', '']);
+  });
+
+  it('HTTP binary: bytes that are not UTF-8, and a NUL byte', async () => {
+    const send = async (middle: Uint8Array) => {
+      const blob = blobOf(elements(middle));
+      const header = Buffer.from(
+        JSON.stringify({
+          inputs: [{ name: 'text', datatype: 'BYTES', shape: [2, 3], parameters: { binary_data_size: blob.length } }],
+        }),
+      );
+      const answer = await rawPost(`${server.url}/v2/models/fixed/infer`, Buffer.concat([header, blob]), {
+        'content-type': 'application/octet-stream',
+        [HEADER_LENGTH_HEADER]: String(header.length),
+      });
+      return [answer.status, JSON.parse(answer.body.toString())];
+    };
+    assert.deepEqual(await send(notUtf8), [
+      400,
+      { error: `inputs[0] ("text") shape [2,3]: BYTES element 3 is not valid UTF-8; ${WHY}` },
+    ]);
+    assert.deepEqual(await send(withNul), [
+      400,
+      { error: `inputs[0] (text) BYTES element 3 holds a NUL byte at character 2; ${WHY}` },
+    ]);
+  });
+
+  it('gRPC: typed bytes_contents and raw contents alike', async () => {
+    const typed = (middle: Uint8Array) => ({
+      model_name: 'fixed',
+      inputs: [{ name: 'text', datatype: 'BYTES', shape: [2, 3], contents: { bytes_contents: elements(middle) } }],
+    });
+    await assertGrpcError(
+      client.modelInfer(typed(notUtf8)),
+      status.INVALID_ARGUMENT,
+      `inputs[0] ("text"): contents.bytes_contents BYTES element 3 is not valid UTF-8; ${WHY}`,
+    );
+    await assertGrpcError(
+      client.modelInfer(typed(withNul)),
+      status.INVALID_ARGUMENT,
+      `inputs[0] (text) BYTES element 3 holds a NUL byte at character 2; ${WHY}`,
+    );
+    await assertGrpcError(
+      client.modelInfer({
+        model_name: 'fixed',
+        inputs: [{ name: 'text', datatype: 'BYTES', shape: [2, 3] }],
+        raw_input_contents: [blobOf(elements(notUtf8))],
+      }),
+      status.INVALID_ARGUMENT,
+      `raw_input_contents[0] (input "text") shape [2,3]: BYTES element 3 is not valid UTF-8; ${WHY}`,
+    );
+  });
+
+  it('in-process: infer() refuses a NUL byte too', async () => {
+    const model = await loadModel({
+      path: path.join(dir, 'fixed', '1', 'model.onnx'),
+      config: { instances: 1, session: { intra_op_threads: 1 } },
+    });
+    try {
+      await assert.rejects(
+        model.infer({ text: { data: ['a', 'b', 'c', 'he\0llo', 'é', ''], shape: [2, 3] } }),
+        (error) =>
+          isServeError(error, 'INVALID_ARGUMENT') &&
+          error.message === `inputs[0] (text) BYTES element 3 holds a NUL byte at character 2; ${WHY}`,
+      );
+    } finally {
+      await model.close();
+    }
+  });
+});
