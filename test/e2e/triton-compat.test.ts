@@ -16,7 +16,7 @@ import type { RunningServer } from '../../src/server/start.js';
 import { loadModel } from '../../src/index.js';
 import { isServeError } from '../../src/library/errors.js';
 import { encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
-import { passThroughModel, writeRepositoryModel } from '../helpers/onnx-builder.js';
+import { constantModel, passThroughModel, writeRepositoryModel } from '../helpers/onnx-builder.js';
 import { postJson, startTestServer } from '../helpers/server.js';
 
 let dir: string;
@@ -46,6 +46,7 @@ before(async () => {
   await writeRepositoryModel(dir, 'capped', identity, `${QUIET}max_batch_size: 2\n`);
   const fixed = passThroughModel([{ input: 'text', output: 'same', datatype: 'BYTES', shape: [2, 3] }]);
   await writeRepositoryModel(dir, 'fixed', fixed, QUIET);
+  await writeRepositoryModel(dir, 'constant', constantModel([1.5, 2.5]), QUIET);
   await writeRepositoryModel(dir, 'broken', new TextEncoder().encode('not a model'), QUIET);
   // A config key onnx-serve does not know: the model is listed, with no version that could load.
   await writeRepositoryModel(dir, 'misconfigured', identity, `${QUIET}no_such_key: 1\n`);
@@ -96,7 +97,7 @@ describe("Triton's wording for models and versions a request cannot use, then on
       status: 404,
       code: status.NOT_FOUND,
       message:
-        "Request for unknown model: 'nope' is not found; models served: broken, capped, fixed, identity, misconfigured",
+        "Request for unknown model: 'nope' is not found; models served: broken, capped, constant, fixed, identity, misconfigured",
     },
     {
       what: 'unknown version',
@@ -443,7 +444,7 @@ describe('statistics extension over gRPC: ModelStatistics answers what GET /v2/m
     await assertGrpcError(
       client.modelStatistics({ name: 'nope' }),
       status.NOT_FOUND,
-      "Request for unknown model: 'nope' is not found; models served: broken, capped, fixed, identity, misconfigured",
+      "Request for unknown model: 'nope' is not found; models served: broken, capped, constant, fixed, identity, misconfigured",
     );
   });
 });
@@ -554,5 +555,35 @@ describe('BYTES exactness: an element onnxruntime-node cannot carry as it came i
     } finally {
       await model.close();
     }
+  });
+});
+
+describe('a model without inputs runs with "inputs": []', () => {
+  it('HTTP, gRPC and in-process answer its constant; a model with inputs names the one missing', async () => {
+    const http = await postJson(`${server.url}/v2/models/constant/infer`, { inputs: [] });
+    assert.deepEqual(
+      [http.status, http.body.outputs],
+      [200, [{ name: 'y', datatype: 'FP32', shape: [2], data: [1.5, 2.5] }]],
+    );
+    const grpc = await client.modelInfer({ model_name: 'constant', inputs: [] });
+    assert.deepEqual(
+      grpc.outputs.map((o) => [o.name, o.shape.map(Number)]),
+      [['y', [2]]],
+    );
+    assert.ok(Buffer.from(grpc.raw_output_contents[0]).equals(Buffer.from(Float32Array.of(1.5, 2.5).buffer)));
+    const model = await loadModel({
+      path: path.join(dir, 'constant', '1', 'model.onnx'),
+      config: { instances: 1, session: { intra_op_threads: 1 } },
+    });
+    try {
+      assert.deepEqual(Array.from((await model.infer({})).outputs.y.data as Float32Array), [1.5, 2.5]);
+    } finally {
+      await model.close();
+    }
+    const missing = await postJson(`${server.url}/v2/models/identity/infer`, { inputs: [] });
+    assert.deepEqual(
+      [missing.status, missing.body],
+      [400, { error: 'missing input "x" for model identity; its inputs are: x' }],
+    );
   });
 });

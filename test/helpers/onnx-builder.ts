@@ -143,3 +143,26 @@ export async function writeIdentityModel(
     'instances: 1\nsession:\n  intra_op_threads: 1\nwarmup:\n  runs: 1\n',
   );
 }
+
+/** A model without inputs: one Constant node whose FP32 `values` are the output `y`, shape [values.length]. */
+export function constantModel(values: number[]): Uint8Array {
+  const message = ModelProto.fromObject({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    producerName: 'onnx-serve tests',
+    graph: {
+      name: 'constant',
+      node: [
+        {
+          name: 'Constant_0',
+          opType: 'Constant',
+          output: ['y'],
+          // type 4 = TENSOR; dataType 1 = FLOAT.
+          attribute: [{ name: 'value', type: 4, t: { dims: [values.length], dataType: 1, floatData: values } }],
+        },
+      ],
+      output: [valueInfo({ name: 'y', datatype: 'FP32', dims: [values.length] })],
+    },
+  });
+  return ModelProto.encode(message).finish();
+}
