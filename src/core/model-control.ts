@@ -197,7 +197,8 @@ export class ModelControl {
     const fingerprints = new Map<string, string>();
     const entries = await readdir(this.#repository, { withFileTypes: true });
     for (const entry of entries) {
-      if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+      // Symbolic links are followed, as the scan follows them.
+      if (!(entry.isDirectory() || entry.isSymbolicLink()) || entry.name.startsWith('.')) continue;
       fingerprints.set(entry.name, (await filesFingerprint(path.join(this.#repository, entry.name), 3)).join('|'));
     }
     return fingerprints;
@@ -231,8 +232,9 @@ async function filesFingerprint(dir: string, depth: number): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory() && depth > 1) out.push(...(await filesFingerprint(full, depth - 1)));
-    else if (entry.isFile()) out.push(await fileFingerprint(full));
+    const kind = entry.isSymbolicLink() ? await stat(full).catch(() => undefined) : entry;
+    if (kind?.isDirectory() && depth > 1) out.push(...(await filesFingerprint(full, depth - 1)));
+    else if (kind?.isFile()) out.push(await fileFingerprint(full));
   }
   return out.sort();
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, type Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, readModelConfig, type ModelConfig } from '../config/model-config.js';
@@ -44,7 +44,10 @@ export async function scanRepository(repository: string): Promise<ScanResult> {
   }
   const result: ScanResult = { specs: [], errors: [] };
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    if (entry.name.startsWith('.')) continue;
+    const folder = await followFolder(root, entry);
+    if (folder.error !== undefined) result.errors.push({ name: entry.name, error: folder.error });
+    if (!folder.isFolder) continue;
     if (!MODEL_NAME.test(entry.name)) {
       result.errors.push({ name: entry.name, error: `folder name is not a valid model name (${MODEL_NAME.source})` });
       continue;
@@ -75,7 +78,7 @@ async function scanModel(name: string, dir: string): Promise<ModelVersionSpec[]>
     });
   }
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (!entry.isDirectory() || !VERSION_DIR.test(entry.name)) continue;
+    if (!VERSION_DIR.test(entry.name) || !(await followFolder(dir, entry)).isFolder) continue;
     let modelPath = path.join(dir, entry.name, fileName);
     if (!existsSync(modelPath)) continue;
     if ((await stat(modelPath)).isDirectory()) modelPath = path.join(modelPath, 'model.onnx');
@@ -94,6 +97,21 @@ async function scanModel(name: string, dir: string): Promise<ModelVersionSpec[]>
     versions.sort((a, b) => a.version - b.version),
     config,
   );
+}
+
+/**
+ * Whether a directory entry is a folder, following symbolic links as Triton does (Kubernetes volume
+ * mounts and `ln -s` build repositories of links). A link that leads nowhere is reported with why.
+ */
+async function followFolder(parent: string, entry: Dirent): Promise<{ isFolder: boolean; error?: string }> {
+  if (entry.isDirectory()) return { isFolder: true };
+  if (!entry.isSymbolicLink()) return { isFolder: false };
+  const target = path.join(parent, entry.name);
+  try {
+    return { isFolder: (await stat(target)).isDirectory() };
+  } catch (error) {
+    return { isFolder: false, error: `symbolic link ${target} cannot be followed: ${(error as Error).message}` };
+  }
 }
 
 /** A pipeline is one version made of other models; its folder holds config.yaml and nothing to load. */

@@ -102,7 +102,16 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const scans: ScanResult[] = [];
   const files = options.modelFiles ?? [];
   const repository = options.modelRepository ?? (files.length === 0 ? DEFAULT_MODEL_REPOSITORY : undefined);
-  if (repository !== undefined) scans.push(await scanRepository(repository));
+  if (repository !== undefined) {
+    const scan = await scanRepository(repository);
+    if (scan.specs.length === 0 && scan.errors.length === 0) {
+      log.warn(
+        { repository },
+        `model repository ${repository} holds no model: expected <model>/<version>/model.onnx folders (symbolic links are followed)`,
+      );
+    }
+    scans.push(scan);
+  }
   if (files.length > 0) scans.push(specsForFiles(files));
   for (const scan of scans) registry.add(scan);
   const mode = options.modelControlMode ?? 'none';
