@@ -441,6 +441,35 @@ describe('statistics extension over gRPC: ModelStatistics answers what GET /v2/m
       all.map((entry) => `${entry.name}/${entry.version}`),
       allHttp.map((entry: { name: string; version: string }) => `${entry.name}/${entry.version}`),
     );
+    // Every field the statistics extension lists, on both transports.
+    const capped = JSON.parse((await get(`${server.url}/v2/models/capped/stats`)).body).model_stats[0];
+    const zero = { count: 0, ns: 0 };
+    const success = capped.inference_stats.success.count;
+    assert.equal(success, 2);
+    assert.deepEqual(
+      [
+        capped.inference_stats.compute_input,
+        capped.inference_stats.compute_output,
+        capped.inference_stats.cache_hit,
+        capped.inference_stats.cache_miss,
+        capped.memory_usage,
+      ],
+      [{ count: 2, ns: 0 }, { count: 2, ns: 0 }, zero, zero, []],
+    );
+    assert.equal(capped.batch_stats.length, 1);
+    const [batch] = capped.batch_stats;
+    assert.deepEqual(
+      [batch.batch_size, batch.compute_infer.count, batch.compute_input, batch.compute_output],
+      [2, 2, { count: 2, ns: 0 }, { count: 2, ns: 0 }],
+    );
+    assert.ok(batch.compute_infer.ns > 0);
+    const [grpcCapped] = (await client.modelStatistics({ name: 'capped' })).model_stats;
+    assert.deepEqual(
+      grpcCapped.batch_stats.map((b) => [Number(b.batch_size), Number((b.compute_infer as { ns: string }).ns)]),
+      [[2, batch.compute_infer.ns]],
+    );
+    assert.deepEqual(grpcCapped.memory_usage, []);
+    assert.equal(Number(grpcCapped.inference_stats.compute_input.count), 2);
     await assertGrpcError(
       client.modelStatistics({ name: 'nope' }),
       status.NOT_FOUND,
