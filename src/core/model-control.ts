@@ -205,6 +205,26 @@ export class ModelControl {
   }
 }
 
+/**
+ * The parameters of a load request (Triton's repository extension), checked on every transport:
+ * none is acted on yet, so those that would change what loads are refused rather than ignored.
+ * `config` would replace the model's configuration and `file:<path>` would supply its files.
+ */
+export function checkLoadParameters(parameters: Record<string, unknown> | undefined): void {
+  for (const name of Object.keys(parameters ?? {})) {
+    if (name.startsWith('file:')) {
+      throw invalidArgument(
+        `load parameter "${name}" is not supported: onnx-serve loads a model only from its folder in the repository; write the file there and load again`,
+      );
+    }
+    if (name === 'config') {
+      throw invalidArgument(
+        'load parameter "config" is not supported yet: change the model\'s config.yaml in the repository and load again',
+      );
+    }
+  }
+}
+
 /** Names reach file paths: only names a repository folder may have (no `..`, no separators, no `__proto__`). */
 function checkModelName(name: string): void {
   if (!MODEL_NAME.test(name) || name.includes('..')) {

@@ -24,7 +24,10 @@ export interface InferenceClient {
   /** Statistics of every model (no name), a model's versions, or one version. */
   modelStatistics(request?: { name?: string; version?: string }): Promise<{ model_stats: GrpcModelStatistics[] }>;
   /** Model control: pass `{ authorization: 'Bearer <token>' }` as headers when the server has a control token. */
-  repositoryModelLoad(request: { model_name: string }, headers?: Headers): Promise<Record<string, never>>;
+  repositoryModelLoad(
+    request: { model_name: string; parameters?: Record<string, { string_param?: string; bytes_param?: Uint8Array }> },
+    headers?: Headers,
+  ): Promise<Record<string, never>>;
   repositoryModelUnload(request: { model_name: string }, headers?: Headers): Promise<Record<string, never>>;
   close(): void;
 }

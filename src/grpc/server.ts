@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { runInference } from '../core/inference.js';
 import { ControlAccess, type ControlAccessOptions } from '../core/control-access.js';
 import { modelConfiguration } from '../core/model-configuration.js';
+import { checkLoadParameters } from '../core/model-control.js';
 import { modelMetadata } from '../core/model-metadata.js';
 import { isServerReady, modelReadiness, type ReadinessPolicy } from '../core/readiness.js';
 import { modelStatistics } from '../core/model-statistics.js';
@@ -137,8 +138,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     }),
     RepositoryModelLoad: unary(
       'RepositoryModelLoad',
-      async (request: { model_name: string }, _signal, authorization) => {
-        await access.control(authorization, 'RepositoryModelLoad').load(request.model_name);
+      async (request: { model_name: string; parameters?: Record<string, unknown> }, _signal, authorization) => {
+        const control = access.control(authorization, 'RepositoryModelLoad');
+        checkLoadParameters(request.parameters);
+        await control.load(request.model_name);
         return {};
       },
     ),

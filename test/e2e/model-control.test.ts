@@ -190,6 +190,42 @@ describe('model control in poll mode', () => {
     });
   });
 
+  it('load parameters that would change what loads (config, file:) are refused, never ignored', async () => {
+    const config = await postJson(
+      `${server.url}/v2/repository/models/cls/load`,
+      { parameters: { config: '{"max_batch_size": 2}' } },
+      AUTH,
+    );
+    assert.deepEqual(
+      [config.status, config.body],
+      [
+        400,
+        {
+          error:
+            'load parameter "config" is not supported yet: change the model\'s config.yaml in the repository and load again',
+        },
+      ],
+    );
+    const file =
+      'load parameter "file:1/model.onnx" is not supported: onnx-serve loads a model only from its folder in the repository; write the file there and load again';
+    const http = await postJson(
+      `${server.url}/v2/repository/models/cls/load`,
+      { parameters: { 'file:1/model.onnx': 'AAAA' } },
+      AUTH,
+    );
+    assert.deepEqual([http.status, http.body], [400, { error: file }]);
+    await assert.rejects(
+      grpc.repositoryModelLoad(
+        { model_name: 'cls', parameters: { 'file:1/model.onnx': { bytes_param: Buffer.from('x') } } },
+        AUTH,
+      ),
+      (error: ServiceError) => {
+        assert.deepEqual([status[error.code], error.details], ['INVALID_ARGUMENT', file]);
+        return true;
+      },
+    );
+  });
+
   it('unload takes a model out of service; load brings it back', async () => {
     const unload = await postJson(`${server.url}/v2/repository/models/cls/unload`, '', AUTH);
     assert.deepEqual([unload.status, unload.body], [200, {}]);

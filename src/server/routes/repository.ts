@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ControlAccess, type ControlAccessOptions } from '../../core/control-access.js';
+import { checkLoadParameters } from '../../core/model-control.js';
 import { invalidArgument } from '../../protocol/errors.js';
 import { describeJsonValue } from '../../protocol/json-codec.js';
 import { parseJsonText } from '../../protocol/json-parse.js';
@@ -32,7 +33,14 @@ export function registerRepositoryRoutes(
 
   app.post<{ Params: { model: string } }>('/v2/repository/models/:model/load', async (request) => {
     const control = access.control(request.headers.authorization, path(request));
-    optionalObject(request.body, 'load request');
+    const parameters = optionalObject(request.body, 'load request').parameters;
+    if (
+      parameters !== undefined &&
+      (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters))
+    ) {
+      throw invalidArgument(`load request: "parameters" must be a JSON object, got ${describeJsonValue(parameters)}`);
+    }
+    checkLoadParameters(parameters as Record<string, unknown> | undefined);
     return control.load(request.params.model);
   });
 
