@@ -3,7 +3,7 @@
  * several datatypes, outputs identical to HTTP (byte for byte on raw), errors as gRPC status codes
  * with the same messages. The client is built from the same .proto as the server.
  */
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
@@ -24,6 +24,7 @@ import { encodeJsonRequest } from '../../src/protocol/json-encode.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { writePassThroughModel } from '../helpers/onnx-builder.js';
 import { OCR_ASSETS } from '../helpers/ocr.js';
+import { assertGrpcError } from '../helpers/grpc.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
 
 let dir: string;
@@ -92,15 +93,6 @@ async function postBinary(
   assert.equal(response.status, 200, body.toString());
   const headerLength = Number(response.headers.get(HEADER_LENGTH_HEADER));
   return { header: JSON.parse(body.subarray(0, headerLength).toString()), blobs: body.subarray(headerLength) };
-}
-
-/** Rejects with a gRPC error of this code and exactly this message. */
-async function assertGrpcError(call: Promise<unknown>, code: status, message: string): Promise<void> {
-  await assert.rejects(call, (error: ServiceError) => {
-    assert.equal(error.details, message);
-    assert.equal(status[error.code], status[code]);
-    return true;
-  });
 }
 
 before(async () => {

@@ -17,6 +17,7 @@ import { loadModel } from '../../src/index.js';
 import { isServeError } from '../../src/library/errors.js';
 import { encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
 import { constantModel, passThroughModel, writeRepositoryModel } from '../helpers/onnx-builder.js';
+import { assertGrpcError } from '../helpers/grpc.js';
 import { postJson, startTestServer } from '../helpers/server.js';
 
 let dir: string;
@@ -24,15 +25,6 @@ let server: RunningServer;
 let client: InferenceClient;
 
 const QUIET = 'instances: 1\nsession: { intra_op_threads: 1 }\nwarmup: { runs: 1 }\n';
-
-/** Rejects with a gRPC error of this code and exactly this message. */
-async function assertGrpcError(call: Promise<unknown>, code: status, message: string): Promise<void> {
-  await assert.rejects(call, (error: ServiceError) => {
-    assert.equal(error.details, message);
-    assert.equal(status[error.code], status[code]);
-    return true;
-  });
-}
 
 async function get(url: string) {
   const response = await fetch(url);
