@@ -95,7 +95,7 @@ export function modelConfiguration(version: ReadyModelVersion): TritonModelConfi
       name: spec.name,
       data_type: tritonDataType(spec.datatype),
       dims: dimsOf(spec),
-      label_filename: '',
+      label_filename: version.spec.config.label_filename?.[spec.name] ?? '',
       is_shape_tensor: false,
     })),
     ...(maxBatchSize > 0

@@ -13,6 +13,7 @@ export function serverInfo(modelControl = false): ServerInfo {
     'binary_tensor_data',
     'statistics',
     'model_configuration',
+    'classification',
     'predict',
     ...(modelControl ? ['model_repository'] : []),
   ];

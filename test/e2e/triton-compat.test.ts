@@ -5,7 +5,7 @@
  */
 import { status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import { createInferenceClient, type InferenceClient } from '../../src/grpc/clie
 import type { RunningServer } from '../../src/server/start.js';
 import { loadModel } from '../../src/index.js';
 import { isServeError } from '../../src/library/errors.js';
-import { encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
+import { decodeTensorBlob, encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
 import { constantModel, passThroughModel, writeRepositoryModel } from '../helpers/onnx-builder.js';
 import { assertGrpcError } from '../helpers/grpc.js';
 import { postJson, startTestServer } from '../helpers/server.js';
@@ -39,6 +39,9 @@ before(async () => {
   const fixed = passThroughModel([{ input: 'text', output: 'same', datatype: 'BYTES', shape: [2, 3] }]);
   await writeRepositoryModel(dir, 'fixed', fixed, QUIET);
   await writeRepositoryModel(dir, 'constant', constantModel([1.5, 2.5]), QUIET);
+  const scores = passThroughModel([{ input: 'x', output: 'y', datatype: 'FP32', shape: ['batch', 4] }]);
+  await writeRepositoryModel(dir, 'scores', scores, `${QUIET}label_filename: { y: labels.txt }\n`);
+  await writeFile(path.join(dir, 'scores', 'labels.txt'), 'cat\ndog\n\nbird\n');
   await writeRepositoryModel(dir, 'broken', new TextEncoder().encode('not a model'), QUIET);
   // A config key onnx-serve does not know: the model is listed, with no version that could load.
   await writeRepositoryModel(dir, 'misconfigured', identity, `${QUIET}no_such_key: 1\n`);
@@ -89,7 +92,7 @@ describe("Triton's wording for models and versions a request cannot use, then on
       status: 404,
       code: status.NOT_FOUND,
       message:
-        "Request for unknown model: 'nope' is not found; models served: broken, capped, constant, fixed, identity, misconfigured",
+        "Request for unknown model: 'nope' is not found; models served: broken, capped, constant, fixed, identity, misconfigured, scores",
     },
     {
       what: 'unknown version',
@@ -465,7 +468,7 @@ describe('statistics extension over gRPC: ModelStatistics answers what GET /v2/m
     await assertGrpcError(
       client.modelStatistics({ name: 'nope' }),
       status.NOT_FOUND,
-      "Request for unknown model: 'nope' is not found; models served: broken, capped, constant, fixed, identity, misconfigured",
+      "Request for unknown model: 'nope' is not found; models served: broken, capped, constant, fixed, identity, misconfigured, scores",
     );
   });
 });
@@ -605,6 +608,67 @@ describe('a model without inputs runs with "inputs": []', () => {
     assert.deepEqual(
       [missing.status, missing.body],
       [400, { error: 'missing input "x" for model identity; its inputs are: x' }],
+    );
+  });
+});
+
+describe('classification extension: parameters.classification (HTTP) and class_count (gRPC)', () => {
+  const x = [0.1, 0.7, 0.2, 0.9, 5, -1, 3, 4];
+  it('HTTP: the top N per batch item as "value:index:label", labels from label_filename', async () => {
+    const answer = await postJson(`${server.url}/v2/models/scores/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: x }],
+      outputs: [{ name: 'y', parameters: { classification: 3 } }],
+    });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const value = (v: number) => Math.fround(v).toFixed(9);
+    // Index 2 has an empty line for a label: no label, as Triton writes it.
+    assert.deepEqual(answer.body.outputs, [
+      {
+        name: 'y',
+        datatype: 'BYTES',
+        shape: [2, 3],
+        data: [
+          `${value(0.9)}:3:bird`,
+          `${value(0.7)}:1:dog`,
+          `${value(0.2)}:2`,
+          `${value(5)}:0:cat`,
+          `${value(4)}:3:bird`,
+          `${value(3)}:2`,
+        ],
+      },
+    ]);
+    const config = JSON.parse((await get(`${server.url}/v2/models/scores/config`)).body);
+    assert.equal(config.output[0].label_filename, 'labels.txt');
+    assert.ok(JSON.parse((await get(`${server.url}/v2`)).body).extensions.includes('classification'));
+  });
+
+  it('gRPC: parameters.classification as int64 (what tritonclient sends for class_count) answers the same strings, raw', async () => {
+    const answer = await client.modelInfer({
+      model_name: 'scores',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], contents: { fp32_contents: x } }],
+      outputs: [{ name: 'y', parameters: { classification: { int64_param: 10 } } }],
+    });
+    assert.deepEqual([answer.outputs[0].datatype, answer.outputs[0].shape.map(Number)], ['BYTES', [2, 4]]);
+    const decoded = decodeTensorBlob(answer.raw_output_contents[0], { datatype: 'BYTES', shape: [2, 4] }, 'y', '');
+    assert.deepEqual(
+      (decoded as string[]).map((entry) => entry.split(':').slice(1).join(':')),
+      ['3:bird', '1:dog', '2', '0:cat', '0:cat', '3:bird', '2', '1:dog'],
+    );
+  });
+
+  it('a count that is not a positive integer is 400 naming the output', async () => {
+    const answer = await postJson(`${server.url}/v2/models/scores/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }],
+      outputs: [{ name: 'y', parameters: { classification: 0 } }],
+    });
+    assert.deepEqual(
+      [answer.status, answer.body],
+      [
+        400,
+        {
+          error: 'outputs[0] (y): parameters.classification must be a positive integer (the number of classes), got 0',
+        },
+      ],
     );
   });
 });
