@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { invalidArgument, notFound } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import type { ModelVersion } from '../repository/model-version.js';
-import { MODEL_NAME, scanRepository, type ModelVersionSpec } from '../repository/scan.js';
+import { MODEL_NAME, scanRepository, type ModelVersionSpec, type ScanOptions } from '../repository/scan.js';
 import { repositoryIndex, type IndexEntry } from './repository-index.js';
 
 /** Triton's control modes: `none` loads at startup only; `poll` follows the repository; `explicit` follows the API. */
@@ -31,7 +31,10 @@ export class ModelControl {
   #queue: Promise<unknown> = Promise.resolve();
   #poller?: NodeJS.Timeout;
 
-  constructor(registry: ModelRegistry, repository: string, log: Logger) {
+  readonly #scanOptions: ScanOptions;
+
+  constructor(registry: ModelRegistry, repository: string, log: Logger, scanOptions: ScanOptions = {}) {
+    this.#scanOptions = scanOptions;
     this.#registry = registry;
     this.#repository = path.resolve(repository);
     this.#log = log;
@@ -119,7 +122,7 @@ export class ModelControl {
   }
 
   async #load(name: string): Promise<void> {
-    const scan = await scanRepository(this.#repository);
+    const scan = await scanRepository(this.#repository, this.#scanOptions);
     const scanError = scan.errors.find((e) => e.name === name);
     const specs = scan.specs.filter((s) => s.name === name);
     const current = this.#registry.modelNames().includes(name) ? this.#registry.versionsOf(name) : [];

@@ -30,11 +30,21 @@ export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
 const CONFIG_FILES = ['config.yaml', 'config.yml'];
 
+export interface ScanOptions {
+  /**
+   * The model's name when the folder holds a bare `model.onnx` (KServe's /mnt/models, named after the
+   * InferenceService by `--model-name {{.Name}}`); default `model`.
+   */
+  modelName?: string;
+}
+
 /**
  * Reads a Triton-style repository: `<repo>/<model>/[config.yaml]` and `<repo>/<model>/<version>/model.onnx`
  * (the file, or a folder holding it). A config may instead name a `source` file, which becomes one version.
+ * A folder that holds `model.onnx` itself (KServe's layout) is one model, version 1, with the
+ * config.yaml beside it.
  */
-export async function scanRepository(repository: string): Promise<ScanResult> {
+export async function scanRepository(repository: string, options: ScanOptions = {}): Promise<ScanResult> {
   const root = path.resolve(repository);
   let entries;
   try {
@@ -43,6 +53,20 @@ export async function scanRepository(repository: string): Promise<ScanResult> {
     throw new Error(`cannot read model repository ${root}: ${(error as Error).message}`);
   }
   const result: ScanResult = { specs: [], errors: [] };
+  const bare = path.join(root, 'model.onnx');
+  if (existsSync(bare) && (await stat(bare)).isFile()) {
+    const name = options.modelName ?? 'model';
+    try {
+      if (!MODEL_NAME.test(name))
+        throw new ConfigError(`--model-name ${name} is not a valid model name (${MODEL_NAME.source})`);
+      const configPath = CONFIG_FILES.map((file) => path.join(root, file)).find((file) => existsSync(file));
+      const config = configPath === undefined ? {} : await readModelConfig(configPath);
+      result.specs.push({ name, version: 1, modelPath: bare, config, configDir: root });
+    } catch (error) {
+      result.errors.push({ name, error: (error as Error).message });
+    }
+    return result;
+  }
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     if (entry.name.startsWith('.')) continue;
     const folder = await followFolder(root, entry);

@@ -5,7 +5,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { Observability, type ObservabilityOptions } from '../observability/observability.js';
 import { ModelRegistry } from '../repository/model-registry.js';
 import type { ModelVersion } from '../repository/model-version.js';
-import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
+import { scanRepository, specsForFiles, type ScanOptions, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
 import { startGrpcServer, type RunningGrpcServer } from '../grpc/server.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
@@ -39,7 +39,11 @@ function createModelControl(
   if (options.controlToken === undefined) {
     log.warn({ mode }, 'model control endpoints are open to anyone who reaches the port (--insecure-control)');
   }
-  return new ModelControl(registry, repository, log);
+  return new ModelControl(registry, repository, log, scanOptionsOf(options));
+}
+
+function scanOptionsOf(options: ServeOptions): ScanOptions {
+  return options.modelName === undefined ? {} : { modelName: options.modelName };
 }
 
 export interface ServeOptions {
@@ -62,6 +66,8 @@ export interface ServeOptions {
   drainTimeoutMs?: number;
   /** Header, tensor and BYTES limits (defaults: DEFAULT_REQUEST_LIMITS). */
   limits?: Partial<RequestLimits>;
+  /** The model's name when the repository folder holds a bare model.onnx (KServe's --model-name). */
+  modelName?: string;
   /** Triton's --model-control-mode (default none). */
   modelControlMode?: ControlMode;
   /** Poll mode: seconds between repository scans. */
@@ -103,7 +109,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const files = options.modelFiles ?? [];
   const repository = options.modelRepository ?? (files.length === 0 ? DEFAULT_MODEL_REPOSITORY : undefined);
   if (repository !== undefined) {
-    const scan = await scanRepository(repository);
+    const scan = await scanRepository(repository, scanOptionsOf(options));
     if (scan.specs.length === 0 && scan.errors.length === 0) {
       log.warn(
         { repository },

@@ -1,7 +1,8 @@
 /**
- * Repositories made of symbolic links (Kubernetes volume mounts, `ln -s`): linked model folders,
- * version folders and files are served, as Triton serves them; a link that leads nowhere is listed
- * UNAVAILABLE with why; a repository where nothing is found says so in the log.
+ * Repositories as Kubernetes and KServe make them: of symbolic links (volume mounts, `ln -s`), whose
+ * linked model folders, version folders and files are served as Triton serves them (a link that leads
+ * nowhere is listed UNAVAILABLE with why), and KServe's /mnt/models holding a bare model.onnx, served
+ * under the InferenceService's name. A repository where nothing is found says so in the log.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
@@ -81,5 +82,31 @@ it('a repository where nothing is found logs a warning naming it', async () => {
     );
   } finally {
     await server.close();
+  }
+});
+
+it("KServe's layout: a bare model.onnx with its config.yaml, served under --model-name", async () => {
+  const mnt = path.join(root, 'mnt-models');
+  await mkdir(mnt);
+  await writeFile(path.join(mnt, 'model.onnx'), MODEL);
+  await writeFile(path.join(mnt, 'config.yaml'), `${QUIET}max_batch_size: 2\n`);
+  const server = await startTestServer({ modelRepository: mnt, modelName: 'my-isvc' });
+  try {
+    const ready = await getJson(`${server.url}/v2/models/my-isvc/ready`);
+    assert.deepEqual([ready.status, ready.body.state], [200, 'READY']);
+    // config.yaml beside the file applies: its max_batch_size is the model's.
+    assert.equal((await getJson(`${server.url}/v2/models/my-isvc/config`)).body.max_batch_size, 2);
+    const answer = await postJson(`${server.url}/v2/models/my-isvc/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [5, 6] }],
+    });
+    assert.deepEqual([answer.status, answer.body.outputs[0].data], [200, [5, 6]]);
+  } finally {
+    await server.close();
+  }
+  const unnamed = await startTestServer({ modelRepository: mnt });
+  try {
+    assert.equal((await getJson(`${unnamed.url}/v2/models/model/ready`)).status, 200);
+  } finally {
+    await unnamed.close();
   }
 });
