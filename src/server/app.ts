@@ -85,7 +85,11 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   // client asks (Accept-Encoding gzip or deflate), as Triton does. Request decoding is ours, not the
   // plugin's: its decoder keeps inflating past the limit after fastify stops reading.
   decodeRequestBodies(app, options.bodyLimit);
-  await app.register(fastifyCompress, { encodings: ['gzip', 'deflate'], globalDecompression: false });
+  // Mounted into an app that already compresses (its own @fastify/compress), that one applies here too:
+  // registering it twice would decorate the reply twice, which fastify refuses.
+  if (!app.hasReplyDecorator('compress')) {
+    await app.register(fastifyCompress, { encodings: ['gzip', 'deflate'], globalDecompression: false });
+  }
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
     const served = fromFrameworkError(error, options.bodyLimit);
