@@ -48,7 +48,12 @@ export interface InferAnswer {
 
 /** POSTs an encoded request to an infer URL and decodes what comes back. */
 export async function postInference(url: string, request: EncodedRequest): Promise<InferAnswer> {
-  const reply = await fetch(url, { method: 'POST', headers: request.headers, body: request.body });
+  // Uncompressed answers: the bench measures inference, and fetch would ask gzip by default.
+  const reply = await fetch(url, {
+    method: 'POST',
+    headers: { 'accept-encoding': 'identity', ...request.headers },
+    body: request.body,
+  });
   const body = new Uint8Array(await reply.arrayBuffer());
   if (reply.status !== 200) {
     const text = Buffer.from(body).toString('utf8');

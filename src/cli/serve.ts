@@ -22,6 +22,7 @@ interface ServeFlags {
   port: number;
   grpcPort: number;
   modelRepository?: string;
+  modelName?: string;
   logLevel: LevelWithSilent;
   logFormat: LogFormat;
   strictReadiness: boolean;
@@ -58,6 +59,10 @@ export function registerServeCommand(program: Command): void {
     .option('--port <port>', 'HTTP port (0 picks a free one)', parsePort, DEFAULT_HTTP_PORT)
     .option('--grpc-port <port>', 'gRPC port (0 disables the gRPC endpoint)', parsePort, DEFAULT_GRPC_PORT)
     .option('--model-repository <dir>', 'Triton-style model repository folder')
+    .option(
+      '--model-name <name>',
+      "the model's name when the repository folder holds a bare model.onnx (KServe's /mnt/models); default model",
+    )
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
     .option(
       '--log-format <format>',
@@ -168,6 +173,7 @@ export function registerServeCommand(program: Command): void {
         port: flags.port,
         ...(flags.grpcPort === 0 ? {} : { grpcPort: flags.grpcPort }),
         ...(flags.modelRepository === undefined ? {} : { modelRepository: flags.modelRepository }),
+        ...(flags.modelName === undefined ? {} : { modelName: flags.modelName }),
         modelFiles: models,
         logger: createLogger({ level: flags.logLevel, format: flags.logFormat }),
         strictReadiness: flags.strictReadiness,

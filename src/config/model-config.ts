@@ -48,6 +48,11 @@ export interface ModelConfig {
   postprocess?: PostprocessConfig;
   /** A model made of other models of the repository; such a folder has no ONNX file. */
   pipeline?: PipelineConfig;
+  /**
+   * Labels files by output name (one label per line, relative to the model folder), as Triton's
+   * output `label_filename`: the labels of the classification extension.
+   */
+  label_filename?: Record<string, string>;
 }
 
 /** Triton's dynamic_batching block; one of the two delay keys at most. */
@@ -201,6 +206,7 @@ const SCHEMA = {
     preprocess: PREPROCESS_SCHEMA,
     postprocess: POSTPROCESS_SCHEMA,
     pipeline: PIPELINE_SCHEMA,
+    label_filename: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
   },
 } as const;
 

@@ -15,6 +15,8 @@ import {
 } from '../observability/inference-events.js';
 import type { ReadyModelVersion } from '../repository/model-version.js';
 import { protocolShape, type TensorSpec } from '../runtime/signature.js';
+import { checkBatchSize } from './batch-size.js';
+import { classify, requestedClassCount } from './classification.js';
 import { checkBytesElements, checkHeaderLimits, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
 
 export type ReadyModel = ReadyModelVersion;
@@ -127,6 +129,12 @@ async function validateAndRun(
     if (bound !== undefined) validateInputBounds(input, bound, label, index);
   });
   validateRequestedOutputNames(header.outputs, signature.outputs, label);
+  checkBatchSize(model, header);
+  const classCounts = new Map<string, number>();
+  header.outputs?.forEach((output, index) => {
+    const count = requestedClassCount(output, index);
+    if (count !== undefined) classCounts.set(output.name, count);
+  });
 
   const wanted = header.outputs?.map((output) => output.name);
   const inputs = decodeInputs();
@@ -138,7 +146,13 @@ async function validateAndRun(
   const response: InferenceResponse = {
     model_name: model.name,
     model_version: String(model.version),
-    outputs: order.map((name) => byName.get(name)).filter((o): o is NamedTensor => o !== undefined),
+    outputs: order
+      .map((name) => byName.get(name))
+      .filter((o): o is NamedTensor => o !== undefined)
+      .map((output) => {
+        const count = classCounts.get(output.name);
+        return count === undefined ? output : classify(model, output, count, model.queue.maxBatchSize > 0);
+      }),
   };
   if (header.id !== undefined) response.id = header.id;
   // The server's side of the latency, for clients and `onnx-serve bench` to split queue from compute.

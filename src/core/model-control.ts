@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { invalidArgument, notFound } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import type { ModelVersion } from '../repository/model-version.js';
-import { MODEL_NAME, scanRepository, type ModelVersionSpec } from '../repository/scan.js';
+import { MODEL_NAME, scanRepository, type ModelVersionSpec, type ScanOptions } from '../repository/scan.js';
 import { repositoryIndex, type IndexEntry } from './repository-index.js';
 
 /** Triton's control modes: `none` loads at startup only; `poll` follows the repository; `explicit` follows the API. */
@@ -31,7 +31,10 @@ export class ModelControl {
   #queue: Promise<unknown> = Promise.resolve();
   #poller?: NodeJS.Timeout;
 
-  constructor(registry: ModelRegistry, repository: string, log: Logger) {
+  readonly #scanOptions: ScanOptions;
+
+  constructor(registry: ModelRegistry, repository: string, log: Logger, scanOptions: ScanOptions = {}) {
+    this.#scanOptions = scanOptions;
     this.#registry = registry;
     this.#repository = path.resolve(repository);
     this.#log = log;
@@ -119,7 +122,7 @@ export class ModelControl {
   }
 
   async #load(name: string): Promise<void> {
-    const scan = await scanRepository(this.#repository);
+    const scan = await scanRepository(this.#repository, this.#scanOptions);
     const scanError = scan.errors.find((e) => e.name === name);
     const specs = scan.specs.filter((s) => s.name === name);
     const current = this.#registry.modelNames().includes(name) ? this.#registry.versionsOf(name) : [];
@@ -197,10 +200,31 @@ export class ModelControl {
     const fingerprints = new Map<string, string>();
     const entries = await readdir(this.#repository, { withFileTypes: true });
     for (const entry of entries) {
-      if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+      // Symbolic links are followed, as the scan follows them.
+      if (!(entry.isDirectory() || entry.isSymbolicLink()) || entry.name.startsWith('.')) continue;
       fingerprints.set(entry.name, (await filesFingerprint(path.join(this.#repository, entry.name), 3)).join('|'));
     }
     return fingerprints;
+  }
+}
+
+/**
+ * The parameters of a load request (Triton's repository extension), checked on every transport:
+ * none is acted on yet, so those that would change what loads are refused rather than ignored.
+ * `config` would replace the model's configuration and `file:<path>` would supply its files.
+ */
+export function checkLoadParameters(parameters: Record<string, unknown> | undefined): void {
+  for (const name of Object.keys(parameters ?? {})) {
+    if (name.startsWith('file:')) {
+      throw invalidArgument(
+        `load parameter "${name}" is not supported: onnx-serve loads a model only from its folder in the repository; write the file there and load again`,
+      );
+    }
+    if (name === 'config') {
+      throw invalidArgument(
+        'load parameter "config" is not supported yet: change the model\'s config.yaml in the repository and load again',
+      );
+    }
   }
 }
 
@@ -231,8 +255,9 @@ async function filesFingerprint(dir: string, depth: number): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory() && depth > 1) out.push(...(await filesFingerprint(full, depth - 1)));
-    else if (entry.isFile()) out.push(await fileFingerprint(full));
+    const kind = entry.isSymbolicLink() ? await stat(full).catch(() => undefined) : entry;
+    if (kind?.isDirectory() && depth > 1) out.push(...(await filesFingerprint(full, depth - 1)));
+    else if (kind?.isFile()) out.push(await fileFingerprint(full));
   }
   return out.sort();
 }

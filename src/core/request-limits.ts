@@ -1,4 +1,5 @@
 import type { NamedTensor } from '../protocol/datatypes.js';
+import { checkBytesElement } from '../protocol/bytes-elements.js';
 import { payloadTooLarge } from '../protocol/errors.js';
 import type { InferenceRequestHeader } from '../protocol/json-codec.js';
 
@@ -63,11 +64,15 @@ export function checkJsonAnswerSize(outputs: NamedTensor[], limits: RequestLimit
   }
 }
 
-/** Checked once BYTES tensors are decoded: their elements are variable-sized. */
+/**
+ * Checked once BYTES tensors are decoded, on every transport: their elements are variable-sized, and
+ * each must reach the session exactly as it came (no NUL byte, nothing without a UTF-8 form).
+ */
 export function checkBytesElements(inputs: NamedTensor[], limits: RequestLimits): NamedTensor[] {
   inputs.forEach((tensor, index) => {
     if (tensor.datatype !== 'BYTES' || !Array.isArray(tensor.data)) return;
     (tensor.data as string[]).forEach((element, position) => {
+      checkBytesElement(element, `inputs[${index}] (${tensor.name})`, position);
       const size = Buffer.byteLength(element, 'utf8');
       if (size > limits.maxBytesElementSize) {
         throw payloadTooLarge(

@@ -6,10 +6,13 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { runInference } from '../core/inference.js';
-import type { ModelControl } from '../core/model-control.js';
+import { ControlAccess, type ControlAccessOptions } from '../core/control-access.js';
+import { modelConfiguration } from '../core/model-configuration.js';
+import { checkLoadParameters } from '../core/model-control.js';
 import { modelMetadata } from '../core/model-metadata.js';
 import { isServerReady, modelReadiness, type ReadinessPolicy } from '../core/readiness.js';
-import { repositoryIndex } from '../core/repository-index.js';
+import { modelStatistics } from '../core/model-statistics.js';
+import type { Observability } from '../observability/observability.js';
 import type { RequestLimits } from '../core/request-limits.js';
 import type { ServerInfo } from '../core/server-info.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
@@ -19,8 +22,10 @@ import { decodeInferRequest, encodeInferResponse } from './tensor-contents.js';
 
 export interface GrpcServerOptions {
   registry: ModelRegistry;
-  /** Model control, when on: the index then says why a reload failed. */
-  control?: ModelControl;
+  /** Model control and its token: the same access to the repository extension as over HTTP. */
+  repository: ControlAccessOptions;
+  /** Statistics; without it ModelStatistics answers UNIMPLEMENTED. */
+  observability?: Observability;
   log: Logger;
   info: ServerInfo;
   readiness: ReadinessPolicy;
@@ -43,11 +48,19 @@ export interface RunningGrpcServer {
 /** How long close() lets calls in flight finish before it cuts them off. */
 const SHUTDOWN_GRACE_MS = 5000;
 
-/** signal: aborted when the client cancels the call (or its deadline passes). */
-type Handler<Request, Response> = (request: Request, signal: AbortSignal) => Response | Promise<Response>;
+/**
+ * signal: aborted when the client cancels the call (or its deadline passes); authorization: the
+ * call's `authorization` metadata (the bearer token of the repository extension).
+ */
+type Handler<Request, Response> = (
+  request: Request,
+  signal: AbortSignal,
+  authorization: string | undefined,
+) => Response | Promise<Response>;
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const { registry, control, log, info, readiness, limits } = options;
+  const { registry, log, info, readiness, limits, observability } = options;
+  const access = new ControlAccess(options.repository);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': -1,
@@ -60,7 +73,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       const cancelled = new AbortController();
       call.once('cancelled', () => cancelled.abort());
       Promise.resolve()
-        .then(() => handler(call.request, cancelled.signal))
+        .then(() => {
+          const [authorization] = call.metadata.get('authorization');
+          return handler(call.request, cancelled.signal, typeof authorization === 'string' ? authorization : undefined);
+        })
         .then(
           (response) => callback(null, response),
           (error: unknown) => {
@@ -95,14 +111,47 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       if (full !== undefined) throw full;
       const decoded = decodeInferRequest(request);
       const { response } = await runInference(model, decoded.header, decoded.decodeInputs, { signal, limits });
-      return encodeInferResponse(response, decoded.raw);
+      return encodeInferResponse(response);
     }),
-    RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({
-      models: repositoryIndex(registry, {
-        readyOnly: request.ready,
-        ...(control === undefined ? {} : { reloadFailure: (name, version) => control.reloadFailure(name, version) }),
-      }).map((entry) => ({ ...entry, version: entry.version ?? '', reason: entry.reason ?? '' })),
+    ModelConfig: unary('ModelConfig', (request: { name: string; version: string }) => ({
+      config: modelConfiguration(registry.resolveReady(request.name, versionOrLatest(request.version))),
     })),
+    ...(observability === undefined
+      ? {}
+      : {
+          ModelStatistics: unary('ModelStatistics', (request: { name: string; version: string }) => ({
+            model_stats: modelStatistics(
+              registry,
+              observability,
+              request.name === '' ? undefined : request.name,
+              versionOrLatest(request.version),
+            ),
+          })),
+        }),
+    RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }, _signal, authorization) => {
+      access.authorize(authorization);
+      return {
+        models: access
+          .index(registry, request.ready)
+          .map((entry) => ({ ...entry, version: entry.version ?? '', reason: entry.reason ?? '' })),
+      };
+    }),
+    RepositoryModelLoad: unary(
+      'RepositoryModelLoad',
+      async (request: { model_name: string; parameters?: Record<string, unknown> }, _signal, authorization) => {
+        const control = access.control(authorization, 'RepositoryModelLoad');
+        checkLoadParameters(request.parameters);
+        await control.load(request.model_name);
+        return {};
+      },
+    ),
+    RepositoryModelUnload: unary(
+      'RepositoryModelUnload',
+      async (request: { model_name: string }, _signal, authorization) => {
+        await access.control(authorization, 'RepositoryModelUnload').unload(request.model_name);
+        return {};
+      },
+    ),
   });
 
   const port = await new Promise<number>((resolve, reject) => {

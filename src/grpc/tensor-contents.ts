@@ -1,16 +1,18 @@
 /**
- * gRPC inference messages ⇄ the server's tensors: typed `contents` and `raw_input_contents` /
- * `raw_output_contents`. Pure functions over the decoded protobuf objects (see proto.ts).
+ * gRPC inference messages ⇄ the server's tensors: inputs from typed `contents` or
+ * `raw_input_contents`, outputs always in `raw_output_contents` (as Triton answers). Pure functions
+ * over the decoded protobuf objects (see proto.ts).
  *
  * - The request header goes through the same validation as a JSON request header, so names,
  *   shapes, datatypes and parameters are refused with the same messages on both transports.
  * - Raw entries are decoded like the HTTP binary extension's blobs (little-endian, BYTES with a
  *   4-byte length prefix, BOOL as 0/1 bytes).
  * - INT64/UINT64 contents stay exact: proto-loader hands them over as decimal strings.
- * - FP16 has no typed field: it travels raw only, in both directions.
+ * - FP16 has no typed field: a request sends it raw.
  */
 import { decodeTensorBlob, encodeBlob } from '../protocol/binary-extension.js';
 import { DATATYPES, elementCount, type Datatype, type NamedTensor, type TensorData } from '../protocol/datatypes.js';
+import { decodeBytesElement } from '../protocol/bytes-elements.js';
 import { invalidArgument } from '../protocol/errors.js';
 import {
   validateInferenceRequest,
@@ -33,8 +35,6 @@ export interface DecodedGrpcRequest {
   header: InferenceRequestHeader;
   /** Decodes the inputs' data; runs after the header was checked against the model. */
   decodeInputs: () => NamedTensor[];
-  /** The request sent raw_input_contents: the response answers with raw_output_contents (Triton does the same). */
-  raw: boolean;
 }
 
 type ContentsField = keyof InferTensorContents;
@@ -118,7 +118,6 @@ export function decodeInferRequest(request: ModelInferRequest): DecodedGrpcReque
   if (raw.length === 0) {
     return {
       header,
-      raw: false,
       decodeInputs: () => header.inputs.map((input, i) => decodeTyped(request.inputs[i], input, i)),
     };
   }
@@ -137,7 +136,6 @@ export function decodeInferRequest(request: ModelInferRequest): DecodedGrpcReque
   });
   return {
     header,
-    raw: true,
     decodeInputs: () =>
       header.inputs.map((input, index) => {
         const blob = Buffer.from(raw[index].buffer, raw[index].byteOffset, raw[index].byteLength);
@@ -215,46 +213,23 @@ function typedData(datatype: Datatype, values: unknown[], label: string): Tensor
       return data;
     }
     case 'bytes':
-      return (values as Uint8Array[]).map((bytes) =>
-        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
-      );
+      return (values as Uint8Array[]).map((bytes, index) => decodeBytesElement(bytes, label, index));
     case 'float16':
       throw invalidArgument(`${label}: FP16 has no typed contents; send it in raw_input_contents`);
   }
 }
 
 /**
- * The ModelInferResponse for an inference result: raw_output_contents when the request was raw or
- * an output has no typed field (FP16; the protocol forbids mixing the two), typed contents otherwise.
+ * The ModelInferResponse for an inference result, always in raw_output_contents whatever the request
+ * used, as Triton answers: tritonclient reads outputs only from there (IndexError otherwise), and raw
+ * is the one form every datatype has (FP16 has no typed field).
  */
-export function encodeInferResponse(response: InferenceResponse, raw: boolean): ModelInferResponse {
-  const asRaw = raw || response.outputs.some((output) => CONTENTS_FIELD[output.datatype] === undefined);
+export function encodeInferResponse(response: InferenceResponse): ModelInferResponse {
   return {
     model_name: response.model_name,
     model_version: response.model_version ?? '',
     id: response.id ?? '',
-    outputs: response.outputs.map((output) => ({
-      name: output.name,
-      datatype: output.datatype,
-      shape: output.shape,
-      ...(asRaw
-        ? {}
-        : { contents: { [CONTENTS_FIELD[output.datatype]!]: typedContents(output.datatype, output.data) } }),
-    })),
-    raw_output_contents: asRaw ? response.outputs.map((output) => encodeBlob(output.datatype, output.data)) : [],
+    outputs: response.outputs.map((output) => ({ name: output.name, datatype: output.datatype, shape: output.shape })),
+    raw_output_contents: response.outputs.map((output) => encodeBlob(output.datatype, output.data)),
   };
-}
-
-/** Elements as protobufjs takes them for a repeated field: a plain array (64-bit integers as strings). */
-function typedContents(datatype: Datatype, data: TensorData): unknown[] {
-  switch (DATATYPES[datatype].kind) {
-    case 'bool':
-      return Array.from(data as Uint8Array, (byte) => byte !== 0);
-    case 'bigint':
-      return Array.from(data as BigInt64Array, String);
-    case 'bytes':
-      return (data as string[]).map((text) => Buffer.from(text, 'utf8'));
-    default:
-      return Array.from(data as Float64Array);
-  }
 }

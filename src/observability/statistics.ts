@@ -21,10 +21,29 @@ export interface ModelStatistics {
     success: StatisticDuration;
     fail: StatisticDuration;
     queue: StatisticDuration;
+    /** Moving inputs to the worker is measured inside `queue`: the count is the requests', 0 ns. */
+    compute_input: StatisticDuration;
     compute_infer: StatisticDuration;
+    /** Outputs come back by transfer, inside `queue` too: the count is the requests', 0 ns. */
+    compute_output: StatisticDuration;
+    /** onnx-serve has no response cache: always zero. */
+    cache_hit: StatisticDuration;
+    cache_miss: StatisticDuration;
   };
+  /** Executions per batch size (session.run calls; a request's share of its batch counts), ascending. */
+  batch_stats: BatchStatistics[];
+  /** Triton's per-device memory figures: onnxruntime-node does not report them, so always empty. */
+  memory_usage: never[];
   failures_by_reason: Record<string, number>;
   rolling: RollingSnapshot;
+}
+
+/** Triton's `InferBatchStatistics`: executions of one batch size. */
+export interface BatchStatistics {
+  batch_size: number;
+  compute_input: StatisticDuration;
+  compute_infer: StatisticDuration;
+  compute_output: StatisticDuration;
 }
 
 const msToNs = (ms: number) => Math.round(ms * 1e6);
@@ -42,6 +61,8 @@ export class VersionStatistics {
   readonly #queue: StatisticDuration = { count: 0, ns: 0 };
   readonly #compute: StatisticDuration = { count: 0, ns: 0 };
   readonly #failures: Record<string, number> = {};
+  /** Per batch size: executions (fractional, as #executionCount) and their session.run time. */
+  readonly #batches = new Map<number, { executions: number; ms: number }>();
 
   constructor(rolling: RollingStats) {
     this.rolling = rolling;
@@ -65,7 +86,13 @@ export class VersionStatistics {
     if (event.queueMs !== undefined) add(this.#queue, event.queueMs);
     if (event.computeMs !== undefined) add(this.#compute, event.computeMs);
     this.#inferenceCount += event.items;
-    this.#executionCount += event.items / event.batchSize;
+    const share = event.items / event.batchSize;
+    this.#executionCount += share;
+    const batch = this.#batches.get(event.batchSize) ?? { executions: 0, ms: 0 };
+    batch.executions += share;
+    // Every request of a batch reports the batch's session.run time: each adds its share of it.
+    batch.ms += (event.computeMs ?? 0) * share;
+    this.#batches.set(event.batchSize, batch);
   }
 
   get pending(): number {
@@ -85,8 +112,24 @@ export class VersionStatistics {
         success: { ...this.#success },
         fail: { ...this.#fail },
         queue: { ...this.#queue },
+        compute_input: { count: this.#success.count, ns: 0 },
         compute_infer: { ...this.#compute },
+        compute_output: { count: this.#success.count, ns: 0 },
+        cache_hit: { count: 0, ns: 0 },
+        cache_miss: { count: 0, ns: 0 },
       },
+      batch_stats: [...this.#batches.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([size, batch]) => {
+          const count = Math.round(batch.executions);
+          return {
+            batch_size: size,
+            compute_input: { count, ns: 0 },
+            compute_infer: { count, ns: msToNs(batch.ms) },
+            compute_output: { count, ns: 0 },
+          };
+        }),
+      memory_usage: [],
       failures_by_reason: { ...this.#failures },
       rolling: this.rolling.snapshot(),
     };

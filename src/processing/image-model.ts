@@ -4,6 +4,7 @@ import type { NamedTensor } from '../protocol/datatypes.js';
 import { invalidArgument, unavailable, type ServeError } from '../protocol/errors.js';
 import type { ModelVersion } from '../repository/model-version.js';
 import { resolveSource } from '../repository/scan.js';
+import { requestBatchCap } from '../core/batch-size.js';
 import { runInference, type ReadyModel } from '../core/inference.js';
 import type { RgbImage } from './image-decode.js';
 import { ctcClasses, ctcGreedyDecode, type RecognizedText } from './postprocess/ctc.js';
@@ -148,8 +149,8 @@ export function imageModelFor<T extends keyof PredictionOf>(model: ReadyModel, t
 }
 
 /**
- * Preprocesses, runs and postprocesses images as one batch (split only where the model's batch size
- * is fixed), through runInference like any other request; answers one prediction per image.
+ * Preprocesses, runs and postprocesses images as one batch (split where the model's batch size is
+ * fixed or capped by max_batch_size), through runInference like any other request; answers one prediction per image.
  * T is the model's postprocess type, as imageModelFor checked it.
  */
 export async function predictImages<T extends keyof PredictionOf>(
@@ -159,8 +160,10 @@ export async function predictImages<T extends keyof PredictionOf>(
 ): Promise<Array<PredictionOf[T]>> {
   const { model, preprocess } = imageModel;
   const answers: Array<PredictionOf[T]> = [];
-  for (let start = 0; start < images.length; start += Math.min(preprocess.maxBatch, images.length)) {
-    const chunk = images.slice(start, start + preprocess.maxBatch);
+  // Chunks no larger than the model takes: its fixed batch dimension, or max_batch_size from config.yaml.
+  const perRequest = Math.min(preprocess.maxBatch, requestBatchCap(model) ?? Infinity, images.length);
+  for (let start = 0; start < images.length; start += perRequest) {
+    const chunk = images.slice(start, start + perRequest);
     const { tensor, placements } = await timed(timings, 'preprocess', () => preprocessImages(chunk, preprocess));
     const { response, timings: run } = await runInference(
       model,

@@ -12,6 +12,7 @@
  */
 
 import { DATATYPES, elementCount, type Datatype, type NamedTensor, type TensorData } from './datatypes.js';
+import { decodeBytesElement } from './bytes-elements.js';
 import { internal, invalidArgument } from './errors.js';
 import {
   describeJsonValue,
@@ -73,9 +74,8 @@ const ARRAY_CONSTRUCTORS: Readonly<Record<NumericDatatype, NumericArrayConstruct
 
 const LENGTH_PREFIX_BYTES = 4;
 
-// Uint8Array, DataView and TextEncoder/TextDecoder rather than Buffer: the client (onnx-serve/client)
-// runs in browsers and imports this module. ignoreBOM keeps a leading U+FEFF as data, as Buffer did.
-const UTF8_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
+// Uint8Array, DataView and TextEncoder rather than Buffer: the client (onnx-serve/client) runs in
+// browsers and imports this module. BYTES elements are decoded strictly (bytes-elements.ts).
 const UTF8_ENCODER = new TextEncoder();
 
 function dataViewOf(bytes: Uint8Array): DataView {
@@ -147,7 +147,7 @@ function decodeBytesElements(
         `${label}: BYTES element ${elements.length} declares ${length} bytes but only ${end - position} are left in its blob`,
       );
     }
-    elements.push(UTF8_DECODER.decode(buffer.subarray(position, position + length)));
+    elements.push(decodeBytesElement(buffer.subarray(position, position + length), `${label}:`, elements.length));
     position += length;
   }
   if (expectedCount !== undefined && elements.length !== expectedCount) {

@@ -243,11 +243,12 @@ export function validateInferenceRequest(value: unknown): InferenceRequestHeader
   if (!isJsonObject(value))
     throw invalidArgument(`request body must be a JSON object, got ${describeJsonValue(value)}`);
   const inputs = own(value, 'inputs');
-  if (!Array.isArray(inputs) || inputs.length === 0) {
+  // Empty for a model without inputs (a graph of constants); the model's signature decides the rest.
+  if (!Array.isArray(inputs)) {
     throw invalidArgument(
       inputs === undefined
-        ? 'inputs must be a non-empty array'
-        : `inputs must be a non-empty array, got ${describeJsonValue(inputs)}`,
+        ? 'inputs must be an array of tensors ([] for a model without inputs)'
+        : `inputs must be an array of tensors ([] for a model without inputs), got ${describeJsonValue(inputs)}`,
     );
   }
   const header: InferenceRequestHeader = { inputs: validateNamedList(inputs, 'inputs', validateTensorHeader) };

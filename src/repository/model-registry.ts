@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { ModelLoader } from './model-loader.js';
-import { notReady, type ModelVersion, type ReadyModelVersion } from './model-version.js';
+import { notReady, unknownModel, type ModelVersion, type ReadyModelVersion } from './model-version.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
 
 /** Every model the server knows, by name and version, with its state. */
@@ -70,9 +70,11 @@ export class ModelRegistry {
     const list = this.#versions.get(name);
     if (list !== undefined) return list;
     const error = this.#modelErrors.get(name);
-    if (error !== undefined) throw unavailable(`model ${name} is unavailable: ${error}`);
+    if (error !== undefined) throw unavailable(`${unknownModel(name)} has no available versions: ${error}`);
     const known = this.modelNames();
-    throw notFound(`unknown model "${name}"; models served: ${known.length > 0 ? known.join(', ') : '(none)'}`);
+    throw notFound(
+      `${unknownModel(name)} is not found; models served: ${known.length > 0 ? known.join(', ') : '(none)'}`,
+    );
   }
 
   /**
@@ -84,7 +86,9 @@ export class ModelRegistry {
     if (version !== undefined) {
       const found = /^[1-9][0-9]{0,8}$/.test(version) ? list.find((v) => v.version === Number(version)) : undefined;
       if (found === undefined) {
-        throw notFound(`model ${name} has no version "${version}"; versions: ${list.map((v) => v.version).join(', ')}`);
+        throw notFound(
+          `${unknownModel(name)} version ${version} is not found; versions: ${list.map((v) => v.version).join(', ')}`,
+        );
       }
       return found;
     }

@@ -127,9 +127,17 @@ export class ModelVersion {
 
 export type ReadyModelVersion = ModelVersion & { pool: WorkerPool; loaded: PoolReady; queue: ModelQueue };
 
-/** UNAVAILABLE for a version that is not ready, saying whether it is loading or why it failed. */
+/**
+ * How Triton begins every error about a model or version a request cannot use; clients and test
+ * suites written against Triton match on it. onnx-serve's own detail follows.
+ */
+export function unknownModel(name: string): string {
+  return `Request for unknown model: '${name}'`;
+}
+
+/** UNAVAILABLE for a version that is not ready, in Triton's words, then whether it is loading or why it failed. */
 export function notReady(version: ModelVersion): ServeError {
   const why =
-    version.state === 'LOADING' ? 'is still loading' : `is unavailable: ${version.reason ?? 'unknown reason'}`;
-  return unavailable(`model ${version.name} version ${version.version} ${why}`);
+    version.state === 'LOADING' ? 'it is still loading' : `it is unavailable: ${version.reason ?? 'unknown reason'}`;
+  return unavailable(`${unknownModel(version.name)} version ${version.version} is not at ready state; ${why}`);
 }

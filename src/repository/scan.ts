@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, type Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, readModelConfig, type ModelConfig } from '../config/model-config.js';
@@ -30,11 +30,21 @@ export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
 const CONFIG_FILES = ['config.yaml', 'config.yml'];
 
+export interface ScanOptions {
+  /**
+   * The model's name when the folder holds a bare `model.onnx` (KServe's /mnt/models, named after the
+   * InferenceService by `--model-name {{.Name}}`); default `model`.
+   */
+  modelName?: string;
+}
+
 /**
  * Reads a Triton-style repository: `<repo>/<model>/[config.yaml]` and `<repo>/<model>/<version>/model.onnx`
  * (the file, or a folder holding it). A config may instead name a `source` file, which becomes one version.
+ * A folder that holds `model.onnx` itself (KServe's layout) is one model, version 1, with the
+ * config.yaml beside it.
  */
-export async function scanRepository(repository: string): Promise<ScanResult> {
+export async function scanRepository(repository: string, options: ScanOptions = {}): Promise<ScanResult> {
   const root = path.resolve(repository);
   let entries;
   try {
@@ -43,8 +53,25 @@ export async function scanRepository(repository: string): Promise<ScanResult> {
     throw new Error(`cannot read model repository ${root}: ${(error as Error).message}`);
   }
   const result: ScanResult = { specs: [], errors: [] };
+  const bare = path.join(root, 'model.onnx');
+  if (existsSync(bare) && (await stat(bare)).isFile()) {
+    const name = options.modelName ?? 'model';
+    try {
+      if (!MODEL_NAME.test(name))
+        throw new ConfigError(`--model-name ${name} is not a valid model name (${MODEL_NAME.source})`);
+      const configPath = CONFIG_FILES.map((file) => path.join(root, file)).find((file) => existsSync(file));
+      const config = configPath === undefined ? {} : await readModelConfig(configPath);
+      result.specs.push({ name, version: 1, modelPath: bare, config, configDir: root });
+    } catch (error) {
+      result.errors.push({ name, error: (error as Error).message });
+    }
+    return result;
+  }
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    if (entry.name.startsWith('.')) continue;
+    const folder = await followFolder(root, entry);
+    if (folder.error !== undefined) result.errors.push({ name: entry.name, error: folder.error });
+    if (!folder.isFolder) continue;
     if (!MODEL_NAME.test(entry.name)) {
       result.errors.push({ name: entry.name, error: `folder name is not a valid model name (${MODEL_NAME.source})` });
       continue;
@@ -75,7 +102,7 @@ async function scanModel(name: string, dir: string): Promise<ModelVersionSpec[]>
     });
   }
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (!entry.isDirectory() || !VERSION_DIR.test(entry.name)) continue;
+    if (!VERSION_DIR.test(entry.name) || !(await followFolder(dir, entry)).isFolder) continue;
     let modelPath = path.join(dir, entry.name, fileName);
     if (!existsSync(modelPath)) continue;
     if ((await stat(modelPath)).isDirectory()) modelPath = path.join(modelPath, 'model.onnx');
@@ -94,6 +121,21 @@ async function scanModel(name: string, dir: string): Promise<ModelVersionSpec[]>
     versions.sort((a, b) => a.version - b.version),
     config,
   );
+}
+
+/**
+ * Whether a directory entry is a folder, following symbolic links as Triton does (Kubernetes volume
+ * mounts and `ln -s` build repositories of links). A link that leads nowhere is reported with why.
+ */
+async function followFolder(parent: string, entry: Dirent): Promise<{ isFolder: boolean; error?: string }> {
+  if (entry.isDirectory()) return { isFolder: true };
+  if (!entry.isSymbolicLink()) return { isFolder: false };
+  const target = path.join(parent, entry.name);
+  try {
+    return { isFolder: (await stat(target)).isDirectory() };
+  } catch (error) {
+    return { isFolder: false, error: `symbolic link ${target} cannot be followed: ${(error as Error).message}` };
+  }
 }
 
 /** A pipeline is one version made of other models; its folder holds config.yaml and nothing to load. */

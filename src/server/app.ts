@@ -1,3 +1,4 @@
+import fastifyCompress from '@fastify/compress';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -36,6 +37,8 @@ import {
 import { servedError } from './framework-errors.js';
 import { registerInflightBytesBound } from './inflight-bytes.js';
 import { ConnectionMetrics } from '../observability/connection-metrics.js';
+import { sendPlainJsonContentType } from './json-content-type.js';
+import { decodeRequestBodies } from './request-encoding.js';
 
 export interface AppOptions {
   registry: ModelRegistry;
@@ -119,6 +122,7 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
       ...(options.observability === undefined ? {} : { registry: options.observability.metrics.registry }),
     });
   }
+  sendPlainJsonContentType(app);
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();
@@ -126,6 +130,15 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) =>
     done(null, body),
   );
+  // Compressed bodies decoded within the body limit (counted decoded); answers compressed when the
+  // client asks (Accept-Encoding gzip or deflate), as Triton does. Request decoding is ours, not the
+  // plugin's: its decoder keeps inflating past the limit after fastify stops reading.
+  decodeRequestBodies(app, options.bodyLimit);
+  // Mounted into an app that already compresses (its own @fastify/compress), that one applies here too:
+  // registering it twice would decorate the reply twice, which fastify refuses.
+  if (!app.hasReplyDecorator('compress')) {
+    await app.register(fastifyCompress, { encodings: ['gzip', 'deflate'], globalDecompression: false });
+  }
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {
     const served = servedError(error, request, options.bodyLimit);
@@ -148,7 +161,7 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   registerMetadataRoutes(app, options.registry, options.info);
   registerInferRoutes(app, options.registry, limits);
   registerPredictRoutes(app, options.registry, { maxImagePixels: options.maxImagePixels });
-  registerRepositoryRoutes(app, options.repository ?? { mode: 'none' });
+  registerRepositoryRoutes(app, options.registry, options.repository ?? { mode: 'none' });
   if (options.observability !== undefined) {
     registerRequestObservation(app, options.registry, options.bodyLimit);
     registerStatsRoutes(app, options.registry, options.observability);

@@ -7,6 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestLimits } from '../core/request-limits.js';
+import { JSON_CONTENT_TYPE } from './json-content-type.js';
 import {
   headersTooLarge,
   invalidArgument,
@@ -72,7 +73,7 @@ export function clientErrorHandler(
             : invalidArgument(`malformed HTTP request (${error.code ?? error.message})`);
     const body = JSON.stringify(errorBody(served));
     socket.end(
-      `HTTP/1.1 ${served.status} ${STATUS_CODES[served.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${served.status} ${STATUS_CODES[served.status]}\r\nContent-Type: ${JSON_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   };
 }
@@ -89,5 +90,6 @@ export function routerErrorHandler(error: FastifyError, request: FastifyRequest,
       : error.code === 'FST_ERR_BAD_URL'
         ? invalidArgument(`URL ${shown} is malformed: every % must start an escape of two hex digits, such as %2F`)
         : toServeError(error);
-  void reply.code(served.status).send(errorBody(served));
+  // Outside every scope's hooks: a serializer of our own keeps fastify from adding `; charset=utf-8`.
+  void reply.code(served.status).type(JSON_CONTENT_TYPE).serializer(JSON.stringify).send(errorBody(served));
 }

@@ -5,7 +5,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { Observability, type ObservabilityOptions } from '../observability/observability.js';
 import { ModelRegistry } from '../repository/model-registry.js';
 import type { ModelVersion } from '../repository/model-version.js';
-import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
+import { scanRepository, specsForFiles, type ScanOptions, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
 import { startGrpcServer, type RunningGrpcServer } from '../grpc/server.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
@@ -41,7 +41,11 @@ function createModelControl(
   if (options.controlToken === undefined) {
     log.warn({ mode }, 'model control endpoints are open to anyone who reaches the port (--insecure-control)');
   }
-  return new ModelControl(registry, repository, log);
+  return new ModelControl(registry, repository, log, scanOptionsOf(options));
+}
+
+function scanOptionsOf(options: ServeOptions): ScanOptions {
+  return options.modelName === undefined ? {} : { modelName: options.modelName };
 }
 
 export interface ServeOptions {
@@ -73,6 +77,8 @@ export interface ServeOptions {
   maxInflightBytes?: number;
   /** HTTP timeouts and the connection cap (defaults: see connections.ts). */
   connections?: Partial<ConnectionLimits>;
+  /** The model's name when the repository folder holds a bare model.onnx (KServe's --model-name). */
+  modelName?: string;
   /** Triton's --model-control-mode (default none). */
   modelControlMode?: ControlMode;
   /** Poll mode: seconds between repository scans. */
@@ -113,7 +119,16 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const scans: ScanResult[] = [];
   const files = options.modelFiles ?? [];
   const repository = options.modelRepository ?? (files.length === 0 ? DEFAULT_MODEL_REPOSITORY : undefined);
-  if (repository !== undefined) scans.push(await scanRepository(repository));
+  if (repository !== undefined) {
+    const scan = await scanRepository(repository, scanOptionsOf(options));
+    if (scan.specs.length === 0 && scan.errors.length === 0) {
+      log.warn(
+        { repository },
+        `model repository ${repository} holds no model: expected <model>/<version>/model.onnx folders (symbolic links are followed)`,
+      );
+    }
+    scans.push(scan);
+  }
   if (files.length > 0) scans.push(specsForFiles(files));
   for (const scan of scans) registry.add(scan);
   const mode = options.modelControlMode ?? 'none';
@@ -128,11 +143,16 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const readiness = { strict: options.strictReadiness ?? true, draining: () => draining };
   const host = options.host ?? '127.0.0.1';
+  const repositoryAccess = {
+    mode,
+    control,
+    ...(options.controlToken === undefined ? {} : { token: options.controlToken }),
+  };
   const app = buildApp({
     registry,
     log,
     info,
-    repository: { mode, control, ...(options.controlToken === undefined ? {} : { token: options.controlToken }) },
+    repository: repositoryAccess,
     bodyLimit,
     maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
@@ -149,7 +169,18 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       const port = options.grpcPort;
       const limits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
       const maxMessageBytes = bodyLimit;
-      grpc = await startGrpcServer({ registry, control, log, info, readiness, limits, host, port, maxMessageBytes });
+      grpc = await startGrpcServer({
+        registry,
+        repository: repositoryAccess,
+        ...(observability === undefined ? {} : { observability }),
+        log,
+        info,
+        readiness,
+        limits,
+        host,
+        port,
+        maxMessageBytes,
+      });
     } catch (error) {
       await app.close();
       observability?.close();

@@ -82,7 +82,10 @@ describe('onnx-serve infer', () => {
     await assert.rejects(
       onnxServe('infer', server.url, 'nope', '--input', `x=${NPY}fp32-2x3.npy`),
       (error: { stderr: string; code: number }) => {
-        assert.equal(error.stderr, 'onnx-serve: unknown model "nope"; models served: identity\n');
+        assert.equal(
+          error.stderr,
+          "onnx-serve: Request for unknown model: 'nope' is not found; models served: identity\n",
+        );
         assert.equal(error.code, 1);
         return true;
       },

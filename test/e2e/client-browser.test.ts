@@ -171,7 +171,7 @@ describe('onnx-serve/client in Chromium', () => {
       model: 'identity',
       json: expected,
       binary: expected,
-      notFound: 'true 404 unknown model "nope"; models served: identity',
+      notFound: "true 404 Request for unknown model: 'nope' is not found; models served: identity",
     });
     assert.deepEqual(errors, []);
   });

@@ -113,6 +113,25 @@ describe('InferenceClient against the real server', () => {
     assert.deepEqual(viaBinary.outputs.y_bytes.data, SAMPLES.BYTES);
   });
 
+  test('asks for answers uncompressed unless told otherwise (Node fetch asks gzip by default)', async () => {
+    const encodings: Array<string | null> = [];
+    const recording = (headers?: Record<string, string>) =>
+      new InferenceClient(server.url, {
+        ...(headers === undefined ? {} : { headers }),
+        fetch: async (input, init) => {
+          const response = await fetch(input, init);
+          encodings.push(response.headers.get('content-encoding'));
+          return response;
+        },
+      });
+    const big = new Float32Array(50_000).map((_, index) => index / 7);
+    const inputs = { ...allInputs(), x_fp32: { shape: [1, big.length], data: big } };
+    const plain = await recording().infer('identity', inputs, { outputs: ['y_fp32'] });
+    const gzipped = await recording({ 'accept-encoding': 'gzip' }).infer('identity', inputs, { outputs: ['y_fp32'] });
+    assert.deepEqual(encodings, [null, 'gzip']);
+    assert.deepEqual([plain.outputs.y_fp32.data, gzipped.outputs.y_fp32.data], [big, big]);
+  });
+
   test("a 400 carries the server's message", async () => {
     const inputs = { ...allInputs(), x_fp32: { shape: [4], data: new Float32Array(4) } };
     await assert.rejects(client.infer('identity', inputs), (error: unknown) => {
@@ -127,7 +146,7 @@ describe('InferenceClient against the real server', () => {
     await assert.rejects(client.modelMetadata('nope', { requestId: 'req-404' }), (error: unknown) => {
       assert.ok(error instanceof InferenceServerError);
       assert.equal(error.status, 404);
-      assert.equal(error.message, 'unknown model "nope"; models served: broken, identity');
+      assert.equal(error.message, "Request for unknown model: 'nope' is not found; models served: broken, identity");
       assert.equal(error.requestId, 'req-404');
       return true;
     });
@@ -137,7 +156,10 @@ describe('InferenceClient against the real server', () => {
     await assert.rejects(client.infer('broken', allInputs()), (error: unknown) => {
       assert.ok(error instanceof InferenceServerError);
       assert.equal(error.status, 503);
-      assert.match(error.message, /^model broken version 1 is unavailable: /);
+      assert.match(
+        error.message,
+        /^Request for unknown model: 'broken' version 1 is not at ready state; it is unavailable: /,
+      );
       return true;
     });
   });

@@ -366,7 +366,10 @@ describe('serve-time verification gate', () => {
     );
     const infer = await postJson(`${server.url}/v2/models/conv-train/infer`, { inputs: [] });
     assert.equal(infer.status, 503);
-    assert.match(infer.body.error, /model conv-train version 1 is unavailable: its outputs disagree/);
+    assert.match(
+      infer.body.error,
+      /Request for unknown model: 'conv-train' version 1 is not at ready state; it is unavailable: its outputs disagree/,
+    );
   });
 
   it('serves the model whose test data agree, and one whose config says verify: false', async () => {

@@ -157,6 +157,7 @@ describe('KServe manifests', () => {
     assert.equal(kserveContainer.image, podContainer.image);
     const flags = await parseServe(cliArgs(kserveContainer.args));
     assert.equal(flags.modelRepository, '/mnt/models');
+    assert.equal(flags.modelName, '{{.Name}}');
     assert.deepEqual(
       kserveContainer.ports!.map((port) => port.containerPort),
       [flags.port],

@@ -54,7 +54,7 @@ describe('examples/ run green', () => {
       'live: true ready: true\n' +
         'server: onnx-serve binary tensors: true\n' +
         'output softmax_0.tmp_0: FP32 [2,2]\n' +
-        'server said 404: unknown model "no-such-model"; models served: ocr, text-detector, text-orientation, text-recognizer\n',
+        "server said 404: Request for unknown model: 'no-such-model' is not found; models served: ocr, text-detector, text-orientation, text-recognizer\n",
     );
   });
 });

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import fastifyCompress from '@fastify/compress';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { InferenceClient } from '../../src/client/index.js';
 import { loadRepository, type Repository } from '../../src/index.js';
@@ -74,6 +75,33 @@ describe('onnx-serve/fastify mounted under a prefix beside the app’s own route
       { message: 'not here (app)' },
     ]);
     const unknown = await postJson(`${url}/ml/v2/models/nope/infer`, { inputs: [] });
-    assert.deepEqual([unknown.status, unknown.body], [404, { error: 'unknown model "nope"; models served: identity' }]);
+    assert.deepEqual(
+      [unknown.status, unknown.body],
+      [404, { error: "Request for unknown model: 'nope' is not found; models served: identity" }],
+    );
   });
+});
+
+test('mounts into an app that registers @fastify/compress itself; answers still compress on request', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-plugin-compress-'));
+  await writeIdentityModel(dir, 'identity', ['FP32']);
+  const repository = await loadRepository(dir);
+  const app = Fastify();
+  try {
+    await app.register(fastifyCompress);
+    await app.register(onnxServe, { prefix: '/ml', repository });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const data = Array.from({ length: 2048 }, (_, index) => index);
+    const response = await fetch(`${url}/ml/v2/models/identity/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'accept-encoding': 'gzip' },
+      body: JSON.stringify({ inputs: [{ name: 'x_fp32', datatype: 'FP32', shape: [1, 2048], data }] }),
+    });
+    assert.deepEqual([response.status, response.headers.get('content-encoding')], [200, 'gzip']);
+    assert.deepEqual(((await response.json()) as { outputs: { data: number[] }[] }).outputs[0].data, data);
+  } finally {
+    await app.close();
+    await repository.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

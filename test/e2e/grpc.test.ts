@@ -3,7 +3,7 @@
  * several datatypes, outputs identical to HTTP (byte for byte on raw), errors as gRPC status codes
  * with the same messages. The client is built from the same .proto as the server.
  */
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
@@ -12,13 +12,19 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createInferenceClient, type InferenceClient } from '../../src/grpc/client.js';
 import type { InferTensor, ModelInferRequest } from '../../src/grpc/proto.js';
-import { encodeBlob, encodeBinaryRequest, HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
+import {
+  decodeTensorBlob,
+  encodeBlob,
+  encodeBinaryRequest,
+  HEADER_LENGTH_HEADER,
+} from '../../src/protocol/binary-extension.js';
 import { float16BitsOf, type Datatype, type TensorData } from '../../src/protocol/datatypes.js';
 import { decodeJsonResponse } from '../../src/protocol/json-decode.js';
 import { encodeJsonRequest } from '../../src/protocol/json-encode.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { writePassThroughModel } from '../helpers/onnx-builder.js';
 import { OCR_ASSETS } from '../helpers/ocr.js';
+import { assertGrpcError } from '../helpers/grpc.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
 
 let dir: string;
@@ -89,15 +95,6 @@ async function postBinary(
   return { header: JSON.parse(body.subarray(0, headerLength).toString()), blobs: body.subarray(headerLength) };
 }
 
-/** Rejects with a gRPC error of this code and exactly this message. */
-async function assertGrpcError(call: Promise<unknown>, code: status, message: string): Promise<void> {
-  await assert.rejects(call, (error: ServiceError) => {
-    assert.equal(error.details, message);
-    assert.equal(status[error.code], status[code]);
-    return true;
-  });
-}
-
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-grpc-'));
   const model = async (name: string) => {
@@ -162,7 +159,7 @@ describe('health and metadata RPCs answer what HTTP answers', () => {
     await assertGrpcError(
       client.modelReady({ name: 'identity', version: '7' }),
       status.NOT_FOUND,
-      'model identity has no version "7"; versions: 1',
+      "Request for unknown model: 'identity' version 7 is not found; versions: 1",
     );
   });
 
@@ -214,7 +211,7 @@ describe('ModelInfer on FP32 (the text-orientation model)', () => {
   const shape = [2, 3, 48, 192];
   const data = clsInput(2);
 
-  it('typed contents give the HTTP JSON outputs, with the request id echoed', async () => {
+  it('typed contents give the HTTP JSON outputs, answered in raw_output_contents (as Triton does), with the request id echoed', async () => {
     const http = await postJson(`${server.url}/v2/models/text-orientation/infer`, {
       id: 'req-1',
       inputs: [{ name: 'x', datatype: 'FP32', shape, data: Array.from(data) }],
@@ -228,13 +225,15 @@ describe('ModelInfer on FP32 (the text-orientation model)', () => {
     assert.equal(grpc.model_name, 'text-orientation');
     assert.equal(grpc.model_version, '1');
     assert.equal(grpc.id, 'req-1');
-    assert.deepEqual(grpc.raw_output_contents, []);
     assert.equal(grpc.outputs.length, 1);
+    assert.equal(grpc.raw_output_contents.length, 1);
     const [output] = grpc.outputs;
     assert.equal(output.name, http.body.outputs[0].name);
     assert.equal(output.datatype, 'FP32');
+    assert.equal(output.contents, null);
     assert.deepEqual(output.shape.map(Number), http.body.outputs[0].shape);
-    assert.deepEqual(output.contents!.fp32_contents, http.body.outputs[0].data);
+    const values = decodeTensorBlob(grpc.raw_output_contents[0], { datatype: 'FP32', shape: [2, 2] }, 'output', '');
+    assert.deepEqual(Array.from(values as Float32Array), http.body.outputs[0].data);
   });
 
   it('raw contents give the HTTP binary outputs byte for byte', async () => {
@@ -255,7 +254,7 @@ describe('ModelInfer on FP32 (the text-orientation model)', () => {
 describe('ModelInfer on other datatypes (built Identity and Cast models)', () => {
   const inputs = IDENTITY_TENSORS.map(({ name, datatype, data }) => ({ name, datatype, shape: [1, 2], data }));
 
-  it('typed contents come back exactly (INT64/UINT64 at their limits, UTF-8 BYTES), as HTTP JSON does', async () => {
+  it('typed contents come back exactly, raw (INT64/UINT64 at their limits, UTF-8 BYTES), as HTTP JSON does', async () => {
     const grpc = await client.modelInfer({
       model_name: 'identity',
       inputs: inputs.map(({ name, datatype, shape, data }) => ({
@@ -285,9 +284,11 @@ describe('ModelInfer on other datatypes (built Identity and Cast models)', () =>
       const sent = IDENTITY_TENSORS.find((t) => `${t.name}_out` === output.name)!;
       assert.equal(output.datatype, sent.datatype);
       assert.deepEqual(output.shape.map(Number), [1, 2]);
-      const received = Object.fromEntries(Object.entries(output.contents!).filter(([, values]) => values.length > 0));
-      assert.deepEqual(received, typedContents(sent.datatype, sent.data), output.name);
-      assert.deepEqual(received, typedContents(sent.datatype, http.outputs[index].data), output.name);
+      assert.equal(output.contents, null);
+      const blob = grpc.raw_output_contents[index];
+      const received = decodeTensorBlob(blob, { datatype: sent.datatype, shape: [1, 2] }, output.name, '');
+      assert.deepEqual(received, sent.data, output.name);
+      assert.deepEqual(received, http.outputs[index].data, output.name);
     });
   });
 

@@ -104,7 +104,8 @@ describe('in-process API on the default models', () => {
     );
     assert.throws(
       () => repository.model('nope'),
-      (error) => isServeError(error, 'NOT_FOUND') && error.message.startsWith('unknown model "nope"'),
+      (error) =>
+        isServeError(error, 'NOT_FOUND') && error.message.startsWith("Request for unknown model: 'nope' is not found"),
     );
   });
 

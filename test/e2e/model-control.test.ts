@@ -3,6 +3,7 @@
  * under load without a failed request, a corrupt new version that leaves the old one serving, the
  * explicit load/unload calls, and the bearer token that guards them.
  */
+import { status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -68,7 +69,7 @@ describe('model control in poll mode', () => {
         401,
         {
           error:
-            'model control needs the header Authorization: Bearer <token> (the --control-token or ONNX_SERVE_CONTROL_TOKEN of the server)',
+            'model control needs the header Authorization: Bearer <token> (gRPC: the metadata authorization), with the --control-token or ONNX_SERVE_CONTROL_TOKEN of the server',
         },
       ],
     );
@@ -144,22 +145,95 @@ describe('model control in poll mode', () => {
     const [entry] = (await index()) as { name: string; version: string; state: string; reason: string }[];
     assert.deepEqual([entry.version, entry.state], ['2', 'READY']);
     assert.match(entry.reason, /^reload failed, still serving the previous model: .*cls\/2\/model\.onnx/);
-    assert.deepEqual((await grpc.repositoryIndex()).models, [entry]);
+    assert.deepEqual((await grpc.repositoryIndex({}, AUTH)).models, [entry]);
     const infer = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
     assert.deepEqual([infer.status, infer.body.model_version], [200, '2']);
 
     await replace((staged) => copyFile(CLS, staged));
     await until('the reload to succeed', async () => !JSON.stringify(await index()).includes('reload failed'));
-    assert.deepEqual((await grpc.repositoryIndex()).models, [
+    assert.deepEqual((await grpc.repositoryIndex({}, AUTH)).models, [
       { name: 'cls', version: '2', state: 'READY', reason: '' },
     ]);
+  });
+
+  it('gRPC: every control call, the index included, needs the token as authorization metadata', async () => {
+    const refused = [
+      grpc.repositoryIndex({}),
+      grpc.repositoryModelLoad({ model_name: 'cls' }),
+      grpc.repositoryModelUnload({ model_name: 'cls' }, { authorization: 'Bearer nope' }),
+    ];
+    const messages = [
+      'model control needs the header Authorization: Bearer <token> (gRPC: the metadata authorization), with the --control-token or ONNX_SERVE_CONTROL_TOKEN of the server',
+      'model control needs the header Authorization: Bearer <token> (gRPC: the metadata authorization), with the --control-token or ONNX_SERVE_CONTROL_TOKEN of the server',
+      'the bearer token does not match the server control token',
+    ];
+    for (const [index, call] of refused.entries()) {
+      await assert.rejects(call, (error: ServiceError) => {
+        assert.deepEqual([status[error.code], error.details], ['UNAUTHENTICATED', messages[index]]);
+        return true;
+      });
+    }
+    assert.equal((await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body)).status, 200);
+  });
+
+  it('gRPC: RepositoryModelUnload and RepositoryModelLoad do what the HTTP calls do', async () => {
+    assert.deepEqual(await grpc.repositoryModelUnload({ model_name: 'cls' }, AUTH), {});
+    const gone = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    assert.equal(gone.status, 404);
+    assert.deepEqual((await grpc.repositoryIndex({}, AUTH)).models, []);
+    assert.deepEqual(await grpc.repositoryModelLoad({ model_name: 'cls' }, AUTH), {});
+    const back = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    assert.deepEqual([back.status, back.body.model_version], [200, '2']);
+    await assert.rejects(grpc.repositoryModelLoad({ model_name: 'absent' }, AUTH), (error: ServiceError) => {
+      assert.deepEqual([status[error.code], error.details], ['NOT_FOUND', `model absent is not in repository ${dir}`]);
+      return true;
+    });
+  });
+
+  it('load parameters that would change what loads (config, file:) are refused, never ignored', async () => {
+    const config = await postJson(
+      `${server.url}/v2/repository/models/cls/load`,
+      { parameters: { config: '{"max_batch_size": 2}' } },
+      AUTH,
+    );
+    assert.deepEqual(
+      [config.status, config.body],
+      [
+        400,
+        {
+          error:
+            'load parameter "config" is not supported yet: change the model\'s config.yaml in the repository and load again',
+        },
+      ],
+    );
+    const file =
+      'load parameter "file:1/model.onnx" is not supported: onnx-serve loads a model only from its folder in the repository; write the file there and load again';
+    const http = await postJson(
+      `${server.url}/v2/repository/models/cls/load`,
+      { parameters: { 'file:1/model.onnx': 'AAAA' } },
+      AUTH,
+    );
+    assert.deepEqual([http.status, http.body], [400, { error: file }]);
+    await assert.rejects(
+      grpc.repositoryModelLoad(
+        { model_name: 'cls', parameters: { 'file:1/model.onnx': { bytes_param: Buffer.from('x') } } },
+        AUTH,
+      ),
+      (error: ServiceError) => {
+        assert.deepEqual([status[error.code], error.details], ['INVALID_ARGUMENT', file]);
+        return true;
+      },
+    );
   });
 
   it('unload takes a model out of service; load brings it back', async () => {
     const unload = await postJson(`${server.url}/v2/repository/models/cls/unload`, '', AUTH);
     assert.deepEqual([unload.status, unload.body], [200, {}]);
     const gone = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
-    assert.deepEqual([gone.status, gone.body], [404, { error: 'unknown model "cls"; models served: (none)' }]);
+    assert.deepEqual(
+      [gone.status, gone.body],
+      [404, { error: "Request for unknown model: 'cls' is not found; models served: (none)" }],
+    );
     const load = await postJson(`${server.url}/v2/repository/models/cls/load`, '{}', AUTH);
     assert.deepEqual([load.status, load.body], [200, [{ name: 'cls', version: '2', state: 'READY' }]]);
     const back = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
@@ -170,21 +244,38 @@ describe('model control in poll mode', () => {
 });
 
 describe('model control off or unguarded', () => {
-  it('mode none: the control endpoints answer 404 naming the mode', async () => {
-    const plain = await startTestServer({ modelRepository: dir });
+  it("mode none: the index answers (as Triton's does); load and unload answer 404 naming the mode, on HTTP and gRPC", async () => {
+    const plain = await startTestServer({ modelRepository: dir, grpcPort: 0 });
+    const plainGrpc = createInferenceClient(plain.grpc!.address);
     try {
-      const response = await postJson(`${plain.url}/v2/repository/index`, '', AUTH);
+      const index = await postJson(`${plain.url}/v2/repository/index`, '');
+      assert.deepEqual([index.status, index.body], [200, [{ name: 'cls', version: '2', state: 'READY' }]]);
+      assert.deepEqual((await plainGrpc.repositoryIndex({})).models, [
+        { name: 'cls', version: '2', state: 'READY', reason: '' },
+      ]);
+      const response = await postJson(`${plain.url}/v2/repository/models/cls/load`, '', AUTH);
       assert.deepEqual(
         [response.status, response.body],
         [
           404,
           {
             error:
-              'model control is off (--model-control-mode none); start the server with --model-control-mode poll or explicit to use /v2/repository/index',
+              'model control is off (--model-control-mode none); start the server with --model-control-mode poll or explicit to use /v2/repository/models/cls/load',
           },
         ],
       );
+      await assert.rejects(plainGrpc.repositoryModelUnload({ model_name: 'cls' }, AUTH), (error: ServiceError) => {
+        assert.deepEqual(
+          [status[error.code], error.details],
+          [
+            'NOT_FOUND',
+            'model control is off (--model-control-mode none); start the server with --model-control-mode poll or explicit to use RepositoryModelUnload',
+          ],
+        );
+        return true;
+      });
     } finally {
+      plainGrpc.close();
       await plain.close();
     }
   });

@@ -163,7 +163,10 @@ describe('statistics', () => {
     ]);
     const unknown = await getJson(`${server.url}/v2/models/nothing/stats`);
     assert.equal(unknown.status, 404);
-    assert.equal(unknown.body.error, 'unknown model "nothing"; models served: broken, counted, slow');
+    assert.equal(
+      unknown.body.error,
+      "Request for unknown model: 'nothing' is not found; models served: broken, counted, slow",
+    );
   });
 
   it('are advertised as the statistics extension', async () => {

@@ -87,11 +87,17 @@ describe('strict readiness (default)', () => {
 
     const meta = await getJson(`${server.url}/v2/models/broken`);
     assert.equal(meta.status, 503);
-    assert.match(meta.body.error, /model broken version 1 is unavailable: /);
+    assert.match(
+      meta.body.error,
+      /^Request for unknown model: 'broken' version 1 is not at ready state; it is unavailable: /,
+    );
 
     const infer = await postJson(`${server.url}/v2/models/broken/infer`, request());
     assert.equal(infer.status, 503);
-    assert.match(infer.body.error, /model broken version 1 is unavailable/);
+    assert.match(
+      infer.body.error,
+      /^Request for unknown model: 'broken' version 1 is not at ready state; it is unavailable/,
+    );
   });
 
   it('names the unknown key of a misconfigured model', async () => {

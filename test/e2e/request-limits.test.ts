@@ -121,7 +121,10 @@ it('BYTES elements over the limit are refused naming it', () => {
 it('prototype keys: as a model name they are unknown models; in JSON they pollute nothing', async () => {
   for (const name of ['__proto__', 'constructor', 'hasOwnProperty']) {
     const meta = await getJson(`${server.url}/v2/models/${name}`);
-    assert.deepEqual([meta.status, meta.body], [404, { error: `unknown model "${name}"; models served: ${MODEL}` }]);
+    assert.deepEqual(
+      [meta.status, meta.body],
+      [404, { error: `Request for unknown model: '${name}' is not found; models served: ${MODEL}` }],
+    );
   }
   const polluting = `{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"inputs":[${JSON.stringify(input('x', [1, 3, 48, 8]))}]}`;
   const response = await postJson(`${server.url}/v2/models/${MODEL}/infer`, polluting);

@@ -266,7 +266,7 @@ describe('bad input gets a clear answer and the server keeps serving', () => {
     assert.equal(status, 404);
     assert.match(
       body.error,
-      /unknown model "nope"; models served: ocr, text-detector, text-orientation, text-recognizer/,
+      /^Request for unknown model: 'nope' is not found; models served: ocr, text-detector, text-orientation, text-recognizer$/,
     );
   });
 
@@ -276,7 +276,7 @@ describe('bad input gets a clear answer and the server keeps serving', () => {
       orientationRequest(),
     );
     assert.equal(status, 404);
-    assert.match(body.error, /model text-orientation has no version "7"; versions: 1/);
+    assert.match(body.error, /^Request for unknown model: 'text-orientation' version 7 is not found; versions: 1$/);
     assert.equal((await getJson(`${server.url}/v2/models/text-orientation/versions/7`)).status, 404);
   });
 

@@ -101,5 +101,8 @@ it('a crash loop marks the model unavailable with the reason instead of replacin
     [503, { name: 'cls', version: '1', ready: false, state: 'UNAVAILABLE', reason }],
   );
   const infer = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
-  assert.deepEqual([infer.status, infer.body], [503, { error: `model cls version 1 is unavailable: ${reason}` }]);
+  assert.deepEqual(
+    [infer.status, infer.body],
+    [503, { error: `Request for unknown model: 'cls' version 1 is not at ready state; it is unavailable: ${reason}` }],
+  );
 });

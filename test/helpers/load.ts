@@ -65,7 +65,9 @@ export class LoadGenerator {
           // A lost request shows up as an error outcome instead of hanging the test.
           const response = await fetch(request.url, {
             method: 'POST',
-            headers: request.headers,
+            // Uncompressed answers, as the project's client asks: fetch would ask gzip, and the
+            // server's compressing outputs would compete with inference for the cores under test.
+            headers: { 'accept-encoding': 'identity', ...request.headers },
             body: request.body,
             signal: AbortSignal.timeout(60_000),
           });

@@ -26,6 +26,8 @@ export interface GraphNode {
   ints?: Record<string, number[]>;
   /** Integer attributes, e.g. {to: 7} for Cast. */
   int?: Record<string, number>;
+  /** FP32 tensor attributes of one dimension, e.g. {value: [1.5, 2.5]} for Constant. */
+  floats?: Record<string, number[]>;
 }
 
 function valueInfo(value: GraphValue) {
@@ -56,6 +58,12 @@ export function buildModel(inputs: GraphValue[], outputs: GraphValue[], nodes: G
         attribute: [
           ...Object.entries(node.int ?? {}).map(([name, i]) => ({ name, type: 2, i })),
           ...Object.entries(node.ints ?? {}).map(([name, ints]) => ({ name, type: 7, ints })),
+          // type 4 = TENSOR; dataType 1 = FLOAT.
+          ...Object.entries(node.floats ?? {}).map(([name, floatData]) => ({
+            name,
+            type: 4,
+            t: { dims: [floatData.length], dataType: 1, floatData },
+          })),
         ],
       })),
       input: inputs.map(valueInfo),
@@ -141,5 +149,14 @@ export async function writeIdentityModel(
     name,
     model,
     'instances: 1\nsession:\n  intra_op_threads: 1\nwarmup:\n  runs: 1\n',
+  );
+}
+
+/** A model without inputs: one Constant node whose FP32 `values` are the output `y`, shape [values.length]. */
+export function constantModel(values: number[]): Uint8Array {
+  return buildModel(
+    [],
+    [{ name: 'y', datatype: 'FP32', dims: [values.length] }],
+    [{ op: 'Constant', inputs: [], outputs: ['y'], floats: { value: values } }],
   );
 }

@@ -227,9 +227,12 @@ describe('parseInferenceRequest', () => {
   const x = { name: 'x', shape: [2], datatype: 'FP32', data: [1, 2] };
   const BAD_HEADERS: [what: string, text: string, message: string][] = [
     ['an array body', '[1]', 'request body must be a JSON object, got [1]'],
-    ['no inputs', '{}', 'inputs must be a non-empty array'],
-    ['empty inputs', '{"inputs":[]}', 'inputs must be a non-empty array, got []'],
-    ['inputs not an array', '{"inputs":{"name":"x"}}', 'inputs must be a non-empty array, got {"name":"x"}'],
+    ['no inputs', '{}', 'inputs must be an array of tensors ([] for a model without inputs)'],
+    [
+      'inputs not an array',
+      '{"inputs":{"name":"x"}}',
+      'inputs must be an array of tensors ([] for a model without inputs), got {"name":"x"}',
+    ],
     ['an input that is not an object', requestText([5]), 'inputs[0] must be an object, got 5'],
     [
       'a missing name',

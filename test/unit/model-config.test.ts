@@ -98,7 +98,7 @@ describe('config.yaml validation', () => {
     [
       'unknown top-level key',
       { sesion: {} },
-      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, .*latency_alert_ms, preprocess, postprocess, pipeline\)$/,
+      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, .*latency_alert_ms, preprocess, postprocess, pipeline, label_filename\)$/,
     ],
     [
       'unknown nested key',

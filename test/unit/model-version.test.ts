@@ -14,7 +14,10 @@ it('a version is LOADING, then READY with its instances, or UNAVAILABLE with the
   const version = new ModelVersion(spec, cpuBudget());
   assert.deepEqual(version.status, { state: 'LOADING' });
   assert.equal(version.ready(), undefined);
-  assert.equal(notReady(version).message, 'model ch_ppocr_mobile_v2.0_cls_infer version 1 is still loading');
+  assert.equal(
+    notReady(version).message,
+    "Request for unknown model: 'ch_ppocr_mobile_v2.0_cls_infer' version 1 is not at ready state; it is still loading",
+  );
 
   version.started(running);
   assert.equal(version.state, 'READY');
@@ -27,7 +30,10 @@ it('a version is LOADING, then READY with its instances, or UNAVAILABLE with the
   assert.deepEqual(version.status, { state: 'UNAVAILABLE', reason: 'crash loop', running });
   assert.equal(version.ready(), undefined);
   assert.equal(version.pool, running.pool);
-  assert.equal(notReady(version).message, 'model ch_ppocr_mobile_v2.0_cls_infer version 1 is unavailable: crash loop');
+  assert.equal(
+    notReady(version).message,
+    "Request for unknown model: 'ch_ppocr_mobile_v2.0_cls_infer' version 1 is not at ready state; it is unavailable: crash loop",
+  );
 
   version.loading();
   assert.deepEqual(version.status, { state: 'LOADING' });

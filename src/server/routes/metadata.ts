@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { modelConfiguration } from '../../core/model-configuration.js';
 import { modelMetadata } from '../../core/model-metadata.js';
 import { modelReadiness } from '../../core/readiness.js';
 import type { ServerInfo } from '../../core/server-info.js';
@@ -21,6 +22,12 @@ export function registerMetadataRoutes(app: FastifyInstance, registry: ModelRegi
   };
   app.get<{ Params: ModelParams }>('/v2/models/:model', metadata);
   app.get<{ Params: ModelParams }>('/v2/models/:model/versions/:version', metadata);
+
+  // Triton's model configuration extension, in its ModelConfig form.
+  const config = async (request: { params: ModelParams }) =>
+    modelConfiguration(registry.resolveReady(request.params.model, request.params.version));
+  app.get<{ Params: ModelParams }>('/v2/models/:model/config', config);
+  app.get<{ Params: ModelParams }>('/v2/models/:model/versions/:version/config', config);
 
   const ready = async (request: { params: ModelParams }, reply: { code: (n: number) => unknown }) => {
     const readiness = modelReadiness(registry, request.params.model, request.params.version);
