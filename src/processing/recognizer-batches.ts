@@ -1,3 +1,4 @@
+import { requestBatchCap } from '../core/batch-size.js';
 import type { RgbImage } from './image-decode.js';
 import { predictImages, type ImageModel, type StageTimings } from './image-model.js';
 import type { RecognizedText } from './postprocess/ctc.js';
@@ -31,7 +32,10 @@ export async function recognizeInBatches(
   batchSize: number,
   timings: StageTimings,
 ): Promise<RecognizedText[]> {
-  const batches = planBatches(crops, batchSize);
+  // Planned at the size really sent: a batch over the recognizer's max_batch_size would be split
+  // (or refused) after sorting, and the halves padded to each other's widths.
+  const size = Math.min(batchSize, requestBatchCap(recognizer.model) ?? Infinity, recognizer.preprocess.maxBatch);
+  const batches = planBatches(crops, size);
   const answers: RecognizedText[] = new Array<RecognizedText>(crops.length);
   // One batch waiting per instance beyond those running: the instances never idle between batches,
   // and a page never fills the recognizer's queue on its own (other requests keep their turn).
