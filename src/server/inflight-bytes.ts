@@ -11,7 +11,7 @@ type Reserving = FastifyRequest & { [release]?: () => void };
 
 /**
  * A bound on the bytes of request bodies being received at once, so that many slow uploads cannot
- * hold the memory of many bodies: a request reserves its Content-Length (a chunked one, the body
+ * hold the memory of many bodies: a request reserves its Content-Length (a chunked or compressed one, the body
  * limit) when its headers arrive and frees it once its body is read or its connection closes. One
  * that would pass the bound is answered 503 with Retry-After before a byte of its body is read.
  */
@@ -52,8 +52,13 @@ export function registerInflightBytesBound(
   }
 }
 
-/** What a request reserves: its declared length, the body limit when chunked; nothing for a body fastify refuses unread. */
+/**
+ * What a request reserves: its declared length, the body limit when chunked or compressed (a gzip
+ * body of a few KB may decode to the whole limit); nothing for a body fastify refuses unread.
+ */
 function reservation(request: FastifyRequest, bodyLimit: number): number {
+  const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity') return bodyLimit;
   const declared = request.headers['content-length'];
   if (declared !== undefined) {
     const length = Number(declared);

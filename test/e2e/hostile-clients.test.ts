@@ -382,7 +382,7 @@ describe('bounded memory for bodies and answers', () => {
   after(async () => server?.close());
 
   /** A POST whose headers declare `length` bytes and whose body has not come yet. */
-  async function heldUpload(length: number) {
+  async function heldUpload(length: number, headers: Record<string, string | number> = {}) {
     const { hostname, port } = new URL(server.url);
     const socket = net.connect(Number(port), hostname);
     socket.on('error', () => {});
@@ -395,6 +395,7 @@ describe('bounded memory for bodies and answers', () => {
           'content-type': 'application/json',
           'content-length': length,
           connection: 'close',
+          ...headers,
         }),
         () => resolve(),
       ),
@@ -437,6 +438,32 @@ describe('bounded memory for bodies and answers', () => {
     } finally {
       first.destroy();
       second.destroy();
+    }
+  });
+
+  it('a compressed body reserves the whole body limit: what it decodes to, not its few bytes on the wire', async () => {
+    const first = await heldUpload(100, { 'content-encoding': 'gzip' });
+    try {
+      const deadline = performance.now() + DEADLINE_MS;
+      let second: RawAnswer;
+      do {
+        second = await rawExchange(
+          server.url,
+          requestHead('POST', INFER, {
+            'content-type': 'application/json',
+            'content-encoding': 'gzip',
+            'content-length': 100,
+          }),
+          { deadlineMs: DEADLINE_MS, untilFirstResponse: true },
+        );
+      } while (second.status !== 503 && performance.now() < deadline);
+      assert.equal(second.status, 503, second.text);
+      assert.match(
+        second.text,
+        /request bodies being received hold 65536 bytes; this one's 65536 would pass the bound of 100000 bytes \(--max-inflight-bytes\)/,
+      );
+    } finally {
+      first.destroy();
     }
   });
 });
