@@ -23,7 +23,8 @@ async function refused(args: string[]): Promise<{ code: number | null; stdout: s
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const timer = setTimeout(() => child.kill('SIGKILL'), DEADLINE_MS);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close' waits for the output to be read to its end; 'exit' may come first.
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   clearTimeout(timer);
   return { code, stdout, stderr };
 }

@@ -298,7 +298,8 @@ console.log('answer', result.outputs.y_int64.data[0]);
     // Generous: the bound only says "it did not hang", it measures nothing.
     const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-      child.on('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal])),
+      // 'close': every byte of the output has been read by then, which is not so at 'exit'.
+      child.on('close', (exitCode, exitSignal) => resolve([exitCode, exitSignal])),
     );
     clearTimeout(killer);
     assert.deepEqual({ code, signal, output }, { code: 0, signal: null, output: 'answer 7n\n' });

@@ -110,7 +110,7 @@ describe('log format', () => {
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const code = await new Promise((resolve) => child.once('exit', resolve));
+    const code = await new Promise((resolve) => child.once('close', resolve));
     assert.notEqual(code, 0);
     assert.match(stderr, /--log-format.*expected one of auto, json, pretty, got "yaml"/);
   });

@@ -26,7 +26,8 @@ it('SIGTERM under load: accepted requests get 200, later ones 503, exit code 0',
     },
   );
   const log: { msg: string; url?: string; ready?: number }[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the process can exit before its last stdout lines have been read here.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   try {
     let url: string | undefined;
     const lines = createInterface({ input: child.stdout });
