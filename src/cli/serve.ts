@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { LevelWithSilent } from 'pino';
+import type { LevelWithSilent, Logger } from 'pino';
 import { createLogger, LOG_FORMATS, type LogFormat } from '../observability/logger.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
@@ -168,6 +168,7 @@ export function registerServeCommand(program: Command): void {
       const missing = models.find((model) => !existsSync(model));
       if (missing !== undefined) throw new Error(missingModelFile(missing));
       const controlToken = flags.controlToken ?? (process.env.ONNX_SERVE_CONTROL_TOKEN || undefined);
+      const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
       const server = await startServer({
         host: flags.host,
         port: flags.port,
@@ -175,7 +176,7 @@ export function registerServeCommand(program: Command): void {
         ...(flags.modelRepository === undefined ? {} : { modelRepository: flags.modelRepository }),
         ...(flags.modelName === undefined ? {} : { modelName: flags.modelName }),
         modelFiles: models,
-        logger: createLogger({ level: flags.logLevel, format: flags.logFormat }),
+        logger,
         strictReadiness: flags.strictReadiness,
         bodyLimit: flags.maxBodySize,
         maxInflightBytes: flags.maxInflightBytes,
@@ -205,24 +206,38 @@ export function registerServeCommand(program: Command): void {
         if (stopping) {
           // A second signal means the operator will not wait for the drain.
           server.app.log.warn({ signal }, `received ${signal} again, exiting without waiting for requests`);
-          process.exit(1);
+          exitAfterLogs(logger, 1);
+          return;
         }
         stopping = true;
         server.app.log.info({ signal }, `received ${signal}, draining: no new requests, finishing accepted ones`);
         server.close().then(
           () => {
             server.app.log.info('drained; workers stopped; exiting');
-            process.exit(0);
+            exitAfterLogs(logger, 0);
           },
           (error: unknown) => {
             server.app.log.error({ err: error }, 'shutdown failed');
-            process.exit(1);
+            exitAfterLogs(logger, 1);
           },
         );
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
     });
+}
+
+// Bounds the wait for a log destination that no longer drains (a closed or stuck stdout).
+const LOG_FLUSH_TIMEOUT_MS = 2000;
+
+/**
+ * Exits once every log line is written. pino writes asynchronously: exiting at once could leave a
+ * write in flight that lands after the lines flushed at exit, so the last line would not be last.
+ */
+function exitAfterLogs(log: Logger, code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), LOG_FLUSH_TIMEOUT_MS);
+  log.flush(() => process.exit(code));
 }
 
 function parsePort(value: string): number {
