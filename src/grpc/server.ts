@@ -23,6 +23,7 @@ import {
   type RepositoryParameter,
 } from './proto.js';
 import { toGrpcError } from './status.js';
+import { ServeError } from '../protocol/errors.js';
 import { decodeInferRequest, encodeInferResponse } from './tensor-contents.js';
 
 export interface GrpcServerOptions {
@@ -97,9 +98,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   server.addService(loadInferenceService(), {
     ServerLive: unary('ServerLive', () => ({ live: true })),
     ServerReady: unary('ServerReady', () => ({ ready: isServerReady(registry, readiness) })),
-    ModelReady: unary('ModelReady', (request: { name: string; version: string }) => ({
-      ready: modelReadiness(registry, request.name, versionOrLatest(request.version)).ready,
-    })),
+    // Triton's ModelIsReady answers ready: false, not an error, for a model or version it does not
+    // have (an unloaded one included): tritonclient's gRPC is_model_ready raises on an error.
+    ModelReady: unary('ModelReady', (request: { name: string; version: string }) => {
+      try {
+        return { ready: modelReadiness(registry, request.name, versionOrLatest(request.version)).ready };
+      } catch (error) {
+        if (error instanceof ServeError && error.code === 'NOT_FOUND') return { ready: false };
+        throw error;
+      }
+    }),
     ServerMetadata: unary('ServerMetadata', () => ({
       name: info.name,
       version: info.version,

@@ -124,6 +124,8 @@ describe("tritonclient's model-control examples, as they send", () => {
     });
     assert.equal((await grpc.modelConfig({ name: 'simple' })).config.max_batch_size, 16);
     await grpc.repositoryModelUnload({ model_name: 'simple' });
+    // simple_grpc_model_control.py: is_model_ready after the unload is False, not an error.
+    assert.deepEqual(await grpc.modelReady({ name: 'simple' }), { ready: false });
     assert.deepEqual((await grpc.repositoryIndex({})).models, [
       { name: 'simple', version: '1', state: 'UNAVAILABLE', reason: 'unloaded' },
     ]);
