@@ -214,7 +214,7 @@ class Reader {
         const path = `${where}.${key}`;
         if (key === 'name') continue;
         else if (key === 'data_type') this.#enum(field, path, DATA_TYPES);
-        else if (key === 'format') this.#enum(field, path, FORMATS);
+        else if (key === 'format') this.#imageFormat(this.#enum(field, path, FORMATS), name, path, config);
         else if (key === 'dims') dims = this.#dims(field, path);
         else if (
           ['reshape', 'is_shape_tensor', 'allow_ragged_batch', 'optional', 'is_non_linear_format_io'].includes(key)
@@ -227,6 +227,16 @@ class Reader {
       }
     }
     if (inputs.length > 0) config.input = inputs;
+  }
+
+  /** An image input's layout is config.yaml's `preprocess.layout`, as `/config` reports it; one image input at most. */
+  #imageFormat(format: string | undefined, input: string | undefined, at: string, config: ModelConfig): void {
+    if (format === undefined || format === 'FORMAT_NONE' || input === undefined) return;
+    if (config.preprocess !== undefined) {
+      this.problems.push(`${at}: a second image input (${input}); onnx-serve preprocesses one image input per model`);
+      return;
+    }
+    config.preprocess = { input, layout: format === 'FORMAT_NHWC' ? 'NHWC' : 'NCHW' };
   }
 
   #outputs(value: unknown, at: string, config: ModelConfig): void {

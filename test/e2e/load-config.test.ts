@@ -188,6 +188,40 @@ describe("the config: Triton's ModelConfig or config.yaml's keys", () => {
     );
   });
 
+  it("an input's image format is config.yaml's preprocess.layout, and /config reports it on both transports", async () => {
+    // Triton's image clients (src/python/examples/image_client.py, grpc_image_client.py parse_model)
+    // read the layout from get_model_config's input format and refuse FORMAT_NONE.
+    const config = JSON.stringify({
+      backend: 'onnxruntime',
+      max_batch_size: 8,
+      input: [{ name: 'INPUT0', data_type: 'TYPE_INT32', format: 'FORMAT_NHWC', dims: [16] }],
+    });
+    const answer = await load('simple', { parameters: { config } });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const formats = (input: Array<{ format: string }>) => input.map((i) => i.format);
+    assert.deepEqual(formats((await configOf('simple')).input), ['FORMAT_NHWC', 'FORMAT_NONE']);
+    const grpcConfig = (await grpc.modelConfig({ name: 'simple' })).config as { input: Array<{ format: string }> };
+    assert.deepEqual(formats(grpcConfig.input), ['FORMAT_NHWC', 'FORMAT_NONE']);
+    const two = JSON.stringify({
+      backend: 'onnxruntime',
+      input: [
+        { name: 'INPUT0', format: 'FORMAT_NCHW' },
+        { name: 'INPUT1', format: 'FORMAT_NCHW' },
+      ],
+    });
+    const refused = await load('simple', { parameters: { config: two } });
+    assert.deepEqual(
+      [refused.status, refused.body],
+      [
+        400,
+        {
+          error:
+            'failed to load \'simple\', load parameter "config": config.input[1].format: a second image input (INPUT1); onnx-serve preprocesses one image input per model',
+        },
+      ],
+    );
+  });
+
   it("config.yaml's keys, as a JSON object or as text", async () => {
     const object = await load('simple', { parameters: { config: { max_batch_size: 3, instances: 1 } } });
     assert.equal(object.status, 200, JSON.stringify(object.body));
