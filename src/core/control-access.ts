@@ -2,10 +2,10 @@
  * Who may call Triton's model repository extension, on every transport: HTTP passes the
  * `Authorization` header, gRPC the `authorization` metadata, and both get the same answer. The index
  * answers in every control mode (as Triton's does), behind the control token when the server has
- * one; load and unload need model control on and the token.
+ * one; load and unload need `--model-control-mode explicit` and the token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { notFound, ServeError } from '../protocol/errors.js';
+import { ServeError, unavailable } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import type { ControlMode, ModelControl } from './model-control.js';
 import { repositoryIndex, type IndexEntry } from './repository-index.js';
@@ -26,12 +26,15 @@ export class ControlAccess {
     this.#expected = options.token === undefined ? undefined : digest(options.token);
   }
 
-  /** Load and unload: model control must be on, and the bearer token right. `what` names the call for the message. */
+  /**
+   * Load and unload: only in explicit mode, as Triton (its wording, its status UNAVAILABLE), and with
+   * the right bearer token. `what` names the call for the message.
+   */
   control(authorization: string | undefined, what: string): ModelControl {
     const { mode, control } = this.#options;
-    if (mode === 'none' || control === undefined) {
-      throw notFound(
-        `model control is off (--model-control-mode none); start the server with --model-control-mode poll or explicit to use ${what}`,
+    if (mode !== 'explicit' || control === undefined) {
+      throw unavailable(
+        `explicit model load / unload is not allowed if polling is enabled: onnx-serve runs with --model-control-mode ${mode}; start it with --model-control-mode explicit to use ${what}`,
       );
     }
     this.authorize(authorization);

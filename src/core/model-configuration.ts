@@ -25,7 +25,7 @@ export function tritonDataType(datatype: Datatype | null): string {
 export interface TritonModelInput {
   name: string;
   data_type: string;
-  format: 'FORMAT_NONE';
+  format: 'FORMAT_NONE' | 'FORMAT_NCHW' | 'FORMAT_NHWC';
   dims: number[];
   is_shape_tensor: boolean;
   allow_ragged_batch: boolean;
@@ -66,6 +66,18 @@ export interface TritonModelConfig {
 }
 
 /**
+ * The input config.yaml's `preprocess` fills from an image, with its layout as Triton's input
+ * `format`: Triton's image client reads the layout from there and refuses FORMAT_NONE.
+ */
+function imageInput(version: ReadyModelVersion): { name: string; format: 'FORMAT_NCHW' | 'FORMAT_NHWC' } | undefined {
+  const preprocess = version.spec.config.preprocess;
+  const inputs = version.loaded.signature.inputs;
+  if (preprocess === undefined) return undefined;
+  const name = preprocess.input ?? (inputs.length === 1 ? inputs[0].name : undefined);
+  return name === undefined ? undefined : { name, format: `FORMAT_${preprocess.layout ?? 'NCHW'}` };
+}
+
+/**
  * The configuration of a ready version. With batching on, `max_batch_size` is the batch the queue
  * forms and every dims leaves out the batch dimension, as Triton's do; with batching off it is 0 and
  * dims are whole. Dynamic dimensions are -1.
@@ -76,6 +88,7 @@ export function modelConfiguration(version: ReadyModelVersion): TritonModelConfi
   const dimsOf = (spec: TensorSpec) =>
     spec.dims.slice(maxBatchSize > 0 ? 1 : 0).map((d) => (typeof d === 'number' ? d : -1));
   const policy = resolveBatchingPolicy(version.spec.config);
+  const image = imageInput(version);
   return {
     name: version.name,
     platform: TRITON_PLATFORM,
@@ -85,7 +98,7 @@ export function modelConfiguration(version: ReadyModelVersion): TritonModelConfi
     input: signature.inputs.map((spec) => ({
       name: spec.name,
       data_type: tritonDataType(spec.datatype),
-      format: 'FORMAT_NONE',
+      format: spec.name === image?.name ? image.format : 'FORMAT_NONE',
       dims: dimsOf(spec),
       is_shape_tensor: false,
       allow_ragged_batch: false,

@@ -6,6 +6,8 @@ import type { ModelRegistry } from '../repository/model-registry.js';
 import type { ModelVersion } from '../repository/model-version.js';
 import { MODEL_NAME, scanRepository, type ModelVersionSpec, type ScanOptions } from '../repository/scan.js';
 import { repositoryIndex, type IndexEntry } from './repository-index.js';
+import { loadFailure, type LoadOptions } from './load-parameters.js';
+import { createHash } from 'node:crypto';
 
 /** Triton's control modes: `none` loads at startup only; `poll` follows the repository; `explicit` follows the API. */
 export const CONTROL_MODES = ['none', 'poll', 'explicit'] as const;
@@ -26,6 +28,8 @@ export class ModelControl {
   readonly #loadedFrom = new WeakMap<ModelVersion, string>();
   /** Model folder fingerprints at the last load, for polling. */
   #folders = new Map<string, string>();
+  /** Versions taken out of service by an unload call, by model: the index keeps listing them, as Triton's does. */
+  readonly #unloaded = new Map<string, number[]>();
   /** Reloads that failed while an older version kept serving, by model then version. */
   readonly #failedReloads = new Map<string, Map<number, string>>();
   #queue: Promise<unknown> = Promise.resolve();
@@ -48,11 +52,22 @@ export class ModelControl {
     this.#folders = await this.#folderFingerprints();
   }
 
+  /** The registry's rows, then (unless readyOnly) the unloaded models as UNAVAILABLE, reason "unloaded". */
   index(readyOnly = false): IndexEntry[] {
-    return repositoryIndex(this.#registry, {
+    const served = repositoryIndex(this.#registry, {
       readyOnly,
       reloadFailure: (name, version) => this.reloadFailure(name, version),
     });
+    if (readyOnly) return served;
+    const unloaded = [...this.#unloaded].flatMap(([name, versions]) =>
+      versions.map((version): IndexEntry => ({
+        name,
+        version: String(version),
+        state: 'UNAVAILABLE',
+        reason: 'unloaded',
+      })),
+    );
+    return [...served, ...unloaded].sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Why the last reload of a version failed while the previous model kept serving, if it did. */
@@ -60,15 +75,21 @@ export class ModelControl {
     return this.#failedReloads.get(name)?.get(version);
   }
 
-  /** Loads or reloads a model from the repository; resolves to its index rows, rejects if nothing of it serves. */
-  load(name: string): Promise<IndexEntry[]> {
+  /**
+   * Loads or reloads a model from the repository, with `options.config` instead of its config.yaml
+   * when given; resolves to its index rows, rejects if nothing of it serves.
+   */
+  load(name: string, options: LoadOptions = {}): Promise<IndexEntry[]> {
     return this.#serialised(async () => {
       checkModelName(name);
-      await this.#load(name);
+      await this.#load(name, options);
       const entries = this.index().filter((e) => e.name === name);
       if (!entries.some((e) => e.state === 'READY')) {
         throw invalidArgument(
-          `model ${name} failed to load: ${entries.map((e) => `${e.version === undefined ? '' : `version ${e.version}: `}${e.reason}`).join('; ')}`,
+          loadFailure(
+            name,
+            `no version is available: ${entries.map((e) => `${e.version === undefined ? '' : `version ${e.version}: `}${e.reason}`).join('; ')}`,
+          ),
         );
       }
       return entries;
@@ -82,7 +103,9 @@ export class ModelControl {
       if (!this.#registry.modelNames().includes(name)) {
         throw notFound(`model ${name} is not loaded; loaded: ${this.#registry.modelNames().join(', ') || '(none)'}`);
       }
+      const versions = this.#registry.versionsOf(name).map((v) => v.version);
       await this.#unload(name);
+      this.#unloaded.set(name, versions);
     });
   }
 
@@ -121,8 +144,9 @@ export class ModelControl {
     return result;
   }
 
-  async #load(name: string): Promise<void> {
-    const scan = await scanRepository(this.#repository, this.#scanOptions);
+  async #load(name: string, options: LoadOptions = {}): Promise<void> {
+    const override = options.config === undefined ? {} : { configOverride: { model: name, config: options.config } };
+    const scan = await scanRepository(this.#repository, { ...this.#scanOptions, ...override });
     const scanError = scan.errors.find((e) => e.name === name);
     const specs = scan.specs.filter((s) => s.name === name);
     const current = this.#registry.modelNames().includes(name) ? this.#registry.versionsOf(name) : [];
@@ -132,15 +156,21 @@ export class ModelControl {
         return;
       }
       this.#registry.add({ specs: [], errors: [scanError] });
+      this.#unloaded.delete(name);
       return;
     }
     if (specs.length === 0) {
-      throw notFound(`model ${name} is not in repository ${this.#repository}`);
+      throw notFound(
+        loadFailure(
+          name,
+          `failed to poll from model repository: model ${name} is not in repository ${this.#repository}`,
+        ),
+      );
     }
     const failures = new Map<number, string>();
     const next: ModelVersion[] = [];
     for (const spec of specs) {
-      const fingerprint = await versionFingerprint(spec);
+      const fingerprint = await versionFingerprint(spec, options);
       const existing = current.find((v) => v.version === spec.version);
       if (existing?.state === 'READY' && this.#loadedFrom.get(existing) === fingerprint) {
         next.push(existing);
@@ -161,6 +191,7 @@ export class ModelControl {
       next.push(...current.filter((v) => v.state === 'READY' && !next.includes(v)));
     }
     const retired = this.#registry.install(name, next);
+    this.#unloaded.delete(name);
     this.#failedReloads.set(name, failures);
     for (const [version, reason] of failures) {
       this.#log.error(
@@ -208,26 +239,6 @@ export class ModelControl {
   }
 }
 
-/**
- * The parameters of a load request (Triton's repository extension), checked on every transport:
- * none is acted on yet, so those that would change what loads are refused rather than ignored.
- * `config` would replace the model's configuration and `file:<path>` would supply its files.
- */
-export function checkLoadParameters(parameters: Record<string, unknown> | undefined): void {
-  for (const name of Object.keys(parameters ?? {})) {
-    if (name.startsWith('file:')) {
-      throw invalidArgument(
-        `load parameter "${name}" is not supported: onnx-serve loads a model only from its folder in the repository; write the file there and load again`,
-      );
-    }
-    if (name === 'config') {
-      throw invalidArgument(
-        'load parameter "config" is not supported yet: change the model\'s config.yaml in the repository and load again',
-      );
-    }
-  }
-}
-
 /** Names reach file paths: only names a repository folder may have (no `..`, no separators, no `__proto__`). */
 function checkModelName(name: string): void {
   if (!MODEL_NAME.test(name) || name.includes('..')) {
@@ -244,10 +255,15 @@ async function fileFingerprint(file: string): Promise<string> {
   }
 }
 
-async function versionFingerprint(spec: ModelVersionSpec): Promise<string> {
-  const config = await Promise.all(
-    ['config.yaml', 'config.yml'].map((f) => fileFingerprint(path.join(spec.configDir, f))),
-  );
+/**
+ * What a version was loaded from: its file, and its config.yaml or the config a load brought. A load
+ * with its own config therefore always loads anew, and so does the next load without one.
+ */
+async function versionFingerprint(spec: ModelVersionSpec, options: LoadOptions = {}): Promise<string> {
+  const config =
+    options.config === undefined
+      ? await Promise.all(['config.yaml', 'config.yml'].map((f) => fileFingerprint(path.join(spec.configDir, f))))
+      : [`load config ${createHash('sha256').update(JSON.stringify(options.config)).digest('hex')}`];
   return [await fileFingerprint(spec.modelPath), ...config].join('|');
 }
 

@@ -33,6 +33,15 @@ export interface InferParameter {
   parameter_choice?: 'bool_param' | 'int64_param' | 'string_param' | 'double_param' | 'uint64_param';
 }
 
+/** A repository load's parameter (Triton's ModelRepositoryParameter). */
+export interface RepositoryParameter {
+  bool_param?: boolean;
+  int64_param?: Int64;
+  string_param?: string;
+  bytes_param?: Buffer;
+  parameter_choice?: 'bool_param' | 'int64_param' | 'string_param' | 'bytes_param';
+}
+
 export interface InferTensorContents {
   bool_contents?: boolean[];
   int_contents?: number[];

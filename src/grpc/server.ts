@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { runInference } from '../core/inference.js';
 import { ControlAccess, type ControlAccessOptions } from '../core/control-access.js';
 import { modelConfiguration } from '../core/model-configuration.js';
-import { checkLoadParameters } from '../core/model-control.js';
+import { parseLoadParameters } from '../core/load-parameters.js';
 import { modelMetadata } from '../core/model-metadata.js';
 import { isServerReady, modelReadiness, type ReadinessPolicy } from '../core/readiness.js';
 import { modelStatistics } from '../core/model-statistics.js';
@@ -16,8 +16,14 @@ import type { Observability } from '../observability/observability.js';
 import type { RequestLimits } from '../core/request-limits.js';
 import type { ServerInfo } from '../core/server-info.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
-import { loadInferenceService, type ModelInferRequest, type ModelMetadataResponse } from './proto.js';
+import {
+  loadInferenceService,
+  type ModelInferRequest,
+  type ModelMetadataResponse,
+  type RepositoryParameter,
+} from './proto.js';
 import { toGrpcError } from './status.js';
+import { ServeError } from '../protocol/errors.js';
 import { decodeInferRequest, encodeInferResponse } from './tensor-contents.js';
 
 export interface GrpcServerOptions {
@@ -92,9 +98,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   server.addService(loadInferenceService(), {
     ServerLive: unary('ServerLive', () => ({ live: true })),
     ServerReady: unary('ServerReady', () => ({ ready: isServerReady(registry, readiness) })),
-    ModelReady: unary('ModelReady', (request: { name: string; version: string }) => ({
-      ready: modelReadiness(registry, request.name, versionOrLatest(request.version)).ready,
-    })),
+    // Triton's ModelIsReady answers ready: false, not an error, for a model or version it does not
+    // have (an unloaded one included): tritonclient's gRPC is_model_ready raises on an error.
+    ModelReady: unary('ModelReady', (request: { name: string; version: string }) => {
+      try {
+        return { ready: modelReadiness(registry, request.name, versionOrLatest(request.version)).ready };
+      } catch (error) {
+        if (error instanceof ServeError && error.code === 'NOT_FOUND') return { ready: false };
+        throw error;
+      }
+    }),
     ServerMetadata: unary('ServerMetadata', () => ({
       name: info.name,
       version: info.version,
@@ -138,10 +151,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     }),
     RepositoryModelLoad: unary(
       'RepositoryModelLoad',
-      async (request: { model_name: string; parameters?: Record<string, unknown> }, _signal, authorization) => {
+      async (
+        request: { model_name: string; parameters?: Record<string, RepositoryParameter> },
+        _signal,
+        authorization,
+      ) => {
         const control = access.control(authorization, 'RepositoryModelLoad');
-        checkLoadParameters(request.parameters);
-        await control.load(request.model_name);
+        const parameters = Object.entries(request.parameters ?? {}).map(([key, p]) => [
+          key,
+          p.parameter_choice === undefined ? undefined : p[p.parameter_choice],
+        ]);
+        await control.load(request.model_name, parseLoadParameters(request.model_name, Object.fromEntries(parameters)));
         return {};
       },
     ),

@@ -36,6 +36,19 @@ export interface ScanOptions {
    * InferenceService by `--model-name {{.Name}}`); default `model`.
    */
   modelName?: string;
+  /** A repository load's `config` parameter: used for that model instead of its config.yaml. */
+  configOverride?: { model: string; config: ModelConfig };
+}
+
+/** The config of a model folder: the override a load brought for it, else its config.yaml, else none. */
+async function configOf(
+  name: string,
+  dir: string,
+  options: ScanOptions,
+): Promise<{ config: ModelConfig; file?: string }> {
+  if (options.configOverride?.model === name) return { config: options.configOverride.config };
+  const file = CONFIG_FILES.map((f) => path.join(dir, f)).find((f) => existsSync(f));
+  return file === undefined ? { config: {} } : { config: await readModelConfig(file), file };
 }
 
 /**
@@ -59,8 +72,7 @@ export async function scanRepository(repository: string, options: ScanOptions = 
     try {
       if (!MODEL_NAME.test(name))
         throw new ConfigError(`--model-name ${name} is not a valid model name (${MODEL_NAME.source})`);
-      const configPath = CONFIG_FILES.map((file) => path.join(root, file)).find((file) => existsSync(file));
-      const config = configPath === undefined ? {} : await readModelConfig(configPath);
+      const { config } = await configOf(name, root, options);
       result.specs.push({ name, version: 1, modelPath: bare, config, configDir: root });
     } catch (error) {
       result.errors.push({ name, error: (error as Error).message });
@@ -77,7 +89,7 @@ export async function scanRepository(repository: string, options: ScanOptions = 
       continue;
     }
     try {
-      result.specs.push(...(await scanModel(entry.name, path.join(root, entry.name))));
+      result.specs.push(...(await scanModel(entry.name, path.join(root, entry.name), options)));
     } catch (error) {
       result.errors.push({ name: entry.name, error: (error as Error).message });
     }
@@ -85,9 +97,8 @@ export async function scanRepository(repository: string, options: ScanOptions = 
   return result;
 }
 
-async function scanModel(name: string, dir: string): Promise<ModelVersionSpec[]> {
-  const configPath = CONFIG_FILES.map((file) => path.join(dir, file)).find((file) => existsSync(file));
-  const config = configPath === undefined ? {} : await readModelConfig(configPath);
+async function scanModel(name: string, dir: string, options: ScanOptions): Promise<ModelVersionSpec[]> {
+  const { config, file: configPath } = await configOf(name, dir, options);
   const fileName = config.default_model_filename ?? 'model.onnx';
 
   if (config.pipeline !== undefined) return [pipelineSpec(name, dir, configPath!, config)];

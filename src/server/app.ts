@@ -130,14 +130,20 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) =>
     done(null, body),
   );
-  // Compressed bodies decoded within the body limit (counted decoded); answers compressed when the
-  // client asks (Accept-Encoding gzip or deflate), as Triton does. Request decoding is ours, not the
+  // Compressed bodies decoded within the body limit (counted decoded); inference answers compressed
+  // when the client asks (Accept-Encoding gzip or deflate), as Triton does: only those routes opt in
+  // (route option `compress`), because Triton compresses nothing else and tritonclient's asyncio
+  // client, whose aiohttp sends Accept-Encoding on every call, decodes only inference answers. Request decoding is ours, not the
   // plugin's: its decoder keeps inflating past the limit after fastify stops reading.
   decodeRequestBodies(app, options.bodyLimit);
   // Mounted into an app that already compresses (its own @fastify/compress), that one applies here too:
   // registering it twice would decorate the reply twice, which fastify refuses.
   if (!app.hasReplyDecorator('compress')) {
-    await app.register(fastifyCompress, { encodings: ['gzip', 'deflate'], globalDecompression: false });
+    await app.register(fastifyCompress, {
+      encodings: ['gzip', 'deflate'],
+      globalCompression: false,
+      globalDecompression: false,
+    });
   }
 
   app.setErrorHandler((error: FastifyError | ServeError, request, reply) => {

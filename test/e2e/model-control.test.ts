@@ -1,7 +1,8 @@
 /**
- * Model control (Triton's repository extension) in poll mode on a temporary repository: hot swap
- * under load without a failed request, a corrupt new version that leaves the old one serving, the
- * explicit load/unload calls, and the bearer token that guards them.
+ * Model control (Triton's repository extension) on a temporary repository. Poll mode: hot swap under
+ * load without a failed request, a corrupt new version that leaves the old one serving, load and
+ * unload refused with Triton's wording. Explicit mode: the load and unload calls and the bearer token
+ * that guards every control call. Load parameters (`config`, `file:`): load-config.test.ts.
  */
 import { status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { createInferenceClient, type InferenceClient } from '../../src/grpc/clie
 import type { RunningServer } from '../../src/server/start.js';
 import { jsonRequest, LoadGenerator } from '../helpers/load.js';
 import { CLS_MODEL as CLS, clsRepository } from '../helpers/repository.js';
+import { assertGrpcError } from '../helpers/grpc.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -22,6 +24,13 @@ const AUTH = { authorization: `Bearer ${TOKEN}` };
 let dir: string;
 let server: RunningServer;
 let grpc: InferenceClient;
+/** Explicit mode, on the same repository. */
+let explicit: RunningServer;
+let explicitGrpc: InferenceClient;
+
+/** Triton's answer to load and unload outside explicit mode (its core's LoadUnloadModel, status UNAVAILABLE). */
+const notExplicit = (mode: string, what: string) =>
+  `explicit model load / unload is not allowed if polling is enabled: onnx-serve runs with --model-control-mode ${mode}; start it with --model-control-mode explicit to use ${what}`;
 
 /** Writes a version folder beside the repository and renames it in, so a poll never sees half a file. */
 async function addVersion(version: number, write: (file: string) => Promise<void>): Promise<void> {
@@ -73,26 +82,12 @@ describe('model control in poll mode', () => {
         },
       ],
     );
-    const wrong = await postJson(`${server.url}/v2/repository/models/cls/unload`, '', { authorization: 'Bearer nope' });
+    const wrong = await postJson(`${server.url}/v2/repository/index`, '', { authorization: 'Bearer nope' });
     assert.deepEqual(
       [wrong.status, wrong.body],
       [401, { error: 'the bearer token does not match the server control token' }],
     );
     assert.equal((await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body)).status, 200);
-  });
-
-  it('refuses model names that could leave the repository', async () => {
-    for (const name of ['__proto__', '..%2F..%2Fetc', '.hidden']) {
-      const response = await postJson(`${server.url}/v2/repository/models/${name}/load`, '', AUTH);
-      const decoded = decodeURIComponent(name);
-      assert.deepEqual(
-        [response.status, response.body],
-        [
-          400,
-          { error: `model name "${decoded}" is not valid; expected ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$ without ".."` },
-        ],
-      );
-    }
   });
 
   it('hot swap under load: a new version takes over with no failed request', async () => {
@@ -156,11 +151,65 @@ describe('model control in poll mode', () => {
     ]);
   });
 
+  it("load and unload answer 503 with Triton's wording in poll mode, on HTTP and gRPC; the index answers", async () => {
+    for (const call of ['load', 'unload']) {
+      const response = await postJson(`${server.url}/v2/repository/models/cls/${call}`, '', AUTH);
+      assert.deepEqual(
+        [response.status, response.body],
+        [503, { error: notExplicit('poll', `/v2/repository/models/cls/${call}`) }],
+      );
+    }
+    await assertGrpcError(
+      grpc.repositoryModelLoad({ model_name: 'cls' }, AUTH),
+      status.UNAVAILABLE,
+      notExplicit('poll', 'RepositoryModelLoad'),
+    );
+    await assertGrpcError(
+      grpc.repositoryModelUnload({ model_name: 'cls' }, AUTH),
+      status.UNAVAILABLE,
+      notExplicit('poll', 'RepositoryModelUnload'),
+    );
+    assert.deepEqual((await grpc.repositoryIndex({}, AUTH)).models, [
+      { name: 'cls', version: '2', state: 'READY', reason: '' },
+    ]);
+  });
+});
+
+describe('model control in explicit mode', () => {
+  before(async () => {
+    explicit = await startTestServer({
+      modelRepository: dir,
+      modelControlMode: 'explicit',
+      controlToken: TOKEN,
+      grpcPort: 0,
+    });
+    explicitGrpc = createInferenceClient(explicit.grpc!.address);
+  });
+
+  after(async () => {
+    explicitGrpc?.close();
+    await explicit?.close();
+  });
+
+  it('refuses model names that could leave the repository', async () => {
+    for (const name of ['__proto__', '..%2F..%2Fetc', '.hidden']) {
+      const response = await postJson(`${explicit.url}/v2/repository/models/${name}/load`, '', AUTH);
+      const decoded = decodeURIComponent(name);
+      assert.deepEqual(
+        [response.status, response.body],
+        [
+          400,
+          { error: `model name "${decoded}" is not valid; expected ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$ without ".."` },
+        ],
+      );
+    }
+  });
+
   it('gRPC: every control call, the index included, needs the token as authorization metadata', async () => {
     const refused = [
-      grpc.repositoryIndex({}),
-      grpc.repositoryModelLoad({ model_name: 'cls' }),
-      grpc.repositoryModelUnload({ model_name: 'cls' }, { authorization: 'Bearer nope' }),
+      explicitGrpc.repositoryIndex({}),
+      explicitGrpc.repositoryModelLoad({ model_name: 'cls' }),
+      explicitGrpc.repositoryModelUnload({ model_name: 'cls' }, { authorization: 'Bearer nope' }),
     ];
     const messages = [
       'model control needs the header Authorization: Bearer <token> (gRPC: the metadata authorization), with the --control-token or ONNX_SERVE_CONTROL_TOKEN of the server',
@@ -173,78 +222,59 @@ describe('model control in poll mode', () => {
         return true;
       });
     }
-    assert.equal((await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body)).status, 200);
+    assert.equal((await postJson(`${explicit.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body)).status, 200);
   });
 
   it('gRPC: RepositoryModelUnload and RepositoryModelLoad do what the HTTP calls do', async () => {
-    assert.deepEqual(await grpc.repositoryModelUnload({ model_name: 'cls' }, AUTH), {});
-    const gone = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    assert.deepEqual(await explicitGrpc.repositoryModelUnload({ model_name: 'cls' }, AUTH), {});
+    const gone = await postJson(`${explicit.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
     assert.equal(gone.status, 404);
-    assert.deepEqual((await grpc.repositoryIndex({}, AUTH)).models, []);
-    assert.deepEqual(await grpc.repositoryModelLoad({ model_name: 'cls' }, AUTH), {});
-    const back = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    // Triton's index keeps an unloaded model, UNAVAILABLE with the reason "unloaded".
+    assert.deepEqual((await explicitGrpc.repositoryIndex({}, AUTH)).models, [
+      { name: 'cls', version: '2', state: 'UNAVAILABLE', reason: 'unloaded' },
+    ]);
+    assert.deepEqual(await explicitGrpc.repositoryModelLoad({ model_name: 'cls' }, AUTH), {});
+    const back = await postJson(`${explicit.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
     assert.deepEqual([back.status, back.body.model_version], [200, '2']);
-    await assert.rejects(grpc.repositoryModelLoad({ model_name: 'absent' }, AUTH), (error: ServiceError) => {
-      assert.deepEqual([status[error.code], error.details], ['NOT_FOUND', `model absent is not in repository ${dir}`]);
+    await assert.rejects(explicitGrpc.repositoryModelLoad({ model_name: 'absent' }, AUTH), (error: ServiceError) => {
+      assert.deepEqual(
+        [status[error.code], error.details],
+        [
+          'NOT_FOUND',
+          `failed to load 'absent', failed to poll from model repository: model absent is not in repository ${dir}`,
+        ],
+      );
       return true;
     });
   });
 
-  it('load parameters that would change what loads (config, file:) are refused, never ignored', async () => {
-    const config = await postJson(
-      `${server.url}/v2/repository/models/cls/load`,
-      { parameters: { config: '{"max_batch_size": 2}' } },
-      AUTH,
-    );
-    assert.deepEqual(
-      [config.status, config.body],
-      [
-        400,
-        {
-          error:
-            'load parameter "config" is not supported yet: change the model\'s config.yaml in the repository and load again',
-        },
-      ],
-    );
-    const file =
-      'load parameter "file:1/model.onnx" is not supported: onnx-serve loads a model only from its folder in the repository; write the file there and load again';
-    const http = await postJson(
-      `${server.url}/v2/repository/models/cls/load`,
-      { parameters: { 'file:1/model.onnx': 'AAAA' } },
-      AUTH,
-    );
-    assert.deepEqual([http.status, http.body], [400, { error: file }]);
-    await assert.rejects(
-      grpc.repositoryModelLoad(
-        { model_name: 'cls', parameters: { 'file:1/model.onnx': { bytes_param: Buffer.from('x') } } },
-        AUTH,
-      ),
-      (error: ServiceError) => {
-        assert.deepEqual([status[error.code], error.details], ['INVALID_ARGUMENT', file]);
-        return true;
-      },
-    );
-  });
-
   it('unload takes a model out of service; load brings it back', async () => {
-    const unload = await postJson(`${server.url}/v2/repository/models/cls/unload`, '', AUTH);
+    const unload = await postJson(`${explicit.url}/v2/repository/models/cls/unload`, '', AUTH);
     assert.deepEqual([unload.status, unload.body], [200, {}]);
-    const gone = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    const gone = await postJson(`${explicit.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
     assert.deepEqual(
       [gone.status, gone.body],
       [404, { error: "Request for unknown model: 'cls' is not found; models served: (none)" }],
     );
-    const load = await postJson(`${server.url}/v2/repository/models/cls/load`, '{}', AUTH);
+    const load = await postJson(`${explicit.url}/v2/repository/models/cls/load`, '{}', AUTH);
     assert.deepEqual([load.status, load.body], [200, [{ name: 'cls', version: '2', state: 'READY' }]]);
-    const back = await postJson(`${server.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
+    const back = await postJson(`${explicit.url}/v2/models/cls/infer`, jsonRequest('', 'x', SHAPE).body);
     assert.deepEqual([back.status, back.body.model_version], [200, '2']);
-    const missing = await postJson(`${server.url}/v2/repository/models/absent/load`, '', AUTH);
-    assert.deepEqual([missing.status, missing.body], [404, { error: `model absent is not in repository ${dir}` }]);
+    const missing = await postJson(`${explicit.url}/v2/repository/models/absent/load`, '', AUTH);
+    assert.deepEqual(
+      [missing.status, missing.body],
+      [
+        404,
+        {
+          error: `failed to load 'absent', failed to poll from model repository: model absent is not in repository ${dir}`,
+        },
+      ],
+    );
   });
 });
 
 describe('model control off or unguarded', () => {
-  it("mode none: the index answers (as Triton's does); load and unload answer 404 naming the mode, on HTTP and gRPC", async () => {
+  it("mode none: the index answers (as Triton's does); load and unload answer 503 with Triton's wording, on HTTP and gRPC", async () => {
     const plain = await startTestServer({ modelRepository: dir, grpcPort: 0 });
     const plainGrpc = createInferenceClient(plain.grpc!.address);
     try {
@@ -256,24 +286,13 @@ describe('model control off or unguarded', () => {
       const response = await postJson(`${plain.url}/v2/repository/models/cls/load`, '', AUTH);
       assert.deepEqual(
         [response.status, response.body],
-        [
-          404,
-          {
-            error:
-              'model control is off (--model-control-mode none); start the server with --model-control-mode poll or explicit to use /v2/repository/models/cls/load',
-          },
-        ],
+        [503, { error: notExplicit('none', '/v2/repository/models/cls/load') }],
       );
-      await assert.rejects(plainGrpc.repositoryModelUnload({ model_name: 'cls' }, AUTH), (error: ServiceError) => {
-        assert.deepEqual(
-          [status[error.code], error.details],
-          [
-            'NOT_FOUND',
-            'model control is off (--model-control-mode none); start the server with --model-control-mode poll or explicit to use RepositoryModelUnload',
-          ],
-        );
-        return true;
-      });
+      await assertGrpcError(
+        plainGrpc.repositoryModelUnload({ model_name: 'cls' }, AUTH),
+        status.UNAVAILABLE,
+        notExplicit('none', 'RepositoryModelUnload'),
+      );
     } finally {
       plainGrpc.close();
       await plain.close();

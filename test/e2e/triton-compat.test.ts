@@ -261,6 +261,44 @@ describe('compressed request bodies (Content-Encoding) and answers (Accept-Encod
     assert.deepEqual(JSON.parse(answer.body.toString()).outputs[0].data, values);
   });
 
+  it('only inference answers are compressed: statistics, config and metadata go plain whatever Accept-Encoding says', async () => {
+    // tritonclient's asyncio HTTP client (tritonclient/http/aio/__init__.py) opens its aiohttp session
+    // with auto_decompress=False, and aiohttp sends "Accept-Encoding: gzip, deflate" on every call;
+    // the client decodes only inference answers, so get_inference_statistics failed on a gzip body
+    // (UnicodeDecodeError) until onnx-serve compressed, as Triton does, nothing else.
+    const get = (url: string) =>
+      new Promise<{ status: number; encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+        const request = httpRequest(url, { headers: { 'accept-encoding': 'gzip, deflate' } }, (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode!,
+              encoding: response.headers['content-encoding'],
+              body: Buffer.concat(chunks),
+            }),
+          );
+          response.on('error', reject);
+        });
+        request.on('error', reject);
+        request.end();
+      });
+    for (const route of ['/v2/models/stats', '/v2/models/identity/config', '/v2/models/identity', '/v2']) {
+      const answer = await get(`${server.url}${route}`);
+      assert.deepEqual([answer.status, answer.encoding], [200, undefined], route);
+      assert.equal(typeof JSON.parse(answer.body.toString()), 'object');
+    }
+    assert.ok(
+      (await get(`${server.url}/v2/models/stats`)).body.length > 1024,
+      'big enough to be compressed if it were',
+    );
+    const inference = await rawPost(`${server.url}/v2/models/identity/infer`, Buffer.from(json), {
+      'content-type': 'application/json',
+      'accept-encoding': 'gzip, deflate',
+    });
+    assert.equal(inference.headers['content-encoding'], 'gzip');
+  });
+
   it('data that is not what Content-Encoding says is 400; an encoding other than gzip or deflate is 415', async () => {
     const url = `${server.url}/v2/models/identity/infer`;
     const bad = await rawPost(url, Buffer.from(json), {

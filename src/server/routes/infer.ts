@@ -97,8 +97,9 @@ export function registerInferRoutes(
     }
     if (full !== undefined) throw full;
   };
-  app.post('/v2/models/:model/infer', { onRequest: refuseWhenFull }, infer);
-  app.post('/v2/models/:model/versions/:version/infer', { onRequest: refuseWhenFull }, infer);
+  // Inference answers alone are compressed on request (src/server/app.ts says why).
+  app.post('/v2/models/:model/infer', { onRequest: refuseWhenFull, compress: {} }, infer);
+  app.post('/v2/models/:model/versions/:version/infer', { onRequest: refuseWhenFull, compress: {} }, infer);
 }
 
 /** Raw mode: the body is the bytes of the model's only input, as batch 1 (Triton's rule). */

@@ -28,6 +28,7 @@ export function registerPredictRoutes(
       options,
     );
   };
-  app.post<{ Params: PredictParams }>('/v2/models/:model/predict', predict);
-  app.post<{ Params: PredictParams }>('/v2/models/:model/versions/:version/predict', predict);
+  // Compressed on request, as inference answers are (src/server/app.ts).
+  app.post<{ Params: PredictParams }>('/v2/models/:model/predict', { compress: {} }, predict);
+  app.post<{ Params: PredictParams }>('/v2/models/:model/versions/:version/predict', { compress: {} }, predict);
 }

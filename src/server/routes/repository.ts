@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ControlAccess, type ControlAccessOptions } from '../../core/control-access.js';
-import { checkLoadParameters } from '../../core/model-control.js';
+import { parseLoadParameters } from '../../core/load-parameters.js';
 import { invalidArgument } from '../../protocol/errors.js';
 import { describeJsonValue } from '../../protocol/json-codec.js';
 import { parseJsonText } from '../../protocol/json-parse.js';
@@ -9,8 +9,8 @@ import type { ModelRegistry } from '../../repository/model-registry.js';
 export type RepositoryRouteOptions = ControlAccessOptions;
 
 /**
- * Triton's model repository extension. The index answers in every control mode; load and unload are
- * off in mode `none` (404 naming the mode). Every call needs `Authorization: Bearer <token>` when the
+ * Triton's model repository extension. The index answers in every control mode; load and unload only
+ * in mode `explicit` (503 with Triton's wording otherwise). Every call needs `Authorization: Bearer <token>` when the
  * server has a control token (src/core/control-access.ts, shared with gRPC).
  */
 export function registerRepositoryRoutes(
@@ -40,8 +40,8 @@ export function registerRepositoryRoutes(
     ) {
       throw invalidArgument(`load request: "parameters" must be a JSON object, got ${describeJsonValue(parameters)}`);
     }
-    checkLoadParameters(parameters as Record<string, unknown> | undefined);
-    return control.load(request.params.model);
+    const options = parseLoadParameters(request.params.model, parameters as Record<string, unknown> | undefined);
+    return control.load(request.params.model, options);
   });
 
   app.post<{ Params: { model: string } }>('/v2/repository/models/:model/unload', async (request) => {
@@ -52,7 +52,7 @@ export function registerRepositoryRoutes(
   });
 }
 
-/** An empty body, or a JSON object (Triton's optional parameters; none is acted on yet but `ready`). */
+/** An empty body, or a JSON object (Triton's optional parameters). */
 function optionalObject(body: unknown, what: string): Record<string, unknown> {
   if (!Buffer.isBuffer(body) || body.length === 0) return {};
   const value = parseJsonText(body.toString('utf8'), what);
