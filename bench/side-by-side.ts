@@ -6,10 +6,8 @@
  * sources every worker would also load the TypeScript loader (~20 MB RSS each).
  * Usage: npm run bench [-- --seconds 3]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -18,6 +16,7 @@ import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
 import { nearestRank } from '../src/observability/percentile.js';
 import { cpuBudget } from '../src/runtime/cpu.js';
+import { freePort, startChild as start, waitFor } from './child-server.js';
 
 const secondsFlag = process.argv.indexOf('--seconds');
 const seconds = secondsFlag === -1 ? 3 : Number(process.argv[secondsFlag + 1]);
@@ -32,32 +31,6 @@ const MODELS = [
   { name: 'text-recognizer', file: 'ch_PP-OCRv4_rec_infer.onnx', shape: [1, 3, 48, 320], batches: [1, 2, 4] },
 ];
 const version = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-async function waitFor(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`${url}: the server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${url} never answered 200`);
-}
 
 /** Resident memory of a process and all its threads (the workers included). */
 function rssMb(pid: number): number {
@@ -155,7 +128,17 @@ const say = (line = '') => {
 const servePort = await freePort();
 const naivePort = await freePort();
 if (!existsSync('dist/cli/index.js')) throw new Error('dist/cli/index.js is missing: run npm run build first');
-const serve = start(['dist/cli/index.js', 'serve', '--port', String(servePort), '--log-level', 'warn']);
+// gRPC off: its default port 8001 may be taken, and this benchmark speaks HTTP only.
+const serve = start([
+  'dist/cli/index.js',
+  'serve',
+  '--port',
+  String(servePort),
+  '--grpc-port',
+  '0',
+  '--log-level',
+  'warn',
+]);
 const naive = start([
   '--import',
   'tsx',
