@@ -17,6 +17,7 @@ import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
 import { nearestRank } from '../src/observability/percentile.js';
 import { cpuBudget } from '../src/runtime/cpu.js';
 import { freePort, startChild as start, waitFor } from './child-server.js';
+import { probeEventLoop, probeTable } from './event-loop-probe.js';
 
 const secondsFlag = process.argv.indexOf('--seconds');
 const seconds = secondsFlag === -1 ? 3 : Number(process.argv[secondsFlag + 1]);
@@ -227,6 +228,12 @@ try {
     `RSS of onnx-serve serving the default repository (main thread + 3 workers): ${rssAfterLoad.toFixed(0)} MB after load and warm-up, ` +
       `${rssMb(serve.pid!).toFixed(0)} MB after this benchmark (target ≤ 340 MB).`,
   );
+  say();
+  say(
+    '/v2/health/live polled back to back while one large text-detector request is in flight (bench/event-loop-probe.ts, 2 rounds each):',
+  );
+  say();
+  for (const line of probeTable(await probeEventLoop(2))) say(line);
 } finally {
   serve.kill('SIGTERM');
   naive.kill('SIGTERM');
