@@ -10,7 +10,6 @@ import http from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { runLevel, type LevelResult } from '../src/bench/load-generator.js';
 import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
@@ -18,6 +17,7 @@ import { nearestRank } from '../src/observability/percentile.js';
 import { cpuBudget } from '../src/runtime/cpu.js';
 import { freePort, startChild as start, waitFor } from './child-server.js';
 import { probeEventLoop, probeTable } from './event-loop-probe.js';
+import { rawSessionRun } from './raw-session.js';
 
 const secondsFlag = process.argv.indexOf('--seconds');
 const seconds = secondsFlag === -1 ? 3 : Number(process.argv[secondsFlag + 1]);
@@ -36,34 +36,6 @@ const version = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { v
 /** Resident memory of a process and all its threads (the workers included). */
 function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
-
-/**
- * Raw session.run, back to back on this thread: items per second and p50 per run. With `spinning`
- * idle ORT threads busy-wait (onnxruntime's default); onnx-serve turns that off. The limit is the
- * better of the two.
- */
-async function raw(file: string, shape: number[], batch: number, spinning: boolean) {
-  const spin = spinning ? '1' : '0';
-  const session = await ort.InferenceSession.create(file, {
-    intraOpNumThreads: cpuBudget().usable,
-    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
-  });
-  const name = session.inputNames[0];
-  const [input] = syntheticInputs([{ name, datatype: 'FP32' }], { [name]: [batch, ...shape.slice(1)] });
-  const feeds = { [name]: new ort.Tensor('float32', input.data as Float32Array, input.shape) };
-  for (let i = 0; i < 5; i++) await session.run(feeds);
-  const times: number[] = [];
-  const begin = performance.now();
-  while (performance.now() - begin < seconds * 1000) {
-    const t = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - t);
-  }
-  const elapsed = (performance.now() - begin) / 1000;
-  await session.release();
-  times.sort((a, b) => a - b);
-  return { batch, spinning, throughput: (times.length * batch) / elapsed, p50: nearestRank(times, 50)! };
 }
 
 async function load(url: string, shape: number[], encoding: WireEncoding, concurrency: number): Promise<LevelResult> {
@@ -169,7 +141,7 @@ try {
     const rawResults = [];
     for (const batch of model.batches) {
       for (const spinning of [true, false]) {
-        rawResults.push(await raw(path.join(ASSETS, model.file), model.shape, batch, spinning));
+        rawResults.push(await rawSessionRun(path.join(ASSETS, model.file), model.shape, batch, spinning, seconds));
       }
     }
     const best = rawResults.reduce((a, b) => (b.throughput > a.throughput ? b : a));
