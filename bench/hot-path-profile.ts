@@ -68,7 +68,7 @@ async function wrk(url: string, script: string, connections: number, durationS: 
     { timeout: (durationS + 30) * 1000 },
   );
   const latency = (percent: string) => {
-    const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s)$`, 'm').exec(stdout);
+    const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(stdout);
     if (match === null) throw new Error(`no ${percent}% line in wrk's output:\n${stdout}`);
     return ms(match[1], match[2]);
   };
