@@ -1,8 +1,9 @@
 /**
  * Starting a server as its own process for a benchmark, as users run it: a free loopback port, the
- * child's exit noticed while waiting, readiness polled with a deadline.
+ * child's exit noticed while waiting, readiness polled with a deadline; a timed liveness check.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { createServer } from 'node:net';
 
 export async function freePort(): Promise<number> {
@@ -32,4 +33,22 @@ export async function waitFor(url: string, child: ChildProcess): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`${url} never answered 200`);
+}
+
+/** One GET /v2/health/live over `agent`: its round trip in ms; rejects on any status but 200. */
+export function timedLiveCheck(base: string, agent: http.Agent): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const started = performance.now();
+    http
+      .get(`${base}/v2/health/live`, { agent }, (response) => {
+        response.resume();
+        response.on('end', () =>
+          response.statusCode === 200
+            ? resolve(performance.now() - started)
+            : reject(new Error(`/v2/health/live answered ${response.statusCode}`)),
+        );
+        response.on('error', reject);
+      })
+      .on('error', reject);
+  });
 }

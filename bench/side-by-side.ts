@@ -15,7 +15,7 @@ import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
 import { nearestRank } from '../src/observability/percentile.js';
 import { cpuBudget } from '../src/runtime/cpu.js';
-import { freePort, startChild as start, waitFor } from './child-server.js';
+import { freePort, startChild as start, timedLiveCheck, waitFor } from './child-server.js';
 import { probeEventLoop, probeTable } from './event-loop-probe.js';
 import { rawSessionRun } from './raw-session.js';
 
@@ -56,16 +56,7 @@ async function liveWhileDetecting(base: string) {
   const inputs = syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: [1, 3, 640, 640] });
   const detector = httpTarget(`${base}/v2/models/text-detector/infer`, encodeRequest({ inputs }, 'binary'), 1);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const live = () =>
-    new Promise<number>((resolve, reject) => {
-      const started = performance.now();
-      http
-        .get(`${base}/v2/health/live`, { agent }, (response) => {
-          response.resume();
-          response.on('end', () => resolve(performance.now() - started));
-        })
-        .on('error', reject);
-    });
+  const live = () => timedLiveCheck(base, agent);
   const deadline = performance.now() + seconds * 1000;
   let detections = 0;
   const detecting = (async () => {
