@@ -3,8 +3,9 @@
  * printed, in a small pool of codec threads (json-codec-worker.ts). JSON costs the main thread about
  * 25–40 ms per MB each way, during which every other request of every model waits; handed to a
  * worker, the main thread only moves bytes: the body goes there by transfer, typed arrays and the
- * answer's bytes come back by transfer. Small bodies stay on the main thread, where a round trip
- * between threads would cost more than the decode (thresholds measured in bench/RESULTS.md).
+ * answer's bytes come back by transfer. Small bodies stay on the main thread: their decode holds it
+ * well under a millisecond, and a round trip between threads adds ~0.1 ms to the request
+ * (thresholds measured in bench/RESULTS.md, `npm run bench:json`).
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -14,7 +15,7 @@ import { internal, ServeError } from '../protocol/errors.js';
 import type { InferenceRequestHeader, InferenceResponse } from '../protocol/json-codec.js';
 import { ownedBuffers, type CodecFailure, type CodecReply, type CodecTask } from './json-codec-messages.js';
 
-/** Request bodies from this size on are decoded in a codec worker (below, ~3 ms of main-thread work at most). */
+/** Request bodies from this size on are decoded in a codec worker (below, ~0.6 ms of main-thread work at most). */
 export const JSON_WORKER_MIN_BODY_BYTES = 128 * 1024;
 /** JSON answers with this many output elements or more are printed in a codec worker. */
 export const JSON_WORKER_MIN_OUTPUT_ELEMENTS = 16 * 1024;
