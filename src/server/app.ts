@@ -10,11 +10,7 @@ import type { Observability } from '../observability/observability.js';
 import type { ServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes } from './routes/health.js';
-import {
-  DEFAULT_JSON_WORKER_THRESHOLDS,
-  registerInferRoutes,
-  type JsonWorkerThresholds,
-} from './routes/infer.js';
+import { DEFAULT_JSON_WORKER_THRESHOLDS, registerInferRoutes, type JsonWorkerThresholds } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
 import { registerPredictRoutes } from './routes/predict.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
