@@ -2,12 +2,15 @@
  * Main-thread cost of the JSON path per request, against what the naive server does
  * (`JSON.parse` + `Float32Array.from`, `JSON.stringify` of `Array.from(output)`): decode of the
  * text-orientation (27,648 floats) and text-recognizer (46,080 floats) request bodies, and encode of
- * their responses (2 and 40×6625 floats). Usage: node --import tsx bench/json-codec.bench.ts [ms per case]
+ * their responses (2 and 40×6625 floats); then, by body size, a decode on the main thread against a
+ * round trip through the JSON codec thread (where the server's threshold comes from). Usage: node --import tsx bench/json-codec.bench.ts [ms per case]
  */
 import { syntheticInputs } from '../src/bench/targets.js';
 import { nearestRank } from '../src/observability/percentile.js';
 import { decodeJsonRequest } from '../src/protocol/json-decode.js';
 import { encodeJsonRequest, encodeJsonResponse } from '../src/protocol/json-encode.js';
+import { DEFAULT_REQUEST_LIMITS } from '../src/core/request-limits.js';
+import { JsonCodecPool } from '../src/server/json-codec-pool.js';
 
 const budgetMs = Number(process.argv[2] ?? 1500);
 
@@ -67,3 +70,32 @@ for (const [name, shape, outputShape] of [
     `ratios onnx-serve ÷ naive: decode ${(oursDecode / naiveDecode).toFixed(2)}×, encode ${(oursEncode / naiveEncode).toFixed(2)}×\n`,
   );
 }
+
+// Where the codec thread starts to pay (src/server/json-codec-pool.ts): wall time of a decode on this
+// thread against a round trip through the pool (transfer there, parse and decode, transfer back), by
+// body size. Below the crossing, a body stays on the main thread.
+process.stdout.write(`\ncodec thread (JsonCodecPool.decodeRequest) against this thread, wall time, median:\n`);
+const pool = new JsonCodecPool(1);
+const limits = DEFAULT_REQUEST_LIMITS;
+for (const floats of [1024, 4096, 16_384, 65_536, 262_144]) {
+  const [input] = syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: [1, floats] });
+  const text = Buffer.from(encodeJsonRequest({ inputs: [input] }));
+  const wall = async (fn: () => unknown) => {
+    const times: number[] = [];
+    const begin = performance.now();
+    while (performance.now() - begin < budgetMs / 2 || times.length < 10) {
+      const t = performance.now();
+      await fn();
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    return nearestRank(times, 50)!;
+  };
+  const inline = await wall(() => decodeJsonRequest(text));
+  const offloaded = await wall(async () => (await pool.decodeRequest(Buffer.from(text), limits)).decodeInputs());
+  process.stdout.write(
+    `${`${(text.length / 1024).toFixed(0)} KiB (${floats} floats)`.padEnd(24)} main thread ${inline.toFixed(3)} ms, ` +
+      `codec thread round trip ${offloaded.toFixed(3)} ms\n`,
+  );
+}
+await pool.close();

@@ -6,18 +6,18 @@
  * sources every worker would also load the TypeScript loader (~20 MB RSS each).
  * Usage: npm run bench [-- --seconds 3]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { runLevel, type LevelResult } from '../src/bench/load-generator.js';
 import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
 import { nearestRank } from '../src/observability/percentile.js';
 import { cpuBudget } from '../src/runtime/cpu.js';
+import { freePort, startChild as start, timedLiveCheck, waitFor } from './child-server.js';
+import { probeEventLoop, probeTable } from './event-loop-probe.js';
+import { rawSessionRun } from './raw-session.js';
 
 const secondsFlag = process.argv.indexOf('--seconds');
 const seconds = secondsFlag === -1 ? 3 : Number(process.argv[secondsFlag + 1]);
@@ -33,63 +33,9 @@ const MODELS = [
 ];
 const version = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-async function waitFor(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`${url}: the server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${url} never answered 200`);
-}
-
 /** Resident memory of a process and all its threads (the workers included). */
 function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
-
-/**
- * Raw session.run, back to back on this thread: items per second and p50 per run. With `spinning`
- * idle ORT threads busy-wait (onnxruntime's default); onnx-serve turns that off. The limit is the
- * better of the two.
- */
-async function raw(file: string, shape: number[], batch: number, spinning: boolean) {
-  const spin = spinning ? '1' : '0';
-  const session = await ort.InferenceSession.create(file, {
-    intraOpNumThreads: cpuBudget().usable,
-    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
-  });
-  const name = session.inputNames[0];
-  const [input] = syntheticInputs([{ name, datatype: 'FP32' }], { [name]: [batch, ...shape.slice(1)] });
-  const feeds = { [name]: new ort.Tensor('float32', input.data as Float32Array, input.shape) };
-  for (let i = 0; i < 5; i++) await session.run(feeds);
-  const times: number[] = [];
-  const begin = performance.now();
-  while (performance.now() - begin < seconds * 1000) {
-    const t = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - t);
-  }
-  const elapsed = (performance.now() - begin) / 1000;
-  await session.release();
-  times.sort((a, b) => a - b);
-  return { batch, spinning, throughput: (times.length * batch) / elapsed, p50: nearestRank(times, 50)! };
 }
 
 async function load(url: string, shape: number[], encoding: WireEncoding, concurrency: number): Promise<LevelResult> {
@@ -110,16 +56,7 @@ async function liveWhileDetecting(base: string) {
   const inputs = syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: [1, 3, 640, 640] });
   const detector = httpTarget(`${base}/v2/models/text-detector/infer`, encodeRequest({ inputs }, 'binary'), 1);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const live = () =>
-    new Promise<number>((resolve, reject) => {
-      const started = performance.now();
-      http
-        .get(`${base}/v2/health/live`, { agent }, (response) => {
-          response.resume();
-          response.on('end', () => resolve(performance.now() - started));
-        })
-        .on('error', reject);
-    });
+  const live = () => timedLiveCheck(base, agent);
   const deadline = performance.now() + seconds * 1000;
   let detections = 0;
   const detecting = (async () => {
@@ -155,7 +92,17 @@ const say = (line = '') => {
 const servePort = await freePort();
 const naivePort = await freePort();
 if (!existsSync('dist/cli/index.js')) throw new Error('dist/cli/index.js is missing: run npm run build first');
-const serve = start(['dist/cli/index.js', 'serve', '--port', String(servePort), '--log-level', 'warn']);
+// gRPC off: its default port 8001 may be taken, and this benchmark speaks HTTP only.
+const serve = start([
+  'dist/cli/index.js',
+  'serve',
+  '--port',
+  String(servePort),
+  '--grpc-port',
+  '0',
+  '--log-level',
+  'warn',
+]);
 const naive = start([
   '--import',
   'tsx',
@@ -185,7 +132,7 @@ try {
     const rawResults = [];
     for (const batch of model.batches) {
       for (const spinning of [true, false]) {
-        rawResults.push(await raw(path.join(ASSETS, model.file), model.shape, batch, spinning));
+        rawResults.push(await rawSessionRun(path.join(ASSETS, model.file), model.shape, batch, spinning, seconds));
       }
     }
     const best = rawResults.reduce((a, b) => (b.throughput > a.throughput ? b : a));
@@ -244,6 +191,12 @@ try {
     `RSS of onnx-serve serving the default repository (main thread + 3 workers): ${rssAfterLoad.toFixed(0)} MB after load and warm-up, ` +
       `${rssMb(serve.pid!).toFixed(0)} MB after this benchmark (target ≤ 340 MB).`,
   );
+  say();
+  say(
+    '/v2/health/live polled back to back while one large text-detector request is in flight (bench/event-loop-probe.ts, 2 rounds each):',
+  );
+  say();
+  for (const line of probeTable(await probeEventLoop(2))) say(line);
 } finally {
   serve.kill('SIGTERM');
   naive.kill('SIGTERM');

@@ -51,9 +51,9 @@ export function checkHeaderLimits(header: InferenceRequestHeader, limits: Reques
 
 /**
  * Checked on the outputs before a JSON answer is encoded: printing hundreds of millions of numbers
- * blocks the main thread for seconds and can pass V8's string limit, while binary costs a copy.
+ * takes seconds and can pass V8's string limit, while binary costs a copy. Returns the element count.
  */
-export function checkJsonAnswerSize(outputs: NamedTensor[], limits: RequestLimits): void {
+export function checkJsonAnswerSize(outputs: NamedTensor[], limits: RequestLimits): number {
   const elements = outputs.reduce((sum, output) => sum + output.shape.reduce((product, dim) => product * dim, 1), 0);
   if (elements > limits.maxJsonOutputElements) {
     throw payloadTooLarge(
@@ -62,6 +62,7 @@ export function checkJsonAnswerSize(outputs: NamedTensor[], limits: RequestLimit
         `see docs/protocol.md) or for fewer outputs`,
     );
   }
+  return elements;
 }
 
 /**

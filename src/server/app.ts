@@ -10,7 +10,7 @@ import type { Observability } from '../observability/observability.js';
 import type { ServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes } from './routes/health.js';
-import { registerInferRoutes } from './routes/infer.js';
+import { DEFAULT_JSON_WORKER_THRESHOLDS, registerInferRoutes, type JsonWorkerThresholds } from './routes/infer.js';
 import { registerMetadataRoutes } from './routes/metadata.js';
 import { registerPredictRoutes } from './routes/predict.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
@@ -61,6 +61,8 @@ export interface AppOptions {
   shutdown?: { refusing: () => boolean; open: OpenRequests };
   /** Model control endpoints; off (mode none) when not given. */
   repository?: RepositoryRouteOptions;
+  /** From which sizes on JSON is decoded and printed in a codec worker; DEFAULT_JSON_WORKER_THRESHOLDS where not given. */
+  jsonWorkers?: Partial<JsonWorkerThresholds>;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -165,7 +167,10 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
 
   registerHealthRoutes(app, options.registry, options.readiness);
   registerMetadataRoutes(app, options.registry, options.info);
-  registerInferRoutes(app, options.registry, limits);
+  registerInferRoutes(app, options.registry, limits, {
+    ...DEFAULT_JSON_WORKER_THRESHOLDS,
+    ...options.jsonWorkers,
+  });
   registerPredictRoutes(app, options.registry, { maxImagePixels: options.maxImagePixels });
   registerRepositoryRoutes(app, options.registry, options.repository ?? { mode: 'none' });
   if (options.observability !== undefined) {

@@ -12,6 +12,7 @@ import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { buildApp, DEFAULT_BODY_LIMIT } from './app.js';
 import { closeHttp, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_SHUTDOWN_DELAY_MS, drainHttp, OpenRequests } from './shutdown.js';
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../core/request-limits.js';
+import type { JsonWorkerThresholds } from './routes/infer.js';
 import type { ConnectionLimits } from './connections.js';
 import { DEFAULT_MAX_INFLIGHT_BYTES } from './inflight-bytes.js';
 import { ModelControl, type ControlMode } from '../core/model-control.js';
@@ -88,6 +89,8 @@ export interface ServeOptions {
   insecureControl?: boolean;
   /** Largest image /predict decodes, in pixels (default DEFAULT_MAX_IMAGE_PIXELS). */
   maxImagePixels?: number;
+  /** From which sizes on JSON is decoded and printed in a codec worker (default DEFAULT_JSON_WORKER_THRESHOLDS). */
+  jsonWorkers?: Partial<JsonWorkerThresholds>;
 }
 
 export interface RunningServer {
@@ -157,6 +160,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.connections === undefined ? {} : { connections: options.connections }),
+    ...(options.jsonWorkers === undefined ? {} : { jsonWorkers: options.jsonWorkers }),
     readiness,
     maxImagePixels: options.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
     observability,

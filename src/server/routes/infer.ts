@@ -21,6 +21,20 @@ import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
 import { feedableDatatype, runInference, type ReadyModel } from '../../core/inference.js';
 import { checkJsonAnswerSize, DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
+import { JSON_WORKER_MIN_BODY_BYTES, JSON_WORKER_MIN_OUTPUT_ELEMENTS, JsonCodecPool } from '../json-codec-pool.js';
+
+/** From which sizes on JSON is decoded and printed in a codec worker instead of the main thread. */
+export interface JsonWorkerThresholds {
+  /** Request bodies of at least this many bytes (JSON only, not the binary extension's header). */
+  minBodyBytes: number;
+  /** JSON answers with at least this many output elements, all outputs together. */
+  minOutputElements: number;
+}
+
+export const DEFAULT_JSON_WORKER_THRESHOLDS: JsonWorkerThresholds = {
+  minBodyBytes: JSON_WORKER_MIN_BODY_BYTES,
+  minOutputElements: JSON_WORKER_MIN_OUTPUT_ELEMENTS,
+};
 
 interface InferParams {
   model: string;
@@ -31,7 +45,10 @@ export function registerInferRoutes(
   app: FastifyInstance,
   registry: ModelRegistry,
   limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
+  jsonWorkers: JsonWorkerThresholds = DEFAULT_JSON_WORKER_THRESHOLDS,
 ): void {
+  const codec = new JsonCodecPool();
+  app.addHook('onClose', async () => codec.close());
   const infer = async (request: FastifyRequest<{ Params: InferParams }>, reply: FastifyReply) => {
     const model = registry.resolveReady(request.params.model, request.params.version);
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
@@ -44,7 +61,10 @@ export function registerInferRoutes(
     const raw = headerLength === 0;
     let header: InferenceRequestHeader;
     let decodeInputs: () => NamedTensor[];
-    if (headerLength === undefined) {
+    if (headerLength === undefined && body.length >= jsonWorkers.minBodyBytes) {
+      // The body's memory moves to the codec thread: `body` is empty from here on.
+      ({ header, decodeInputs } = await codec.decodeRequest(body, limits));
+    } else if (headerLength === undefined) {
       header = parseInferenceRequest(body);
       decodeInputs = () => decodeJsonInputs(header);
     } else {
@@ -74,7 +94,7 @@ export function registerInferRoutes(
       reply.raw.off('close', onClose);
     }
     const isBinary = raw ? () => true : binaryOutputSelector(header);
-    checkJsonAnswerSize(
+    const jsonElements = checkJsonAnswerSize(
       response.outputs.filter((output) => !isBinary(output.name)),
       limits,
     );
@@ -84,6 +104,9 @@ export function registerInferRoutes(
         .header(HEADER_LENGTH_HEADER, String(encoded.headerLength))
         .type('application/octet-stream')
         .send(Buffer.concat(encoded.chunks, encoded.byteLength));
+    }
+    if (jsonElements >= jsonWorkers.minOutputElements) {
+      return reply.type('application/json').send(await codec.encodeResponse(response));
     }
     return reply.type('application/json').send(encodeJsonResponse(response));
   };
