@@ -88,6 +88,8 @@ export interface ServeOptions {
   insecureControl?: boolean;
   /** Largest image /predict decodes, in pixels (default DEFAULT_MAX_IMAGE_PIXELS). */
   maxImagePixels?: number;
+  /** Where int8 variants (`precision: int8`) are built and kept (default: defaultCacheDir()). */
+  cacheDir?: string;
 }
 
 export interface RunningServer {
@@ -114,7 +116,7 @@ export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', im
 export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger(options.logLevel === undefined ? {} : { level: options.logLevel });
   const cpu = cpuBudget();
-  const registry = new ModelRegistry(cpu, log);
+  const registry = new ModelRegistry(cpu, log, { cacheDir: options.cacheDir });
 
   const scans: ScanResult[] = [];
   const files = options.modelFiles ?? [];

@@ -23,10 +23,14 @@ export async function clsRepository(warmupShape: number[], config = 'instances: 
 
 /**
  * A temporary copy of the default repository (models/) whose `ocr` pipeline has `pipeline` lines
- * added or replaced (e.g. `line_orientation: true`); package files are pointed at by absolute path,
- * so the copy works outside the project.
+ * added or replaced (e.g. `line_orientation: true`), and whose models have the lines of `models`
+ * (by model name) added to their config.yaml; package files are pointed at by absolute path, so the
+ * copy works outside the project.
  */
-export async function ocrRepositoryWith(pipeline: Record<string, string | number | boolean>): Promise<string> {
+export async function ocrRepositoryWith(
+  pipeline: Record<string, string | number | boolean>,
+  models: Record<string, string> = {},
+): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-ocr-'));
   await cp(path.resolve('models'), dir, { recursive: true });
   for (const model of await readdir(dir)) {
@@ -43,6 +47,7 @@ export async function ocrRepositoryWith(pipeline: Record<string, string | number
           : `${text.trimEnd()}\n${line}\n`;
       }
     }
+    if (models[model] !== undefined) text = `${text.trimEnd()}\n${models[model]}\n`;
     await writeFile(file, text);
   }
   return dir;
