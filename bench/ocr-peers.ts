@@ -8,11 +8,11 @@
  * `densePages` more requests with the densest page.
  *
  *   flock /tmp/onnx-serve-heavy.lock node --import tsx bench/ocr-peers.ts [runs=3] [densePages=50]
- *     [--int8 text-detector,text-recognizer,text-orientation] [--onnx-serve-only]
+ *     [--int8 text-detector,text-recognizer,text-orientation [--int8-together]] [--onnx-serve-only]
  *
  * --int8 adds onnx-serve columns served by more servers, each from a copy of the default repository
  * with `precision: int8` set: one per listed model (that model int8, the others float) and, for more
- * than one, one with all of them int8; the int8 variants are built once into a cache folder under
+ * than one, one with all of them int8 (only that one with --int8-together); the int8 variants are built once into a cache folder under
  * the system's temporary folder before the timing starts. --onnx-serve-only leaves the peers out.
  *
  * Tesseract: apt-get install tesseract-ocr tesseract-ocr-eng (skipped, with a note, when missing).
@@ -33,6 +33,7 @@ const runs = Number(positional[0] ?? 3);
 const densePages = Number(positional[1] ?? 50);
 const int8Models = (flagValue('--int8') ?? '').split(',').filter((model) => model !== '');
 const onnxServeOnly = argv.includes('--onnx-serve-only');
+const int8Together = argv.includes('--int8-together');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const setDir = path.join(here, 'ocr-set');
 const truth = JSON.parse(readFileSync(path.join(setDir, 'truth.json'), 'utf8')) as Record<string, string[]>;
@@ -194,8 +195,10 @@ try {
   const rssReady = rssMb(float.pid);
   const onnxServe = predictWith(float.base);
   const onnxServeColumns: Array<[string, Reader]> = [['onnx-serve', onnxServe]];
-  const variants =
-    int8Models.length > 1 ? [...int8Models.map((model) => [model]), int8Models] : int8Models.map((m) => [m]);
+  const variants = [
+    ...(int8Together && int8Models.length > 1 ? [] : int8Models.map((model) => [model])),
+    ...(int8Models.length > 1 ? [int8Models] : []),
+  ];
   for (const models of variants) {
     const label = models.length > 1 ? 'onnx-serve int8 (all)' : `onnx-serve int8 ${models[0]}`;
     const started = performance.now();
