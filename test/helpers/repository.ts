@@ -24,7 +24,7 @@ export async function clsRepository(warmupShape: number[], config = 'instances: 
 /**
  * A temporary copy of the default repository (models/) whose `ocr` pipeline has `pipeline` lines
  * added or replaced (e.g. `line_orientation: true`), and whose models have the lines of `models`
- * (by model name) added to their config.yaml; package files are pointed at by absolute path, so the
+ * (by model name) set in their config.yaml (one top-level `key: value` a line); package files are pointed at by absolute path, so the
  * copy works outside the project.
  */
 export async function ocrRepositoryWith(
@@ -47,7 +47,11 @@ export async function ocrRepositoryWith(
           : `${text.trimEnd()}\n${line}\n`;
       }
     }
-    if (models[model] !== undefined) text = `${text.trimEnd()}\n${models[model]}\n`;
+    // A top-level key the config already has is replaced; others are added.
+    for (const line of (models[model] ?? '').split('\n').filter((l) => l !== '')) {
+      const key = new RegExp(`^${line.split(':')[0]}:.*$`, 'm');
+      text = key.test(text) ? text.replace(key, line) : `${text.trimEnd()}\n${line}\n`;
+    }
     await writeFile(file, text);
   }
   return dir;
