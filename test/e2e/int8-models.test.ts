@@ -199,4 +199,36 @@ describe('precision: int8 on the default OCR models', () => {
     const manifest = JSON.parse(await readFile(path.join(cacheDir, 'int8', `${model}.json`), 'utf8'));
     assert.equal(await sha256(path.join(cacheDir, 'int8', model)), manifest.int8.sha256);
   });
+
+  it('a model without calibration inputs, or with a cache folder it cannot write, is unavailable with the reason; the others serve', async () => {
+    const repository = await int8Repository(['text-orientation'], ['text-orientation', 'text-recognizer']);
+    await rm(path.join(repository, 'text-orientation', 'calibration'), { recursive: true });
+    const cacheDir = await temporary('onnx-serve-int8-missing-');
+    const { server } = await start(repository, cacheDir);
+    try {
+      const ready = await getJson(`${server.url}/v2/models/text-orientation/ready`);
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body.state, 'UNAVAILABLE');
+      assert.match(
+        ready.body.reason,
+        /^precision int8 needs calibration inputs: \S+\/text-orientation\/calibration does not exist \(set quantization\.calibration in config\.yaml/,
+      );
+      assert.equal((await runtimeOf(server, 'text-recognizer')).precision, 'float');
+    } finally {
+      await server.close();
+    }
+
+    // A file where the cache folder should be: nothing can be written under it.
+    const blocked = path.join(await temporary('onnx-serve-int8-blocked-'), 'cache');
+    await writeFile(blocked, 'not a folder');
+    const calibrated = await int8Repository(['text-orientation'], ['text-orientation']);
+    const second = await start(calibrated, blocked);
+    try {
+      const ready = await getJson(`${second.server.url}/v2/models/text-orientation/ready`);
+      assert.equal(ready.body.state, 'UNAVAILABLE');
+      assert.match(ready.body.reason, /^cannot create the cache folder \S+\/cache\/int8 \(set --cache-dir\): /);
+    } finally {
+      await second.server.close();
+    }
+  });
 });
