@@ -29,7 +29,7 @@ import { characterErrorRate, editDistance, normalizeText, wordAccuracy } from '.
 
 const argv = process.argv.slice(2);
 const flagValue = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
-const positional = argv.filter((arg, i) => !arg.startsWith('--') && !argv[i - 1]?.startsWith('--int8'));
+const positional = argv.filter((arg, i) => !arg.startsWith('--') && argv[i - 1] !== '--int8');
 const runs = Number(positional[0] ?? 3);
 const densePages = Number(positional[1] ?? 50);
 const int8Models = (flagValue('--int8') ?? '').split(',').filter((model) => model !== '');
