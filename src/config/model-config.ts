@@ -20,6 +20,14 @@ import { INPUT_CONFIG_SCHEMA, type InputConfig } from './input-bounds.js';
 export interface ModelConfig {
   /** Model file for a model without version folders: a path relative to config.yaml, or a file inside an installed npm package. */
   source?: string | { package: string; file: string };
+  /**
+   * `float` (default) serves the model file as it is; `int8` serves an int8 variant that the server
+   * builds from it on first load with its own quantizer (static QDQ, calibrated on `quantization.calibration`)
+   * and keeps in the cache folder (`--cache-dir`) for the next start.
+   */
+  precision?: 'float' | 'int8';
+  /** How the int8 variant is built (only with `precision: int8`). */
+  quantization?: QuantizationConfig;
   /** Version number given to `source` (default 1). */
   version?: number;
   /** File name inside each version folder (default model.onnx). */
@@ -53,6 +61,24 @@ export interface ModelConfig {
    * output `label_filename`: the labels of the classification extension.
    */
   label_filename?: Record<string, string>;
+}
+
+/** The quantizer's settings for `precision: int8`: those of `onnx-serve quantize`, with the same defaults. */
+export interface QuantizationConfig {
+  /** Folder of calibration images (run through `preprocess`), test data sets or .npy/.npz files, relative to config.yaml (default `calibration`). */
+  calibration?: string;
+  /** Range of each activation: min-max (default) or a percentile of its values. */
+  method?: 'minmax' | 'percentile';
+  /** With method percentile: the percent of values the range keeps (default 99.999). */
+  percentile?: number;
+  /** One weight scale per output channel (default true). */
+  per_channel?: boolean;
+  /** 7-bit weights, which AVX2 without VNNI needs to avoid overflow (default true). */
+  reduce_range?: boolean;
+  /** Node names or op types left in float. */
+  exclude?: string[];
+  /** Most calibration samples used (default 100). */
+  max_samples?: number;
 }
 
 /** Triton's dynamic_batching block; one of the two delay keys at most. */
@@ -207,6 +233,20 @@ const SCHEMA = {
     postprocess: POSTPROCESS_SCHEMA,
     pipeline: PIPELINE_SCHEMA,
     label_filename: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+    precision: { enum: ['float', 'int8'] },
+    quantization: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        calibration: { type: 'string', minLength: 1 },
+        method: { enum: ['minmax', 'percentile'] },
+        percentile: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+        per_channel: { type: 'boolean' },
+        reduce_range: { type: 'boolean' },
+        exclude: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true },
+        max_samples: positiveInt,
+      },
+    },
   },
 } as const;
 
@@ -234,6 +274,15 @@ function crossFieldProblems(config: ModelConfig): string[] {
   const batching = config.dynamic_batching ?? {};
   if (batching.max_queue_delay_microseconds !== undefined && batching.max_queue_delay_ms !== undefined) {
     problems.push('dynamic_batching sets both max_queue_delay_microseconds and max_queue_delay_ms; set one');
+  }
+  if (config.quantization !== undefined && config.precision !== 'int8') {
+    problems.push('quantization is set but precision is not int8; set precision: int8 or remove quantization');
+  }
+  if (config.quantization?.percentile !== undefined && config.quantization.method !== 'percentile') {
+    problems.push('quantization.percentile needs quantization.method: percentile');
+  }
+  if (config.precision === 'int8' && config.pipeline !== undefined) {
+    problems.push('a pipeline runs other models; set precision on those models instead');
   }
   const max = config.max_batch_size;
   const tooLarge = (batching.preferred_batch_size ?? []).filter((size) => max !== undefined && size > max);

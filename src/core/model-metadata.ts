@@ -2,6 +2,7 @@
  * What a model declares: the Open Inference Protocol's model metadata, plus what actually runs it.
  * One answer for HTTP `GET /v2/models/{m}`, gRPC `ModelMetadata` and the in-process `model.metadata`.
  */
+import path from 'node:path';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import type { ModelVersion } from '../repository/model-version.js';
 import { protocolShape, type TensorSpec } from '../runtime/signature.js';
@@ -29,6 +30,9 @@ export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
     execution_provider: loaded.provider,
     runtime: {
       version: String(version.version),
+      // float, or int8 for the variant `precision: int8` built; model_file says which file runs.
+      precision: version.servedFile?.precision ?? 'float',
+      model_file: path.basename(version.servedFile?.path ?? version.spec.modelPath),
       skipped_providers: loaded.skippedProviders,
       instances: loaded.instances,
       intra_op_threads: version.settings.intraOpThreads,

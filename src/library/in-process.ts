@@ -31,6 +31,8 @@ export interface LoadOptions {
    * as the server does; defaults: DEFAULT_REQUEST_LIMITS (`maxHeaderSize` is HTTP's alone).
    */
   limits?: Partial<RequestLimits>;
+  /** Where int8 variants (`precision: int8`) are built and kept; the server's `--cache-dir`. */
+  cacheDir?: string;
 }
 
 export interface LoadRepositoryOptions extends LoadOptions {
@@ -232,7 +234,9 @@ class StandaloneModel extends ModelHandle implements LoadedModel {
 }
 
 async function load(scan: ScanResult, options: LoadOptions): Promise<Repository> {
-  const registry = new ModelRegistry(cpuBudget(), options.logger ?? pino({ level: 'silent' }));
+  const registry = new ModelRegistry(cpuBudget(), options.logger ?? pino({ level: 'silent' }), {
+    cacheDir: options.cacheDir,
+  });
   registry.add(scan);
   await registry.loadAll();
   return new Repository(registry, options);

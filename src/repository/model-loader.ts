@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { resolveInputBounds } from '../config/input-bounds.js';
 import { pipelineSteps } from '../config/processing-config.js';
 import type { ExecutionProviderName } from '../config/model-config.js';
+import { defaultCacheDir, int8Variant } from '../quantize/int8-cache.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { defaultProviderFallbackMessage, requestedProviderFallbackMessage } from '../runtime/provider-messages.js';
 import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
@@ -15,18 +16,21 @@ import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
 import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
 import { ModelQueue } from '../scheduler/model-queue.js';
 import { verifyOnLoad } from './load-gate.js';
-import { ModelVersion } from './model-version.js';
+import { ModelVersion, type ServedFile } from './model-version.js';
 import type { ModelVersionSpec } from './scan.js';
 
 export class ModelLoader {
   readonly #cpu: CpuBudget;
   readonly #log: Logger;
+  /** Where int8 variants (`precision: int8`) are built and kept. */
+  readonly #cacheDir: string;
   /** Providers of the default list already reported missing: said once, not once per model. */
   readonly #defaultFallbackReported = new Set<ExecutionProviderName>();
 
-  constructor(cpu: CpuBudget, log: Logger) {
+  constructor(cpu: CpuBudget, log: Logger, cacheDir: string = defaultCacheDir()) {
     this.#cpu = cpu;
     this.#log = log;
+    this.#cacheDir = cacheDir;
   }
 
   /** A version found by a scan, not loaded yet. */
@@ -43,18 +47,19 @@ export class ModelLoader {
 
   /** Creates the version's instances, warms them up and verifies them: READY, or UNAVAILABLE with the reason. */
   async load(version: ModelVersion): Promise<void> {
-    const pool = new WorkerPool(
-      {
-        label: version.label,
-        modelPath: version.spec.modelPath,
-        settings: version.settings,
-        warmup: version.spec.config.warmup ?? {},
-      },
-      version.instances,
-      this.#supervision(version),
-    );
     version.loading();
     try {
+      const file = await this.#servedFile(version);
+      const pool = new WorkerPool(
+        {
+          label: version.label,
+          modelPath: file.path,
+          settings: version.settings,
+          warmup: version.spec.config.warmup ?? {},
+        },
+        version.instances,
+        this.#supervision(version),
+      );
       const loaded = await pool.start();
       await this.#verify(version, pool, loaded);
       let inputBounds;
@@ -73,8 +78,8 @@ export class ModelLoader {
         batchingRequested: version.spec.config.max_batch_size !== undefined,
         log: this.#log,
       });
-      version.started({ loaded, pool, queue, inputBounds });
-      this.#logLoaded(version, loaded);
+      version.started({ loaded, pool, queue, inputBounds, file });
+      this.#logLoaded(version, loaded, file);
     } catch (error) {
       version.failed((error as Error).message);
       this.#log.error(
@@ -82,6 +87,34 @@ export class ModelLoader {
         `model ${version.label} failed to load: ${version.reason}`,
       );
     }
+  }
+
+  /** The file the version serves: its own, or with `precision: int8` the int8 variant from the cache (built first if needed). */
+  async #servedFile(version: ModelVersion): Promise<ServedFile> {
+    const { spec } = version;
+    if (spec.config.precision !== 'int8') return { path: spec.modelPath, precision: 'float' };
+    const fields = { model: version.name, version: version.version, float: spec.modelPath, cacheDir: this.#cacheDir };
+    const variant = await int8Variant({
+      floatPath: spec.modelPath,
+      config: spec.config,
+      configDir: spec.configDir,
+      cacheDir: this.#cacheDir,
+      // Said before the build, which takes seconds to minutes: a quiet start would look hung.
+      building: (reason) =>
+        this.#log.info({ ...fields, reason }, `model ${version.label}: building its int8 variant (${reason})`),
+    });
+    if (variant.source === 'built') {
+      this.#log.info(
+        { ...fields, int8: variant.path, reason: variant.buildReason, buildSeconds: round(variant.buildSeconds!) },
+        `model ${version.label}: int8 variant built in ${variant.buildSeconds!.toFixed(1)} s (${variant.buildReason}) from ${variant.calibration}: ${variant.path}`,
+      );
+    } else {
+      this.#log.info(
+        { ...fields, int8: variant.path },
+        `model ${version.label}: int8 variant from the cache: ${variant.path}`,
+      );
+    }
+    return { path: variant.path, precision: 'int8', int8: variant };
   }
 
   /**
@@ -145,7 +178,7 @@ export class ModelLoader {
     };
   }
 
-  #logLoaded(version: ModelVersion, loaded: PoolReady): void {
+  #logLoaded(version: ModelVersion, loaded: PoolReady, file: ServedFile): void {
     // Providers named in config.yaml that could not be had are worth a warning per model; the
     // default list's CUDA attempt on a host without CUDA is one info line per server start.
     const requested = version.spec.config.session?.execution_providers !== undefined;
@@ -177,6 +210,8 @@ export class ModelLoader {
         model: version.name,
         version: version.version,
         provider: loaded.provider,
+        precision: file.precision,
+        file: file.path,
         instances: loaded.instances,
         intraOpThreads: version.settings.intraOpThreads,
         graphOptimizationLevel: version.settings.graphOptimizationLevel,
@@ -184,7 +219,7 @@ export class ModelLoader {
         warmupMs: round(loaded.warmup.ms),
         warmupRuns: loaded.warmup.runs,
       },
-      `model ${version.label} ready on ${loaded.provider} (${loaded.instances} × ${version.settings.intraOpThreads} threads): ` +
+      `model ${version.label} (${file.precision}) ready on ${loaded.provider} (${loaded.instances} × ${version.settings.intraOpThreads} threads): ` +
         `load ${round(loaded.loadMs)} ms, warmup ${loaded.warmup.runs} runs ${round(loaded.warmup.ms)} ms`,
     );
   }

@@ -17,8 +17,9 @@ export class ModelRegistry {
   readonly #log: Logger;
   #loaded = false;
 
-  constructor(cpu: CpuBudget, log: Logger) {
-    this.#loader = new ModelLoader(cpu, log);
+  /** `cacheDir`: where int8 variants are built and kept (default: defaultCacheDir()). */
+  constructor(cpu: CpuBudget, log: Logger, options: { cacheDir?: string } = {}) {
+    this.#loader = new ModelLoader(cpu, log, options.cacheDir);
     this.#log = log;
   }
 

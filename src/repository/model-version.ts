@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { InputBound } from '../config/input-bounds.js';
 import { unavailable, type ServeError } from '../protocol/errors.js';
+import type { Int8Variant } from '../quantize/int8-cache.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
 import type { PoolReady, WorkerPool } from '../runtime/worker-pool.js';
@@ -11,6 +12,14 @@ const NO_BOUNDS: ReadonlyMap<string, InputBound> = new Map();
 
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
 
+/** The ONNX file a version's sessions run: the configured one, or its int8 variant (`precision: int8`). */
+export interface ServedFile {
+  path: string;
+  precision: 'float' | 'int8';
+  /** With precision int8: the cache entry, and whether this load built it. */
+  int8?: Int8Variant;
+}
+
 /** What a loaded version runs on: the instances' report, their pool and the queue in front of it. */
 export interface Running {
   /** Provider, signature, load and warmup figures, as the instances reported them. */
@@ -20,6 +29,8 @@ export interface Running {
   queue: ModelQueue;
   /** config.yaml `input:` checked against the signature: shapes requests may have, by input name. */
   inputBounds: ReadonlyMap<string, InputBound>;
+  /** Which file runs, float or int8. */
+  file: ServedFile;
 }
 
 /**
@@ -75,6 +86,11 @@ export class ModelVersion {
   /** What the loaded instances reported: provider, signature, load and warmup figures. */
   get loaded(): PoolReady | undefined {
     return this.#running?.loaded;
+  }
+
+  /** The file the sessions run (float, or the int8 variant); undefined until loaded. */
+  get servedFile(): ServedFile | undefined {
+    return this.#running?.file;
   }
 
   get pool(): WorkerPool | undefined {

@@ -91,6 +91,8 @@ export interface ServeOptions {
   maxImagePixels?: number;
   /** From which sizes on JSON is decoded and printed in a codec worker (default DEFAULT_JSON_WORKER_THRESHOLDS). */
   jsonWorkers?: Partial<JsonWorkerThresholds>;
+  /** Where int8 variants (`precision: int8`) are built and kept (default: defaultCacheDir()). */
+  cacheDir?: string;
 }
 
 export interface RunningServer {
@@ -117,7 +119,7 @@ export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', im
 export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger(options.logLevel === undefined ? {} : { level: options.logLevel });
   const cpu = cpuBudget();
-  const registry = new ModelRegistry(cpu, log);
+  const registry = new ModelRegistry(cpu, log, { cacheDir: options.cacheDir });
 
   const scans: ScanResult[] = [];
   const files = options.modelFiles ?? [];

@@ -23,10 +23,14 @@ export async function clsRepository(warmupShape: number[], config = 'instances: 
 
 /**
  * A temporary copy of the default repository (models/) whose `ocr` pipeline has `pipeline` lines
- * added or replaced (e.g. `line_orientation: true`); package files are pointed at by absolute path,
- * so the copy works outside the project.
+ * added or replaced (e.g. `line_orientation: true`), and whose models have the lines of `models`
+ * (by model name) set in their config.yaml (one top-level `key: value` a line); package files are pointed at by absolute path, so the
+ * copy works outside the project.
  */
-export async function ocrRepositoryWith(pipeline: Record<string, string | number | boolean>): Promise<string> {
+export async function ocrRepositoryWith(
+  pipeline: Record<string, string | number | boolean>,
+  models: Record<string, string> = {},
+): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'onnx-serve-ocr-'));
   await cp(path.resolve('models'), dir, { recursive: true });
   for (const model of await readdir(dir)) {
@@ -42,6 +46,11 @@ export async function ocrRepositoryWith(pipeline: Record<string, string | number
           ? text.replace(new RegExp(`^  ${key}:.*$`, 'm'), line)
           : `${text.trimEnd()}\n${line}\n`;
       }
+    }
+    // A top-level key the config already has is replaced; others are added.
+    for (const line of (models[model] ?? '').split('\n').filter((l) => l !== '')) {
+      const key = new RegExp(`^${line.split(':')[0]}:.*$`, 'm');
+      text = key.test(text) ? text.replace(key, line) : `${text.trimEnd()}\n${line}\n`;
     }
     await writeFile(file, text);
   }

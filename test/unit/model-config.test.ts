@@ -52,6 +52,16 @@ describe('config.yaml validation', () => {
         allow_timeout_override: false,
       },
       latency_alert_ms: 12.5,
+      precision: 'int8',
+      quantization: {
+        calibration: 'images',
+        method: 'percentile',
+        percentile: 99.99,
+        per_channel: false,
+        reduce_range: false,
+        exclude: ['Softmax'],
+        max_samples: 20,
+      },
     };
     assert.deepEqual(validateModelConfig(full, where), full);
   });
@@ -98,7 +108,7 @@ describe('config.yaml validation', () => {
     [
       'unknown top-level key',
       { sesion: {} },
-      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, .*latency_alert_ms, preprocess, postprocess, pipeline, label_filename\)$/,
+      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, .*latency_alert_ms, preprocess, postprocess, pipeline, label_filename, precision, quantization\)$/,
     ],
     [
       'unknown nested key',
@@ -147,6 +157,26 @@ describe('config.yaml validation', () => {
       'a pipeline without a recognizer',
       { pipeline: { type: 'ocr', detector: 'd' } },
       /pipeline is missing required key "recognizer"/,
+    ],
+    [
+      'an unknown precision',
+      { precision: 'fp16' },
+      /^models\/m\/config\.yaml: precision must be one of "float", "int8"$/,
+    ],
+    [
+      'quantization settings without precision int8',
+      { quantization: { method: 'minmax' } },
+      /^models\/m\/config\.yaml: quantization is set but precision is not int8; set precision: int8 or remove quantization$/,
+    ],
+    [
+      'a percentile without the percentile method',
+      { precision: 'int8', quantization: { percentile: 99.9 } },
+      /quantization\.percentile needs quantization\.method: percentile/,
+    ],
+    [
+      'an unknown quantization key',
+      { precision: 'int8', quantization: { bits: 4 } },
+      /unknown key "quantization\.bits" \(allowed: calibration, method, percentile, per_channel, reduce_range, exclude, max_samples\)/,
     ],
     ['several problems at once', { foo: 1, warmup: { runs: -1 } }, /unknown key "foo".*; warmup\.runs must be >= 0/],
   ];
