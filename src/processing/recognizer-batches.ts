@@ -5,9 +5,10 @@ import type { RecognizedText } from './postprocess/ctc.js';
 import { tensorWidthOf } from './preprocess.js';
 
 /**
- * The crops of a page, read the way PaddleOCR's TextRecognizer batches them: sorted by aspect ratio
- * so that lines of similar length share a batch, `batchSize` per batch, each batch padded only to
- * its own widest line (up to the recognizer's preprocess.resize.max_width), and the batches sent
+ * The crops of a page, read the way PaddleOCR's TextRecognizer batches them: sorted by width so
+ * that lines of similar length share a batch, `batchSize` per batch (fewer where the batch would
+ * pass `maxColumns`), each batch padded only to its own widest line (up to the recognizer's
+ * preprocess.resize.max_width), and the batches sent
  * together so that every instance of the recognizer works at once. A single tensor padded to the
  * page's widest line made every short line pay for the longest and ran on one instance.
  */
@@ -24,9 +25,9 @@ export interface RecognizerBatch {
 /**
  * Crop indices grouped into batches, narrowest first: at most `batchSize` crops, and at most
  * `maxColumns` tensor columns (crops × the batch's padded width) unless one crop alone is wider.
- * `widths` are the crops' tensor widths. Measured on 2 cores (bench/RESULTS.md): per column, one
- * 1600-wide line cost what six 320-wide ones do, but six 1120-wide lines in one tensor cost 1.6×
- * as much per column as one alone; batching wide lines only made them slower.
+ * `widths` are the crops' tensor widths. Measured on 2 cores (bench/RESULTS.md): one line costs
+ * about the same per column at any width, but six 1120-wide lines in one tensor cost 1.6× as much
+ * per column as one alone; batching wide lines only made them slower.
  */
 export function planBatches(widths: number[], batchSize: number, maxColumns = Infinity): number[][] {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
