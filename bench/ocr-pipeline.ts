@@ -24,6 +24,7 @@ import { decodeImage } from '../src/processing/image-decode.js';
 import { noTime } from '../src/processing/image-model.js';
 import { runOcrPipeline, type OcrProfile, type OcrStep } from '../src/processing/pipeline.js';
 import { startServer } from '../src/server/start.js';
+import { characterErrorRate } from '../test/helpers/ocr-metrics.js';
 import { renderDocument } from '../test/helpers/ocr.js';
 
 const requests = Number(process.argv[2] ?? 30);
@@ -31,6 +32,7 @@ const photos = (process.argv[3] ?? 'book-page,page-sideways-270').split(',').fil
 const runs = Number(process.argv[4] ?? 3);
 const overrides = JSON.parse(process.argv[5] ?? '{}') as Partial<PipelineConfig>;
 const here = path.dirname(fileURLToPath(import.meta.url));
+const truth = JSON.parse(readFileSync(path.join(here, 'ocr-set', 'truth.json'), 'utf8')) as Record<string, string[]>;
 const WARMUP = 3;
 
 const { png } = await renderDocument(640, 480, [
@@ -46,7 +48,7 @@ const photo = await sharp(png).linear(0.9, 12).jpeg({ quality: 85 }).toBuffer();
 const server = await startServer({ port: 0, logger: pino({ level: 'error' }) });
 const stages = ['decode', 'preprocess', 'queue', 'infer', 'postprocess'] as const;
 const samples: Array<Record<string, number>> = [];
-const profiles = new Map<string, Array<OcrProfile & { decode: number; total: number; lines: number }>>();
+const profiles = new Map<string, Array<OcrProfile & { decode: number; total: number; lines: number; cer: number }>>();
 try {
   for (let i = 0; i < (requests > 0 ? WARMUP + requests : 0); i++) {
     const start = performance.now();
@@ -75,10 +77,20 @@ try {
       const decode = performance.now() - start;
       const [lines] = await runOcrPipeline(server.registry, pipeline, [image], noTime(), profile);
       const total = performance.now() - start;
+      const cer = characterErrorRate(
+        lines.map((line) => line.text),
+        truth[name],
+      );
       // The first round warms up.
       if (run > 0)
-        profiles.set(name, [...(profiles.get(name) ?? []), { ...profile, decode, total, lines: lines.length }]);
+        profiles.set(name, [...(profiles.get(name) ?? []), { ...profile, decode, total, cer, lines: lines.length }]);
     }
+  }
+  if (photos.length > 0) {
+    const mmapThreshold = process.env.MALLOC_MMAP_THRESHOLD_ ?? 'glibc default';
+    console.log(
+      `RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB after the profile runs (MALLOC_MMAP_THRESHOLD_ ${mmapThreshold})`,
+    );
   }
 } finally {
   await server.close();
@@ -89,7 +101,7 @@ const round = (ms: number) => ms.toFixed(0);
 for (const [name, runsOf] of profiles) {
   const [load1] = os.loadavg();
   console.log(
-    `\n### ${name}: ${runsOf[0].lines} lines, ${runs} warm runs, medians (load average ${load1.toFixed(2)} at the end)\n`,
+    `\n### ${name}: ${runsOf[0].lines} lines, CER ${(runsOf[0].cer * 100).toFixed(1)} %, ${runs} warm runs, medians (load average ${load1.toFixed(2)} at the end)\n`,
   );
   console.log(
     '| step | wall ms | preprocess | queue | infer (summed over instances) | postprocess |\n|---|---|---|---|---|---|',
