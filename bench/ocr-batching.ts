@@ -2,10 +2,12 @@
  * How the `ocr` pipeline's recognizer batching and the recognizer's instances × threads trade off,
  * measured side by side: one server per instances × threads layout (a copy of the default
  * repository with models/text-recognizer/config.yaml changed), and in each, the pipeline run on
- * dense photos of bench/ocr-set/ with each recognizer_batch_size in turn, interleaved. Also the
- * server's RSS when ready and after the runs, with the recognizer's memory arena on and off.
+ * photos of bench/ocr-set/ with each recognizer_batch_size × recognizer_batch_columns in turn,
+ * interleaved. Also the server's RSS when ready and after the runs.
  *
- *   flock /tmp/onnx-serve-heavy.lock node --import tsx bench/ocr-batching.ts [runs=3]
+ *   flock /tmp/onnx-serve-heavy.lock node --import tsx bench/ocr-batching.ts [runs=3] [layouts=all]
+ *
+ * `layouts` picks by index (e.g. 0,1) when not all are wanted.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,10 +21,20 @@ import { DEFAULT_MODEL_REPOSITORY, startServer } from '../src/server/start.js';
 
 const runs = Number(process.argv[2] ?? 3);
 const here = path.dirname(fileURLToPath(import.meta.url));
-const PHOTOS = ['book-page', 'receipt'];
-/** 1000 stands for "one tensor for the whole page", as the pipeline ran before batching. */
-const BATCH_SIZES = [1000, 12, 6, 3];
-const LAYOUTS: Array<{ label: string; session: string; instances: number }> = [
+const PHOTOS = ['book-page', 'receipt', 'page-sideways-270'];
+/**
+ * Crops per batch × most columns per batch. (One tensor for the whole page, as the pipeline ran
+ * before batching, was 3–4× slower than batches of 6: bench/RESULTS.md.)
+ */
+const PLANS: Array<{ size: number; columns?: number }> = [
+  { size: 6 },
+  { size: 6, columns: 2048 },
+  { size: 6, columns: 1280 },
+  { size: 1 },
+];
+const planLabel = ({ size, columns }: { size: number; columns?: number }) =>
+  `batch ${size}${columns === undefined ? '' : `, ≤ ${columns} cols`}`;
+const ALL_LAYOUTS: Array<{ label: string; session: string; instances: number }> = [
   {
     label: '2 instances × 1 thread, arena off',
     session: 'intra_op_threads: 1\n  enable_cpu_mem_arena: false',
@@ -39,6 +51,8 @@ const LAYOUTS: Array<{ label: string; session: string; instances: number }> = [
     instances: 2,
   },
 ];
+const LAYOUTS =
+  process.argv[3] === undefined ? ALL_LAYOUTS : process.argv[3].split(',').map((i) => ALL_LAYOUTS[Number(i)]);
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -59,9 +73,7 @@ for (const layout of LAYOUTS) {
   const config = readFileSync(configFile, 'utf8')
     .replace(/^session:\n( {2}.*\n)+/m, '')
     .replace(/^instances:.*\n/m, '');
-  // Batches of up to 1000 crops must run whole, as one request.
-  const unbounded = config.replace(/^max_batch_size:.*$/m, 'max_batch_size: 1000');
-  writeFileSync(configFile, `${unbounded}\ninstances: ${layout.instances}\nsession:\n  ${layout.session}\n`);
+  writeFileSync(configFile, `${config}\ninstances: ${layout.instances}\nsession:\n  ${layout.session}\n`);
   const server = await startServer({
     port: 0,
     host: '127.0.0.1',
@@ -75,21 +87,26 @@ for (const layout of LAYOUTS) {
     const times = new Map<string, number[]>();
     for (let run = 0; run < runs + 1; run++) {
       for (const [p, image] of images.entries()) {
-        for (const size of BATCH_SIZES) {
+        for (const plan of PLANS) {
           const start = performance.now();
-          await runOcrPipeline(server.registry, { ...pipeline, recognizer_batch_size: size }, [image], noTime());
-          const key = `${PHOTOS[p]}\u0000${size}`;
+          const planned = {
+            ...pipeline,
+            recognizer_batch_size: plan.size,
+            recognizer_batch_columns: plan.columns ?? Infinity,
+          };
+          await runOcrPipeline(server.registry, planned, [image], noTime());
+          const key = `${PHOTOS[p]}\u0000${planLabel(plan)}`;
           if (run > 0) times.set(key, [...(times.get(key) ?? []), performance.now() - start]);
         }
       }
     }
     const [load1] = os.loadavg();
     console.log(`\n### ${layout.label} (load average ${load1.toFixed(2)})\n`);
-    console.log(`| photo | ${BATCH_SIZES.map((s) => (s === 1000 ? 'one tensor' : `batch ${s}`)).join(' | ')} |`);
-    console.log(`|---|${BATCH_SIZES.map(() => '---').join('|')}|`);
+    console.log(`| photo | ${PLANS.map(planLabel).join(' | ')} |`);
+    console.log(`|---|${PLANS.map(() => '---').join('|')}|`);
     for (const name of PHOTOS) {
       console.log(
-        `| ${name} | ${BATCH_SIZES.map((s) => `${median(times.get(`${name}\u0000${s}`)!).toFixed(0)} ms`).join(' | ')} |`,
+        `| ${name} | ${PLANS.map((plan) => `${median(times.get(`${name}\u0000${planLabel(plan)}`)!).toFixed(0)} ms`).join(' | ')} |`,
       );
     }
     console.log(`\nRSS ${ready.toFixed(0)} MB ready, ${rssMb().toFixed(0)} MB after the runs`);

@@ -67,6 +67,11 @@ export interface PipelineConfig {
   orientation_threshold?: number;
   /** Crops per recognizer batch, sorted by width so each batch is padded only to its own widest (default 6). */
   recognizer_batch_size?: number;
+  /**
+   * Most tensor columns in one recognizer batch (crops × the batch's padded width); a wider crop goes
+   * alone (default 2048). Wide lines batched together cost more per column than each alone.
+   */
+  recognizer_batch_columns?: number;
   /** Lines read with a lower confidence are left out (default 0.5). */
   min_confidence?: number;
 }
@@ -178,6 +183,7 @@ export const PIPELINE_SCHEMA = {
     line_orientation: { type: 'boolean' },
     orientation_threshold: probability,
     recognizer_batch_size: positiveInt,
+    recognizer_batch_columns: positiveInt,
     min_confidence: probability,
   },
 } as const;

@@ -1,11 +1,11 @@
 import type { PipelineConfig } from '../config/processing-config.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import type { RgbImage } from './image-decode.js';
-import { imageModelFor, predictImages, timed, type ImageModel, type StageTimings } from './image-model.js';
+import { imageModelFor, noTime, predictImages, timed, type ImageModel, type StageTimings } from './image-model.js';
 import type { Point } from './postprocess/db-text-detection.js';
 import type { ScoredLabel } from './postprocess/top-k.js';
 import { looksSideways, readingCorners, readingOrder, uprightPoint, type PageTurn } from './reading-order.js';
-import { recognizeInBatches } from './recognizer-batches.js';
+import { recognizeInBatches, type RecognizerBatch } from './recognizer-batches.js';
 import { rotateHalf, straightenedCrop } from './text-crops.js';
 
 /** One line of text read from a photo. */
@@ -15,6 +15,16 @@ export interface OcrLine {
   /** Four corners in the photo's pixels (after EXIF orientation), clockwise from the top-left. */
   box: Point[];
 }
+
+/**
+ * Where one run of the pipeline spent its time, for bench/ocr-pipeline.ts: wall-clock milliseconds
+ * per step (each with the stage timings of its model requests), and every recognizer request.
+ */
+export interface OcrProfile {
+  steps: Array<{ step: OcrStep; ms: number; stages: StageTimings }>;
+  recognizerBatches: RecognizerBatch[];
+}
+export type OcrStep = 'detect' | 'crop' | 'orientation' | 'reading order' | 'recognize';
 
 /** Crops per page the orientation classifier looks at to decide whether the page is upside down. */
 const PAGE_VOTE_CROPS = 16;
@@ -33,6 +43,8 @@ const CROP_STRETCH = 1.2;
  * page (or a classifier's mistake on a sign of two lines) never turns the rest.
  */
 const PAGE_FLIP_LEAN = 0.4;
+/** Default recognizer_batch_columns, measured in bench/ocr-batching.ts (bench/RESULTS.md). */
+const RECOGNIZER_BATCH_COLUMNS = 2048;
 /** A single detected box covering at least this share of the image: the image is one word or line. */
 const LONE_LINE_COVER = 0.5;
 
@@ -62,29 +74,41 @@ export async function runOcrPipeline(
   pipeline: PipelineConfig,
   images: RgbImage[],
   timings: StageTimings,
+  profile?: OcrProfile,
 ): Promise<OcrLine[][]> {
-  const step = (name: string) => registry.resolveReady(name);
-  const detector = imageModelFor(step(pipeline.detector), 'db_text_detection', 'detector');
-  const recognizer = imageModelFor(step(pipeline.recognizer), 'ctc', 'recognizer');
+  const ready = (name: string) => registry.resolveReady(name);
+  const detector = imageModelFor(ready(pipeline.detector), 'db_text_detection', 'detector');
+  const recognizer = imageModelFor(ready(pipeline.recognizer), 'ctc', 'recognizer');
   const orientation =
-    pipeline.orientation === undefined ? undefined : imageModelFor(step(pipeline.orientation), 'top_k', 'orientation');
+    pipeline.orientation === undefined ? undefined : imageModelFor(ready(pipeline.orientation), 'top_k', 'orientation');
+  const step = profiledSteps(timings, profile);
 
-  const detected = await predictImages<'db_text_detection'>(detector, images, timings);
-  const pages = await timed(timings, 'preprocess', () =>
-    images.map((image, i) => cutPage(image, loneLineOr(image, boxesOf(detected[i])))),
+  const detected = await step('detect', (own) => predictImages<'db_text_detection'>(detector, images, own));
+  const pages = await step('crop', (own) =>
+    timed(own, 'preprocess', () => images.map((image, i) => cutPage(image, loneLineOr(image, boxesOf(detected[i]))))),
   );
-  if (orientation !== undefined) await turnUpsideDownPages(orientation, pages, pipeline, timings);
+  if (orientation !== undefined) {
+    await step('orientation', (own) => turnUpsideDownPages(orientation, pages, pipeline, own));
+  }
 
-  const order = pages.map((page) =>
-    readingOrder(
-      page.corners.map((quad) => quad.map((p) => uprightPoint(p, page.turn, page.image.width, page.image.height))),
+  const order = await step('reading order', (own) =>
+    timed(own, 'preprocess', () =>
+      pages.map((page) =>
+        readingOrder(
+          page.corners.map((quad) => quad.map((p) => uprightPoint(p, page.turn, page.image.width, page.image.height))),
+        ),
+      ),
     ),
   );
-  const texts = await recognizeInBatches(
-    recognizer,
-    pages.flatMap((page) => page.crops),
-    pipeline.recognizer_batch_size ?? 6,
-    timings,
+  const texts = await step('recognize', (own) =>
+    recognizeInBatches(
+      recognizer,
+      pages.flatMap((page) => page.crops),
+      pipeline.recognizer_batch_size ?? 6,
+      pipeline.recognizer_batch_columns ?? RECOGNIZER_BATCH_COLUMNS,
+      own,
+      profile?.recognizerBatches,
+    ),
   );
 
   const minConfidence = pipeline.min_confidence ?? 0.5;
@@ -100,6 +124,23 @@ export async function runOcrPipeline(
     first += page.crops.length;
     return lines;
   });
+}
+
+/**
+ * Runs each step with its own stage timings, added to the request's; with a profile, also records
+ * the step's wall-clock time and stages.
+ */
+function profiledSteps(timings: StageTimings, profile: OcrProfile | undefined) {
+  return async <T>(name: OcrStep, work: (own: StageTimings) => Promise<T>): Promise<T> => {
+    const own = noTime();
+    const start = performance.now();
+    try {
+      return await work(own);
+    } finally {
+      for (const stage of Object.keys(own) as Array<keyof StageTimings>) timings[stage] += own[stage];
+      profile?.steps.push({ step: name, ms: performance.now() - start, stages: own });
+    }
+  };
 }
 
 const boxesOf = (found: Array<{ box: Point[] }>) => found.map((b) => b.box);

@@ -195,7 +195,12 @@ interface Layout {
   placement: Placement;
 }
 
-function layoutOf(image: RgbImage, resize: PreprocessPlan['resize']): Layout {
+/** The tensor width an image of this size needs on its own: its canvas, or the model's static width. */
+export function tensorWidthOf(image: Pick<RgbImage, 'width' | 'height'>, plan: PreprocessPlan): number {
+  return plan.staticWidth ?? layoutOf(image, plan.resize).canvasWidth;
+}
+
+function layoutOf(image: Pick<RgbImage, 'width' | 'height'>, resize: PreprocessPlan['resize']): Layout {
   const { width, height } = image;
   const placed = (
     rw: number,

@@ -97,10 +97,14 @@ export function project(h: number[], u: number, v: number): Point {
 export function warp(image: RgbImage, toSource: number[], width: number, height: number): RgbImage {
   const { data: source, width: sw, height: sh } = image;
   const data = Buffer.allocUnsafe(width * height * 3);
+  const [h0, h1, h2, h3, h4, h5, h6, h7, h8] = toSource;
   let to = 0;
   for (let v = 0; v < height; v++) {
     for (let u = 0; u < width; u++, to += 3) {
-      const [x, y] = project(toSource, u, v);
+      // project(toSource, u, v), inlined: a pair allocated per pixel cost more than the sampling.
+      const w = h6 * u + h7 * v + h8;
+      const x = (h0 * u + h1 * v + h2) / w;
+      const y = (h3 * u + h4 * v + h5) / w;
       const cx = Math.min(Math.max(x, 0), sw - 1);
       const cy = Math.min(Math.max(y, 0), sh - 1);
       const x0 = Math.floor(cx);

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
@@ -30,8 +31,8 @@ interface Line {
   box: number[][];
 }
 
-async function read(url: string, jpeg: Buffer): Promise<Line[]> {
-  const response = await fetch(`${url}/v2/models/ocr/predict`, {
+async function read(url: string, jpeg: Buffer, pipeline = 'ocr'): Promise<Line[]> {
+  const response = await fetch(`${url}/v2/models/${pipeline}/predict`, {
     method: 'POST',
     headers: { 'content-type': 'image/jpeg' },
     body: jpeg,
@@ -93,22 +94,51 @@ describe('ocr on photos', () => {
       assert.equal(lines[0].text.replace(/ /g, ''), text.replace(/ /g, ''));
     }
   });
+});
 
-  it('reads a dense page in recognizer batches of recognizer_batch_size, every answer in its place', async () => {
+describe('ocr recognizer batches', () => {
+  let batchServer: RunningServer;
+  let repository: string;
+  before(async () => {
+    // `ocr` caps batches by crop count only; `ocr-alone` caps them at 320 columns, the narrowest a
+    // recognizer tensor is (preprocess min_width), so every crop goes alone.
+    repository = await ocrRepositoryWith({ recognizer_batch_columns: 100000 });
+    const config = await readFile(path.join(repository, 'ocr', 'config.yaml'), 'utf8');
+    await mkdir(path.join(repository, 'ocr-alone'));
+    await writeFile(
+      path.join(repository, 'ocr-alone', 'config.yaml'),
+      config.replace(/recognizer_batch_columns: \d+/, 'recognizer_batch_columns: 320'),
+    );
+    batchServer = await startTestServer({ modelRepository: repository });
+  });
+  after(async () => {
+    await batchServer?.close();
+    await rm(repository, { recursive: true, force: true });
+  });
+
+  const recognizerStats = async () => {
+    const stats = (await getJson(`${batchServer.url}/v2/models/text-recognizer/stats`)).body.model_stats[0] as {
+      inference_count: number;
+      inference_stats: { success: { count: number } };
+    };
+    return { crops: stats.inference_count, requests: stats.inference_stats.success.count };
+  };
+
+  it('reads a dense page in batches of recognizer_batch_size, or of recognizer_batch_columns, every answer in its place', async () => {
     const spec = prosePage('dense', { width: 800, height: 900, lines: 20, size: 18, seed: 22 });
     const photo = await renderPhoto(spec);
-    const stats = async () =>
-      (await getJson(`${server.url}/v2/models/text-recognizer/stats`)).body.model_stats[0] as {
-        inference_count: number;
-        inference_stats: { success: { count: number } };
-      };
-    const before = await stats();
-    const lines = await read(server.url, photo.jpeg);
-    const after = await stats();
-    assertReadInOrder(lines, photo.truth, 'dense page');
-    assert.equal(after.inference_count - before.inference_count, 20);
-    // 20 crops in batches of 6 (models/ocr/config.yaml): 4 requests, not one and not twenty.
-    assert.equal(after.inference_stats.success.count - before.inference_stats.success.count, 4);
+    for (const [pipeline, requests] of [
+      // 20 crops in batches of 6 (models/ocr/config.yaml): 4 requests, not one and not twenty.
+      ['ocr', 4],
+      ['ocr-alone', 20],
+    ] as const) {
+      const before = await recognizerStats();
+      const lines = await read(batchServer.url, photo.jpeg, pipeline);
+      const after = await recognizerStats();
+      assertReadInOrder(lines, photo.truth, `dense page, ${pipeline}`);
+      assert.equal(after.crops - before.crops, 20, pipeline);
+      assert.equal(after.requests - before.requests, requests, pipeline);
+    }
   });
 });
 

@@ -26,17 +26,19 @@ function rotatedBox(cx: number, cy: number, width: number, height: number, degre
 }
 
 describe('recognizer batches', () => {
-  it('sorts crops by aspect ratio and cuts batches of the given size', () => {
-    const crops = [
-      { width: 400, height: 40 }, // ratio 10
-      { width: 60, height: 30 }, // 2
-      { width: 900, height: 30 }, // 30
-      { width: 100, height: 20 }, // 5
-      { width: 300, height: 20 }, // 15
-    ];
-    assert.deepEqual(planBatches(crops, 2), [[1, 3], [0, 4], [2]]);
-    assert.deepEqual(planBatches(crops, 6), [[1, 3, 0, 4, 2]]);
+  it('sorts crops by tensor width and cuts batches of the given size', () => {
+    const widths = [480, 320, 1440, 320, 720];
+    assert.deepEqual(planBatches(widths, 2), [[1, 3], [0, 4], [2]]);
+    assert.deepEqual(planBatches(widths, 6), [[1, 3, 0, 4, 2]]);
     assert.deepEqual(planBatches([], 6), []);
+  });
+
+  it('closes a batch before its crops × padded width would pass maxColumns; a wider crop goes alone', () => {
+    const widths = [320, 320, 320, 640, 640, 2400, 1000];
+    // 3 × 320 fits 1300, a fourth at 640 would pad all to 2560; 2 × 640 fits; 1000 and 2400 alone.
+    assert.deepEqual(planBatches(widths, 6, 1300), [[0, 1, 2], [3, 4], [6], [5]]);
+    // The batch size caps too: the third 320 then shares a batch with a 640 (2 × 640 fits).
+    assert.deepEqual(planBatches(widths, 2, 1300), [[0, 1], [2, 3], [4], [6], [5]]);
   });
 
   it('refuses a batch size that is not a positive integer, naming it', () => {
@@ -48,6 +50,7 @@ describe('recognizer batches', () => {
       name: 'RangeError',
       message: 'batchSize must be a positive integer, got 2.5',
     });
+    assert.throws(() => planBatches([], 2, 0), { name: 'RangeError', message: 'maxColumns must be positive, got 0' });
   });
 });
 
