@@ -10,6 +10,7 @@ import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } 
 import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
 import { CONTROL_MODES, type ControlMode } from '../core/model-control.js';
 import { missingModelFile } from './unknown-arguments.js';
+import { cpuBudget } from '../runtime/cpu.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
@@ -44,6 +45,7 @@ interface ServeFlags {
   requestTimeoutSecs: number;
   keepAliveTimeoutSecs: number;
   maxConnections: number;
+  workers?: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -164,6 +166,11 @@ export function registerServeCommand(program: Command): void {
       parsePositiveInt,
       DEFAULT_MAX_IMAGE_PIXELS,
     )
+    .option(
+      '--workers <n>',
+      `worker threads running inference for all models, each hosting many sessions (default: the usable cores, ${cpuBudget().usable} here)`,
+      parsePositiveInt,
+    )
     .action(async (models: string[], flags: ServeFlags) => {
       const missing = models.find((model) => !existsSync(model));
       if (missing !== undefined) throw new Error(missingModelFile(missing));
@@ -199,6 +206,7 @@ export function registerServeCommand(program: Command): void {
         ...(controlToken === undefined ? {} : { controlToken }),
         insecureControl: flags.insecureControl === true,
         maxImagePixels: flags.maxImagePixels,
+        ...(flags.workers === undefined ? {} : { workers: flags.workers }),
       });
       let stopping = false;
       const stop = (signal: NodeJS.Signals) => {

@@ -31,6 +31,8 @@ export interface LoadOptions {
    * as the server does; defaults: DEFAULT_REQUEST_LIMITS (`maxHeaderSize` is HTTP's alone).
    */
   limits?: Partial<RequestLimits>;
+  /** Worker threads shared by the models' sessions, as the server's `--workers` (default: the usable cores). */
+  workers?: number;
 }
 
 export interface LoadRepositoryOptions extends LoadOptions {
@@ -232,7 +234,8 @@ class StandaloneModel extends ModelHandle implements LoadedModel {
 }
 
 async function load(scan: ScanResult, options: LoadOptions): Promise<Repository> {
-  const registry = new ModelRegistry(cpuBudget(), options.logger ?? pino({ level: 'silent' }));
+  const cpu = cpuBudget();
+  const registry = new ModelRegistry(cpu, options.logger ?? pino({ level: 'silent' }), options.workers ?? cpu.usable);
   registry.add(scan);
   await registry.loadAll();
   return new Repository(registry, options);

@@ -11,6 +11,7 @@ import type { ExecutionProviderName } from '../config/model-config.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { defaultProviderFallbackMessage, requestedProviderFallbackMessage } from '../runtime/provider-messages.js';
 import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
+import type { SharedWorkers } from '../runtime/shared-workers.js';
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
 import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
 import { ModelQueue } from '../scheduler/model-queue.js';
@@ -21,12 +22,14 @@ import type { ModelVersionSpec } from './scan.js';
 export class ModelLoader {
   readonly #cpu: CpuBudget;
   readonly #log: Logger;
+  readonly #workers: SharedWorkers;
   /** Providers of the default list already reported missing: said once, not once per model. */
   readonly #defaultFallbackReported = new Set<ExecutionProviderName>();
 
-  constructor(cpu: CpuBudget, log: Logger) {
+  constructor(cpu: CpuBudget, log: Logger, workers: SharedWorkers) {
     this.#cpu = cpu;
     this.#log = log;
+    this.#workers = workers;
   }
 
   /** A version found by a scan, not loaded yet. */
@@ -41,7 +44,7 @@ export class ModelLoader {
     return version;
   }
 
-  /** Creates the version's instances, warms them up and verifies them: READY, or UNAVAILABLE with the reason. */
+  /** Creates the version's instances (sessions on the shared worker threads), warms them up and verifies them: READY, or UNAVAILABLE with the reason. */
   async load(version: ModelVersion): Promise<void> {
     const pool = new WorkerPool(
       {
@@ -52,6 +55,8 @@ export class ModelLoader {
       },
       version.instances,
       this.#supervision(version),
+      undefined,
+      this.#workers,
     );
     version.loading();
     try {

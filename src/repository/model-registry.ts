@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
+import { SharedWorkers } from '../runtime/shared-workers.js';
 import { ModelLoader } from './model-loader.js';
 import { notReady, unknownModel, type ModelVersion, type ReadyModelVersion } from './model-version.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
@@ -15,10 +16,22 @@ export class ModelRegistry {
   readonly #modelErrors = new Map<string, string>();
   readonly #loader: ModelLoader;
   readonly #log: Logger;
+  /** The server-wide worker threads every version's sessions live on. */
+  readonly workers: SharedWorkers;
   #loaded = false;
 
-  constructor(cpu: CpuBudget, log: Logger) {
-    this.#loader = new ModelLoader(cpu, log);
+  /** `workers`: threads in the server-wide pool (default: the usable cores). */
+  constructor(cpu: CpuBudget, log: Logger, workers = cpu.usable) {
+    this.workers = new SharedWorkers(workers, {
+      events: {
+        threadExited: ({ slot, cause, sessions }) =>
+          log.error(
+            { worker: slot, reason: cause, sessions },
+            `worker thread ${slot} stopped (${cause}); reloading the ${sessions.length} session(s) it held`,
+          ),
+      },
+    });
+    this.#loader = new ModelLoader(cpu, log, this.workers);
     this.#log = log;
   }
 
@@ -109,6 +122,7 @@ export class ModelRegistry {
   async close(): Promise<void> {
     for (const version of this.versions()) version.queue?.close();
     await Promise.all(this.versions().map((v) => v.pool?.close()));
+    await this.workers.close();
   }
 
   // Model control (src/core/model-control.ts) swaps versions through these three.

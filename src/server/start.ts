@@ -88,6 +88,8 @@ export interface ServeOptions {
   insecureControl?: boolean;
   /** Largest image /predict decodes, in pixels (default DEFAULT_MAX_IMAGE_PIXELS). */
   maxImagePixels?: number;
+  /** Worker threads shared by every model's sessions (default: the usable cores). */
+  workers?: number;
 }
 
 export interface RunningServer {
@@ -114,7 +116,7 @@ export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', im
 export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger(options.logLevel === undefined ? {} : { level: options.logLevel });
   const cpu = cpuBudget();
-  const registry = new ModelRegistry(cpu, log);
+  const registry = new ModelRegistry(cpu, log, options.workers ?? cpu.usable);
 
   const scans: ScanResult[] = [];
   const files = options.modelFiles ?? [];
@@ -190,7 +192,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   }
   log.info(
     { url, repository, files, cores: cpu },
-    `onnx-serve listening on ${url}; loading ${registry.versions().length} model version(s) on ${cpu.usable} usable core(s)`,
+    `onnx-serve listening on ${url}; loading ${registry.versions().length} model version(s) on ${cpu.usable} usable core(s), ${registry.workers.size} worker thread(s)`,
   );
 
   let closing: Promise<void> | undefined;
