@@ -5,7 +5,7 @@
  * the others idle and while another model is flooded (8 requests in flight). Loopback only, a few
  * seconds per cell; every figure is printed with the load average beside it.
  * Usage: npm run build && node --import tsx bench/many-models.ts [--counts 10,100] [--seconds 3]
- *        [--serve "--workers 2"]   (extra arguments for `onnx-serve serve`)
+ *        [--serve "--workers 2"]   (extra arguments for `onnx-serve serve`) [--cli path/to/cli/index.js]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -25,6 +25,8 @@ const flag = (name: string, fallback: string) => {
 const counts = flag('--counts', '10,100').split(',').map(Number);
 const seconds = Number(flag('--seconds', '3'));
 const serveArgs = flag('--serve', '').split(' ').filter(Boolean);
+/** The built CLI to run: another build (say, main's, copied aside) compares before and after. */
+const cli = flag('--cli', 'dist/cli/index.js');
 const READY_DEADLINE_MS = 600_000;
 const FLOOD_CONCURRENCY = 8;
 const LAYERS = MLP_LAYERS;
@@ -53,7 +55,7 @@ async function startServer(repository: string): Promise<{ child: ChildProcess; u
   const child = spawn(
     process.execPath,
     [
-      'dist/cli/index.js',
+      cli,
       'serve',
       '--model-repository',
       repository,
@@ -132,9 +134,9 @@ async function c1WhileFlooded(url: string, model: string, flooded: string) {
 
 const ms = (value: number) => value.toFixed(2);
 
-if (!existsSync('dist/cli/index.js')) throw new Error('dist/cli/index.js is missing: run npm run build first');
+if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
 console.log(
-  `node ${process.version}, ${os.cpus().length} CPUs, serve ${serveArgs.join(' ') || '(defaults)'}, ` +
+  `node ${process.version}, ${os.cpus().length} CPUs, ${cli} serve ${serveArgs.join(' ') || '(defaults)'}, ` +
     `MLP ${LAYERS.join('-')} (${((LAYERS.slice(1).reduce((sum, w, i) => sum + LAYERS[i] * w, 0) * 4) / 1024).toFixed(0)} KB of weights), load average ${load()}`,
 );
 for (const count of counts) {
