@@ -11,6 +11,7 @@ import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
 import { CONTROL_MODES, type ControlMode } from '../core/model-control.js';
 import { missingModelFile } from './unknown-arguments.js';
 import { cpuBudget } from '../runtime/cpu.js';
+import { parseByteSize } from '../repository/on-demand.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
@@ -46,6 +47,7 @@ interface ServeFlags {
   keepAliveTimeoutSecs: number;
   maxConnections: number;
   workers?: number;
+  modelMemoryBudget?: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -171,6 +173,11 @@ export function registerServeCommand(program: Command): void {
       `worker threads running inference for all models, each hosting many sessions (default: the usable cores, ${cpuBudget().usable} here)`,
       parsePositiveInt,
     )
+    .option(
+      '--model-memory-budget <size>',
+      'memory the models may hold (e.g. 2GB): models load on their first request, least recently used ones are unloaded to make room',
+      parseMemoryBudget,
+    )
     .action(async (models: string[], flags: ServeFlags) => {
       const missing = models.find((model) => !existsSync(model));
       if (missing !== undefined) throw new Error(missingModelFile(missing));
@@ -207,6 +214,7 @@ export function registerServeCommand(program: Command): void {
         insecureControl: flags.insecureControl === true,
         maxImagePixels: flags.maxImagePixels,
         ...(flags.workers === undefined ? {} : { workers: flags.workers }),
+        ...(flags.modelMemoryBudget === undefined ? {} : { modelMemoryBudget: flags.modelMemoryBudget }),
       });
       let stopping = false;
       const stop = (signal: NodeJS.Signals) => {
@@ -231,6 +239,14 @@ export function registerServeCommand(program: Command): void {
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
     });
+}
+
+function parseMemoryBudget(value: string): number {
+  try {
+    return parseByteSize(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function parsePort(value: string): number {

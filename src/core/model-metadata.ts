@@ -3,7 +3,7 @@
  * One answer for HTTP `GET /v2/models/{m}`, gRPC `ModelMetadata` and the in-process `model.metadata`.
  */
 import type { ModelRegistry } from '../repository/model-registry.js';
-import type { ModelVersion } from '../repository/model-version.js';
+import type { ModelVersion, OnDemand } from '../repository/model-version.js';
 import { protocolShape, type TensorSpec } from '../runtime/signature.js';
 
 /** Platform name the Open Inference Protocol gives ONNX models. */
@@ -43,7 +43,18 @@ export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
       // Shapes known to run: what the dashboard's "try it" panel sends.
       warmup_shapes: loaded.warmup.shapes,
       ...(loaded.warmup.warning === undefined ? {} : { warmup_warning: loaded.warmup.warning }),
+      ...(version.onDemand === undefined ? {} : { on_demand: onDemandMetadata(version.onDemand) }),
     },
+  };
+}
+
+/** A version that loads on demand: its loads, evictions and measured memory. */
+export function onDemandMetadata(demand: OnDemand) {
+  return {
+    loads: demand.loads,
+    evictions: demand.evictions,
+    ...(demand.memoryBytes === undefined ? {} : { memory_bytes: demand.memoryBytes }),
+    ...(demand.lastLoadMs === undefined ? {} : { last_load_ms: Math.round(demand.lastLoadMs) }),
   };
 }
 

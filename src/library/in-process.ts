@@ -181,7 +181,7 @@ class ModelHandle implements Model {
     if (this.#registry.resolve(this.name, String(this.version)).spec.config.pipeline !== undefined) {
       throw invalidArgument(`model ${this.name} is a pipeline of other models: call predict() with images`);
     }
-    const model = this.#registry.resolveReady(this.name, String(this.version));
+    const model = await this.#registry.acquire(this.name, String(this.version));
     const tensors = toNamedTensors(inputs).map((tensor) =>
       options.transfer === true || !ArrayBuffer.isView(tensor.data) ? tensor : { ...tensor, data: tensor.data.slice() },
     );
@@ -235,7 +235,9 @@ class StandaloneModel extends ModelHandle implements LoadedModel {
 
 async function load(scan: ScanResult, options: LoadOptions): Promise<Repository> {
   const cpu = cpuBudget();
-  const registry = new ModelRegistry(cpu, options.logger ?? pino({ level: 'silent' }), options.workers ?? cpu.usable);
+  const registry = new ModelRegistry(cpu, options.logger ?? pino({ level: 'silent' }), {
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
+  });
   registry.add(scan);
   await registry.loadAll();
   return new Repository(registry, options);

@@ -8,6 +8,8 @@ export interface ScrapedModel {
   ready: boolean;
   loadMs?: number;
   warmupMs?: number;
+  /** Versions that load on demand (--model-memory-budget): loads, evictions, measured memory, last load time. */
+  onDemand?: { loads: number; evictions: number; memoryBytes?: number; lastLoadMs?: number };
 }
 
 interface ModelMetrics {
@@ -121,6 +123,56 @@ export class ServerMetrics {
       'model_warmup_duration_seconds',
       'Time the warmup runs took before the model was ready',
       (m) => m.warmupMs,
+    );
+
+    // On-demand loading: read at scrape time from each version's own tally.
+    const onDemand = (
+      name: string,
+      help: string,
+      pick: (d: NonNullable<ScrapedModel['onDemand']>) => number | undefined,
+      kind: 'counter' | 'gauge',
+    ) => {
+      const Metric = kind === 'counter' ? Counter : Gauge;
+      new Metric({
+        name: `${METRIC_PREFIX}${name}`,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const m of models()) {
+            const value = m.onDemand === undefined ? undefined : pick(m.onDemand);
+            if (value === undefined) continue;
+            const at = { model: m.name, version: String(m.version) };
+            if (this instanceof Counter) this.inc(at, value);
+            else (this as Gauge<'model' | 'version'>).set(at, value);
+          }
+        },
+      });
+    };
+    onDemand(
+      'model_loads_total',
+      'Loads of a model that loads on demand (its first request, and each after an eviction)',
+      (d) => d.loads,
+      'counter',
+    );
+    onDemand(
+      'model_evictions_total',
+      'Unloads of a model to make room under --model-memory-budget',
+      (d) => d.evictions,
+      'counter',
+    );
+    onDemand(
+      'model_memory_bytes',
+      'Resident memory the model added when it loaded (the largest measured)',
+      (d) => d.memoryBytes,
+      'gauge',
+    );
+    onDemand(
+      'model_on_demand_load_duration_seconds',
+      'Wall time of the last on-demand load: sessions, warmup and verification',
+      (d) => (d.lastLoadMs === undefined ? undefined : d.lastLoadMs / 1000),
+      'gauge',
     );
 
     // RSS, heap, GC and event-loop lag (nodejs_eventloop_lag_*), on this registry only.

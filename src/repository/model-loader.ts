@@ -32,9 +32,9 @@ export class ModelLoader {
     this.#workers = workers;
   }
 
-  /** A version found by a scan, not loaded yet. */
-  create(spec: ModelVersionSpec): ModelVersion {
-    return new ModelVersion(spec, this.#cpu);
+  /** A version found by a scan, not loaded yet (UNLOADED when it loads on demand). */
+  create(spec: ModelVersionSpec, onDemand = false): ModelVersion {
+    return new ModelVersion(spec, this.#cpu, onDemand);
   }
 
   /** A version created and loaded outside the registry, for a swap: READY, or UNAVAILABLE with its reason. */

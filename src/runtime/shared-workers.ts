@@ -103,6 +103,14 @@ export class SharedWorkers {
     return this.#threads.filter((t): t is HostThread => t !== undefined && !t.exited);
   }
 
+  /** Starts the thread of every empty slot now rather than at its first session. */
+  startAll(): void {
+    for (let slot = 0; slot < this.size; slot++) {
+      const thread = this.#threads[slot];
+      if (!this.#closing && (thread === undefined || thread.exited)) this.#spawn(slot);
+    }
+  }
+
   /**
    * The thread a new session should go to: the one holding the fewest sessions, preferring threads
    * not in `avoid` (the model's other instances, so its copies spread across threads). Starts the

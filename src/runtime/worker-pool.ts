@@ -183,7 +183,11 @@ export class WorkerPool {
     this.#load(instance)
       .then(
         (ready) =>
-          this.#events.instanceReplaced?.({ instance: instance.index, loadMs: ready.loadMs, warmupMs: ready.warmup.ms }),
+          this.#events.instanceReplaced?.({
+            instance: instance.index,
+            loadMs: ready.loadMs,
+            warmupMs: ready.warmup.ms,
+          }),
         (error: unknown) => {
           if (!this.#closing && this.#failure === undefined) {
             this.#replace(instance, `its replacement failed to start: ${(error as Error).message}`);

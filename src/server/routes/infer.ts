@@ -33,7 +33,8 @@ export function registerInferRoutes(
   limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
 ): void {
   const infer = async (request: FastifyRequest<{ Params: InferParams }>, reply: FastifyReply) => {
-    const model = registry.resolveReady(request.params.model, request.params.version);
+    // A model that loads on demand is loaded here; concurrent requests for it wait for the same load.
+    const model = await registry.acquire(request.params.model, request.params.version);
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     if (body.length === 0) {
       throw invalidArgument(
