@@ -6,6 +6,9 @@
  * seconds per cell; every figure is printed with the load average beside it.
  * Usage: npm run build && node --import tsx bench/many-models.ts [--counts 10,100] [--seconds 3]
  *        [--serve "--workers 2"]   (extra arguments for `onnx-serve serve`) [--cli path/to/cli/index.js]
+ *        [--intra-op 1]   (session.intra_op_threads in every model's config.yaml; default: none written)
+ *        [--budget 1GB]   (--model-memory-budget: then the cold and warm request latency, and one
+ *                          request to every model with the RSS sampled throughout)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -24,7 +27,13 @@ const flag = (name: string, fallback: string) => {
 };
 const counts = flag('--counts', '10,100').split(',').map(Number);
 const seconds = Number(flag('--seconds', '3'));
-const serveArgs = flag('--serve', '').split(' ').filter(Boolean);
+const budget = flag('--budget', '');
+const intraOp = flag('--intra-op', '');
+const serveArgs = [
+  ...flag('--serve', '').split(' ').filter(Boolean),
+  ...(budget === '' ? [] : ['--model-memory-budget', budget]),
+];
+const COLD_MODELS = 20;
 /** The built CLI to run: another build (say, main's, copied aside) compares before and after. */
 const cli = flag('--cli', 'dist/cli/index.js');
 const READY_DEADLINE_MS = 600_000;
@@ -38,6 +47,9 @@ async function writeRepository(count: number): Promise<string> {
   for (let i = 0; i < count; i++) {
     await mkdir(path.join(dir, `mlp${i}`, '1'), { recursive: true });
     await writeFile(path.join(dir, `mlp${i}`, '1', 'model.onnx'), mlpModel(i));
+    if (intraOp !== '') {
+      await writeFile(path.join(dir, `mlp${i}`, 'config.yaml'), `session:\n  intra_op_threads: ${intraOp}\n`);
+    }
   }
   return dir;
 }
@@ -132,6 +144,61 @@ async function c1WhileFlooded(url: string, model: string, flooded: string) {
   return { probe, flood: floodResult };
 }
 
+/** One request, timed, outside the load generator: a cold request is one of a kind. */
+async function once(url: string, model: string): Promise<{ ms: number; ok: boolean; error?: string }> {
+  const target = httpTarget(`${url}/v2/models/${model}/infer`, request, 1);
+  const started = performance.now();
+  try {
+    await target.send();
+    return { ms: performance.now() - started, ok: true };
+  } catch (error) {
+    return { ms: performance.now() - started, ok: false, error: (error as Error).message };
+  } finally {
+    target.close();
+  }
+}
+
+/** With a budget: cold requests (load + warmup + run), warm c=1, then one request to every model with RSS sampled. */
+async function budgetCells(url: string, pid: number, count: number, base: { rssMb: number }) {
+  const cold: number[] = [];
+  for (let i = 0; i < Math.min(COLD_MODELS, count); i++) {
+    const answer = await once(url, `mlp${i}`);
+    if (!answer.ok) throw new Error(`cold request to mlp${i} failed: ${answer.error}`);
+    cold.push(answer.ms);
+  }
+  cold.sort((a, b) => a - b);
+  console.log(
+    `  cold request (load + warmup + run), ${cold.length} models one after another: p50 ${ms(cold[Math.floor(cold.length / 2)])} ms, ` +
+      `max ${ms(cold[cold.length - 1])} ms (load ${load()})`,
+  );
+  const warm = await c1(url, 'mlp0');
+  console.log(`  warm c=1 mlp0: p50 ${ms(warm.p50Ms)} ms, p99 ${ms(warm.p99Ms)} ms (load ${load()})`);
+  let peak = status(pid).rssMb;
+  const sampler = setInterval(() => (peak = Math.max(peak, status(pid).rssMb)), 20);
+  const started = performance.now();
+  let failed = 0;
+  let firstError: string | undefined;
+  for (let i = 0; i < count; i++) {
+    const answer = await once(url, `mlp${i}`);
+    if (!answer.ok) {
+      failed++;
+      firstError ??= `mlp${i}: ${answer.error}`;
+    }
+  }
+  clearInterval(sampler);
+  const after = status(pid);
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  const total = (name: string) =>
+    [...metrics.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+  console.log(
+    `  one request to each of the ${count} models: ${((performance.now() - started) / 1000).toFixed(1)} s, ` +
+      `${count - failed} answered, ${failed} failed${firstError === undefined ? '' : ` (${firstError})`}; ` +
+      `loads ${total('onnx_serve_model_loads_total')}, evictions ${total('onnx_serve_model_evictions_total')}; ` +
+      `RSS peak ${peak.toFixed(0)} MB = base ${base.rssMb.toFixed(0)} + ${(peak - base.rssMb).toFixed(0)} MB ` +
+      `(budget ${budget}), after ${after.rssMb.toFixed(0)} MB, ${after.threads} threads (load ${load()})`,
+  );
+}
+
 const ms = (value: number) => value.toFixed(2);
 
 if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
@@ -150,6 +217,10 @@ for (const count of counts) {
       `${count} models: ready after ${(server.readyMs / 1000).toFixed(2)} s, RSS ${after.rssMb.toFixed(0)} MB, ` +
         `${after.threads} threads (load ${load()})`,
     );
+    if (budget !== '') {
+      await budgetCells(server.url, child.pid!, count, after);
+      continue;
+    }
     const idle = await c1(server.url, 'mlp0');
     console.log(
       `  c=1 mlp0, others idle: p50 ${ms(idle.p50Ms)} ms, p99 ${ms(idle.p99Ms)} ms, ${idle.throughput.toFixed(0)} infer/s (load ${load()})`,
