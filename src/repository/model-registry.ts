@@ -61,16 +61,21 @@ export class ModelRegistry {
   }
 
   /**
-   * Loads every version one after the other (loads compete for the same cores), then marks startup
-   * done; versions that load on demand stay UNLOADED.
+   * Loads every version, as many at once as there are worker threads (a load keeps one thread busy;
+   * more would only compete for the same cores), then marks startup done; versions that load on
+   * demand stay UNLOADED.
    */
   async loadAll(): Promise<void> {
     // Threads started before the first on-demand load keep their own cost out of its measured size.
     if (this.memoryBudget !== undefined) this.workers.startAll();
     const isPipeline = (version: ModelVersion) => version.spec.config.pipeline !== undefined;
-    for (const version of this.versions().filter((v) => !isPipeline(v) && v.onDemand === undefined)) {
-      await this.#loader.load(version);
-    }
+    const pending = this.versions().filter((v) => !isPipeline(v) && v.onDemand === undefined);
+    const loadNext = async (): Promise<void> => {
+      for (let version = pending.shift(); version !== undefined; version = pending.shift()) {
+        await this.#loader.load(version);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.workers.size, pending.length) }, loadNext));
     for (const version of this.versions().filter(isPipeline)) {
       this.#loader.settlePipeline(version, (step) => this.resolveReady(step));
     }
