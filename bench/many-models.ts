@@ -144,6 +144,26 @@ async function c1WhileFlooded(url: string, model: string, flooded: string) {
   return { probe, flood: floodResult };
 }
 
+/**
+ * The models to flood beside mlp0: one on mlp0's worker thread and one on another, as the metadata's
+ * runtime.worker_threads tells; a build without shared threads (a thread per instance) has only "its own thread".
+ */
+async function floodTargets(url: string, count: number): Promise<Array<{ model: string; where: string }>> {
+  const threadsOf = async (model: string) =>
+    ((await (await fetch(`${url}/v2/models/${model}`)).json()) as { runtime: { worker_threads?: number[] } }).runtime
+      .worker_threads;
+  const home = await threadsOf('mlp0');
+  if (home === undefined) return [{ model: 'mlp1', where: 'a thread of its own' }];
+  const targets: Array<{ model: string; where: string }> = [];
+  for (let i = 1; i < count && targets.length < 2; i++) {
+    const threads = (await threadsOf(`mlp${i}`))!;
+    const same = threads.some((t) => home.includes(t));
+    const where = same ? "mlp0's thread" : 'another thread';
+    if (!targets.some((t) => t.where === where)) targets.push({ model: `mlp${i}`, where });
+  }
+  return targets;
+}
+
 /** One request, timed, outside the load generator: a cold request is one of a kind. */
 async function once(url: string, model: string): Promise<{ ms: number; ok: boolean; error?: string }> {
   const target = httpTarget(`${url}/v2/models/${model}/infer`, request, 1);
@@ -225,12 +245,14 @@ for (const count of counts) {
     console.log(
       `  c=1 mlp0, others idle: p50 ${ms(idle.p50Ms)} ms, p99 ${ms(idle.p99Ms)} ms, ${idle.throughput.toFixed(0)} infer/s (load ${load()})`,
     );
-    const { probe, flood } = await c1WhileFlooded(server.url, 'mlp0', 'mlp1');
-    console.log(
-      `  c=1 mlp0 while mlp1 flooded (c=${FLOOD_CONCURRENCY}): p50 ${ms(probe.p50Ms)} ms, p99 ${ms(probe.p99Ms)} ms ` +
-        `(${(probe.p50Ms / idle.p50Ms).toFixed(2)}× idle); flood ${flood.throughput.toFixed(0)} infer/s, ` +
-        `p50 ${ms(flood.p50Ms)} ms, errors ${flood.errors + probe.errors} (load ${load()})`,
-    );
+    for (const { model: flooded, where } of await floodTargets(server.url, count)) {
+      const { probe, flood } = await c1WhileFlooded(server.url, 'mlp0', flooded);
+      console.log(
+        `  c=1 mlp0 while ${flooded} (${where}) flooded (c=${FLOOD_CONCURRENCY}): p50 ${ms(probe.p50Ms)} ms, p99 ${ms(probe.p99Ms)} ms ` +
+          `(${(probe.p50Ms / idle.p50Ms).toFixed(2)}× idle); flood ${flood.throughput.toFixed(0)} infer/s, ` +
+          `p50 ${ms(flood.p50Ms)} ms, errors ${flood.errors + probe.errors} (load ${load()})`,
+      );
+    }
     const busy = status(child.pid!);
     console.log(`  after the flood: RSS ${busy.rssMb.toFixed(0)} MB, ${busy.threads} threads (load ${load()})`);
   } finally {

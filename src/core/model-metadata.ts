@@ -31,6 +31,8 @@ export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
       version: String(version.version),
       skipped_providers: loaded.skippedProviders,
       instances: loaded.instances,
+      // The shared worker thread each instance's session is on (null while it is being reloaded).
+      worker_threads: version.pool?.placement ?? [],
       intra_op_threads: version.settings.intraOpThreads,
       inter_op_threads: version.settings.interOpThreads,
       graph_optimization_level: version.settings.graphOptimizationLevel,

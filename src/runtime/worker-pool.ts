@@ -93,6 +93,11 @@ export class WorkerPool {
     ].map((thread) => thread.worker);
   }
 
+  /** The worker thread (its slot in the server-wide pool) each instance's session is on; null while it reloads. */
+  get placement(): Array<number | null> {
+    return this.#instances.map((i) => (i.ref === undefined || i.ref.thread.exited ? null : i.ref.thread.slot));
+  }
+
   run(inputs: NamedTensor[], outputs?: string[]): Promise<RunResult> {
     const instance = this.#leastBusy();
     if (instance === undefined) {

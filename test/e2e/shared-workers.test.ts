@@ -62,9 +62,17 @@ describe('six models on two worker threads', () => {
     for (let i = 0; i < MODELS; i++) await assertAnswersOwnWeights(server, i);
   });
 
-  it("puts a model's instances on different threads", () => {
+  it("puts a model's instances on different threads, and says which in its metadata", async () => {
     assert.equal(server.registry.resolveReady('mlp0').pool.threads.length, 2);
     assert.equal(server.registry.resolveReady('mlp1').pool.threads.length, 1);
+    const placements: number[][] = [];
+    for (let i = 0; i < MODELS; i++) {
+      placements.push((await getJson(`${server.url}/v2/models/mlp${i}`)).body.runtime.worker_threads as number[]);
+    }
+    assert.deepEqual([...placements[0]].sort(), [0, 1]);
+    // Seven sessions on two threads, each to the one holding fewer: four and three.
+    const perThread = [0, 1].map((slot) => placements.flat().filter((s) => s === slot).length);
+    assert.deepEqual([...perThread].sort(), [3, 4]);
   });
 
   it('answers concurrent requests for all models at once, each from its own model', async () => {
