@@ -104,33 +104,12 @@ export class ServerMetrics {
         for (const m of models()) this.set({ model: m.name, version: String(m.version) }, m.ready ? 1 : 0);
       },
     });
-    const loadGauge = (name: string, help: string, pick: (m: ScrapedModel) => number | undefined) =>
-      new Gauge({
-        name: `${METRIC_PREFIX}${name}`,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const m of models()) {
-            const ms = pick(m);
-            if (ms !== undefined) this.set({ model: m.name, version: String(m.version) }, ms / 1000);
-          }
-        },
-      });
-    loadGauge('model_load_duration_seconds', 'Time to create the model’s sessions', (m) => m.loadMs);
-    loadGauge(
-      'model_warmup_duration_seconds',
-      'Time the warmup runs took before the model was ready',
-      (m) => m.warmupMs,
-    );
-
-    // On-demand loading: read at scrape time from each version's own tally.
-    const onDemand = (
+    // Figures each version keeps itself (load times, on-demand loading's tallies), read at scrape time.
+    const scraped = (
+      kind: 'counter' | 'gauge',
       name: string,
       help: string,
-      pick: (d: NonNullable<ScrapedModel['onDemand']>) => number | undefined,
-      kind: 'counter' | 'gauge',
+      pick: (m: ScrapedModel) => number | undefined,
     ) => {
       const Metric = kind === 'counter' ? Counter : Gauge;
       new Metric({
@@ -141,7 +120,7 @@ export class ServerMetrics {
         collect() {
           this.reset();
           for (const m of models()) {
-            const value = m.onDemand === undefined ? undefined : pick(m.onDemand);
+            const value = pick(m);
             if (value === undefined) continue;
             const at = { model: m.name, version: String(m.version) };
             if (this instanceof Counter) this.inc(at, value);
@@ -150,29 +129,34 @@ export class ServerMetrics {
         },
       });
     };
-    onDemand(
+    const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
+    scraped('gauge', 'model_load_duration_seconds', 'Time to create the model’s sessions', (m) => seconds(m.loadMs));
+    scraped('gauge', 'model_warmup_duration_seconds', 'Time the warmup runs took before the model was ready', (m) =>
+      seconds(m.warmupMs),
+    );
+    scraped(
+      'counter',
       'model_loads_total',
       'Loads of a model that loads on demand (its first request, and each after an eviction)',
-      (d) => d.loads,
-      'counter',
+      (m) => m.onDemand?.loads,
     );
-    onDemand(
+    scraped(
+      'counter',
       'model_evictions_total',
       'Unloads of a model to make room under --model-memory-budget',
-      (d) => d.evictions,
-      'counter',
+      (m) => m.onDemand?.evictions,
     );
-    onDemand(
-      'model_memory_bytes',
-      'Resident memory the model added when it loaded (the largest measured)',
-      (d) => d.memoryBytes,
+    scraped(
       'gauge',
+      'model_memory_bytes',
+      'Resident memory the model added when it loaded on demand (the largest measured)',
+      (m) => m.onDemand?.memoryBytes,
     );
-    onDemand(
+    scraped(
+      'gauge',
       'model_on_demand_load_duration_seconds',
       'Wall time of the last on-demand load: sessions, warmup and verification',
-      (d) => (d.lastLoadMs === undefined ? undefined : d.lastLoadMs / 1000),
-      'gauge',
+      (m) => seconds(m.onDemand?.lastLoadMs),
     );
 
     // RSS, heap, GC and event-loop lag (nodejs_eventloop_lag_*), on this registry only.
