@@ -158,3 +158,41 @@ describe('a worker thread that dies', () => {
     }
   });
 });
+
+describe('a flooded model beside an idle one on the same thread', () => {
+  // ~4 M multiply-adds a run, one request per run: the flood's compute outlasts sending it.
+  const HEAVY = [64, 2048, 2048, 16];
+  const FLOOD = 300;
+  let dir: string;
+  let server: RunningServer;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'shared-workers-flood-'));
+    await writeRepositoryModel(dir, 'heavy', mlpModel(7, HEAVY), `${SMALL}max_batch_size: 0\n`);
+    await writeRepositoryModel(dir, 'mlp0', mlpModel(0), SMALL);
+    // One thread: both sessions take turns on it.
+    server = await startTestServer({ modelRepository: dir, workers: 1 });
+  });
+
+  after(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("answers the idle model's request while the flood still waits: the flood holds one place in the thread's line", async () => {
+    let answered = 0;
+    const row = Array.from({ length: HEAVY[0] }, () => 0.25);
+    const flood = Array.from({ length: FLOOD }, () =>
+      postJson(`${server.url}/v2/models/heavy/infer`, inferBody(row)).then((response) => {
+        assert.equal(response.status, 200, JSON.stringify(response.body));
+        answered++;
+      }),
+    );
+    // Sent after every flood request: were the flood's requests all in the thread's line, it would wait for them all.
+    await assertAnswersOwnWeights(server, 0);
+    const pending = FLOOD - answered;
+    console.log(`mlp0 answered while ${pending} of ${FLOOD} flood requests were still pending`);
+    assert.ok(pending > 0, 'mlp0 was answered before the flood drained');
+    await within('the flood to finish', Promise.all(flood));
+  });
+});
