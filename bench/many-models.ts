@@ -6,7 +6,8 @@
  * seconds per cell; every figure is printed with the load average beside it.
  * Usage: npm run build && node --import tsx bench/many-models.ts [--counts 10,100] [--seconds 3]
  *        [--serve "--workers 2"]   (extra arguments for `onnx-serve serve`) [--cli path/to/cli/index.js]
- *        [--intra-op 1]   (session.intra_op_threads in every model's config.yaml; default: none written)
+ *        [--intra-op 1] [--instances 1]   (session.intra_op_threads and instances in every model's
+ *                          config.yaml; default: not written, the server's defaults apply)
  *        [--budget 1GB]   (--model-memory-budget: then the cold and warm request latency, and one
  *                          request to every model with the RSS sampled throughout)
  */
@@ -29,6 +30,11 @@ const counts = flag('--counts', '10,100').split(',').map(Number);
 const seconds = Number(flag('--seconds', '3'));
 const budget = flag('--budget', '');
 const intraOp = flag('--intra-op', '');
+const instances = flag('--instances', '');
+/** config.yaml for every model: only what the flags set, defaults otherwise. */
+const configYaml =
+  (instances === '' ? '' : `instances: ${instances}\n`) +
+  (intraOp === '' ? '' : `session:\n  intra_op_threads: ${intraOp}\n`);
 const serveArgs = [
   ...flag('--serve', '').split(' ').filter(Boolean),
   ...(budget === '' ? [] : ['--model-memory-budget', budget]),
@@ -47,9 +53,7 @@ async function writeRepository(count: number): Promise<string> {
   for (let i = 0; i < count; i++) {
     await mkdir(path.join(dir, `mlp${i}`, '1'), { recursive: true });
     await writeFile(path.join(dir, `mlp${i}`, '1', 'model.onnx'), mlpModel(i));
-    if (intraOp !== '') {
-      await writeFile(path.join(dir, `mlp${i}`, 'config.yaml'), `session:\n  intra_op_threads: ${intraOp}\n`);
-    }
+    if (configYaml !== '') await writeFile(path.join(dir, `mlp${i}`, 'config.yaml'), configYaml);
   }
   return dir;
 }
@@ -224,7 +228,7 @@ const ms = (value: number) => value.toFixed(2);
 if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
 console.log(
   `node ${process.version}, ${os.cpus().length} CPUs, ${cli} serve ${serveArgs.join(' ') || '(defaults)'}, ` +
-    `MLP ${LAYERS.join('-')} (${((LAYERS.slice(1).reduce((sum, w, i) => sum + LAYERS[i] * w, 0) * 4) / 1024).toFixed(0)} KB of weights), load average ${load()}`,
+    `config.yaml ${JSON.stringify(configYaml || '(none)')}, MLP ${LAYERS.join('-')} (${((LAYERS.slice(1).reduce((sum, w, i) => sum + LAYERS[i] * w, 0) * 4) / 1024).toFixed(0)} KB of weights), load average ${load()}`,
 );
 for (const count of counts) {
   const repository = await writeRepository(count);
