@@ -39,8 +39,11 @@ async function infer(server: RunningServer, index: number): Promise<void> {
   );
 }
 
-async function index(server: RunningServer): Promise<Array<{ name: string; state: string; reason?: string }>> {
-  const response = await postJson(`${server.url}/v2/repository/index`, {});
+async function index(
+  server: RunningServer,
+  headers: Record<string, string> = {},
+): Promise<Array<{ name: string; state: string; reason?: string }>> {
+  const response = await postJson(`${server.url}/v2/repository/index`, {}, headers);
   assert.equal(response.status, 200);
   return response.body as Array<{ name: string; state: string; reason?: string }>;
 }
@@ -148,6 +151,38 @@ describe('a budget that holds one model at a time', () => {
       1,
       'one session held',
     );
+  });
+});
+
+describe('model control under a budget', () => {
+  const TOKEN = 'on-demand-token';
+  let dir: string;
+  let server: RunningServer;
+
+  before(async () => {
+    dir = await repository();
+    server = await startTestServer({
+      modelRepository: dir,
+      modelMemoryBudget: parseByteSize('1GB'),
+      modelControlMode: 'explicit',
+      controlToken: TOKEN,
+    });
+  });
+
+  after(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lists a model added to the repository UNLOADED at its load call, and its first request loads it', async () => {
+    await writeRepositoryModel(dir, `mlp${MODELS}`, mlpModel(MODELS), CONFIG);
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const load = await postJson(`${server.url}/v2/repository/models/mlp${MODELS}/load`, '', auth);
+    assert.equal(load.status, 200, JSON.stringify(load.body));
+    const entry = (await index(server, auth)).find((e) => e.name === `mlp${MODELS}`);
+    assert.deepEqual(entry, { name: `mlp${MODELS}`, version: '1', state: 'UNLOADED', reason: UNLOADED });
+    await infer(server, MODELS);
+    assert.equal((await getJson(`${server.url}/v2/models/mlp${MODELS}/ready`)).status, 200);
   });
 });
 
