@@ -156,6 +156,7 @@ async function floodTargets(url: string, count: number): Promise<Array<{ model: 
   const threadsOf = async (model: string) =>
     ((await (await fetch(`${url}/v2/models/${model}`)).json()) as { runtime: { worker_threads?: number[] } }).runtime
       .worker_threads;
+  if (count < 2) return [];
   const home = await threadsOf('mlp0');
   if (home === undefined) return [{ model: 'mlp1', where: 'a thread of its own' }];
   const targets: Array<{ model: string; where: string }> = [];
