@@ -85,7 +85,8 @@ async function startServer(repository: string): Promise<{ child: ChildProcess; u
       'info',
       ...serveArgs,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    // As `npm start` and the container image run it: glibc hands large freed blocks (weights) back at once.
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' } },
   );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no URL in the log within the deadline')), READY_DEADLINE_MS);
