@@ -3,8 +3,10 @@
  * loaded by their first request, which later requests for the same version wait behind; when a load
  * would take the models' memory over the budget, the least recently used idle versions are unloaded
  * first. What a version costs is measured, not guessed: the growth of the process's resident memory
- * across its load (sessions, weights, warmup arenas), the largest seen over its loads. Loads run one
- * at a time, so each measurement is one version's.
+ * across its load (sessions, weights, warmup arenas) and until the next load begins (its first use),
+ * the largest seen over its loads. Loads run one at a time, so each measurement is mostly one
+ * version's (growth from other models' traffic meanwhile is counted too; memory the main thread's
+ * garbage collector frees meanwhile is not, so it can also fall short: bench/RESULTS.md).
  */
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
