@@ -10,6 +10,8 @@ import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_POLL_SECS, startServer } 
 import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
 import { CONTROL_MODES, type ControlMode } from '../core/model-control.js';
 import { missingModelFile } from './unknown-arguments.js';
+import { cpuBudget } from '../runtime/cpu.js';
+import { parseByteSize } from '../repository/on-demand.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
@@ -45,6 +47,8 @@ interface ServeFlags {
   keepAliveTimeoutSecs: number;
   maxConnections: number;
   cacheDir?: string;
+  workers?: number;
+  modelMemoryBudget?: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -169,6 +173,16 @@ export function registerServeCommand(program: Command): void {
       '--cache-dir <dir>',
       'where int8 variants (precision: int8 in config.yaml) are built and kept (default: env ONNX_SERVE_CACHE_DIR, else $XDG_CACHE_HOME/onnx-serve, else ~/.cache/onnx-serve)',
     )
+    .option(
+      '--workers <n>',
+      `worker threads running inference for all models, each hosting many sessions (default: the usable cores, ${cpuBudget().usable} here)`,
+      parsePositiveInt,
+    )
+    .option(
+      '--model-memory-budget <size>',
+      'memory the models may hold (e.g. 2GB): models load on their first request, least recently used ones are unloaded to make room',
+      parseMemoryBudget,
+    )
     .action(async (models: string[], flags: ServeFlags) => {
       const missing = models.find((model) => !existsSync(model));
       if (missing !== undefined) throw new Error(missingModelFile(missing));
@@ -206,6 +220,8 @@ export function registerServeCommand(program: Command): void {
         insecureControl: flags.insecureControl === true,
         maxImagePixels: flags.maxImagePixels,
         ...(flags.cacheDir === undefined ? {} : { cacheDir: flags.cacheDir }),
+        ...(flags.workers === undefined ? {} : { workers: flags.workers }),
+        ...(flags.modelMemoryBudget === undefined ? {} : { modelMemoryBudget: flags.modelMemoryBudget }),
       });
       let stopping = false;
       const stop = (signal: NodeJS.Signals) => {
@@ -244,6 +260,14 @@ function exitAfterLogs(log: Logger, code: number): void {
   process.exitCode = code;
   setTimeout(() => process.exit(code), LOG_FLUSH_TIMEOUT_MS);
   log.flush(() => process.exit(code));
+}
+
+function parseMemoryBudget(value: string): number {
+  try {
+    return parseByteSize(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function parsePort(value: string): number {

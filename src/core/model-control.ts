@@ -84,7 +84,7 @@ export class ModelControl {
       checkModelName(name);
       await this.#load(name, options);
       const entries = this.index().filter((e) => e.name === name);
-      if (!entries.some((e) => e.state === 'READY')) {
+      if (!entries.some((e) => e.state === 'READY' || e.state === 'UNLOADED')) {
         throw invalidArgument(
           loadFailure(
             name,
@@ -151,7 +151,7 @@ export class ModelControl {
     const specs = scan.specs.filter((s) => s.name === name);
     const current = this.#registry.modelNames().includes(name) ? this.#registry.versionsOf(name) : [];
     if (scanError !== undefined) {
-      if (current.some((v) => v.state === 'READY')) {
+      if (current.some(serves)) {
         this.#recordFailure(name, current, scanError.error);
         return;
       }
@@ -172,23 +172,23 @@ export class ModelControl {
     for (const spec of specs) {
       const fingerprint = await versionFingerprint(spec, options);
       const existing = current.find((v) => v.version === spec.version);
-      if (existing?.state === 'READY' && this.#loadedFrom.get(existing) === fingerprint) {
+      if (existing !== undefined && serves(existing) && this.#loadedFrom.get(existing) === fingerprint) {
         next.push(existing);
         continue;
       }
       const candidate = await this.#registry.prepare(spec);
-      if (candidate.state === 'READY' || existing?.state !== 'READY') {
+      if (serves(candidate) || !serves(existing)) {
         this.#loadedFrom.set(candidate, fingerprint);
         next.push(candidate);
       } else {
         // The file changed but the new one is broken: the old one keeps serving.
         failures.set(spec.version, candidate.reason ?? 'unknown reason');
-        next.push(existing);
+        next.push(existing!);
       }
     }
     // Nothing new loaded (say, a broken newer version under version_policy latest: 1): keep serving the old.
-    if (!next.some((v) => v.state === 'READY')) {
-      next.push(...current.filter((v) => v.state === 'READY' && !next.includes(v)));
+    if (!next.some(serves)) {
+      next.push(...current.filter((v) => serves(v) && !next.includes(v)));
     }
     const retired = this.#registry.install(name, next);
     this.#unloaded.delete(name);
@@ -237,6 +237,11 @@ export class ModelControl {
     }
     return fingerprints;
   }
+}
+
+/** READY, or UNLOADED under a memory budget (it loads on its next request): either way it serves. */
+function serves(version: ModelVersion | undefined): boolean {
+  return version?.state === 'READY' || version?.state === 'UNLOADED';
 }
 
 /** Names reach file paths: only names a repository folder may have (no `..`, no separators, no `__proto__`). */

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { ModelRegistry } from '../repository/model-registry.js';
-import type { ModelVersion } from '../repository/model-version.js';
+import type { ModelVersion, OnDemand } from '../repository/model-version.js';
 import { protocolShape, type TensorSpec } from '../runtime/signature.js';
 
 /** Platform name the Open Inference Protocol gives ONNX models. */
@@ -35,6 +35,8 @@ export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
       model_file: path.basename(version.servedFile?.path ?? version.spec.modelPath),
       skipped_providers: loaded.skippedProviders,
       instances: loaded.instances,
+      // The shared worker thread each instance's session is on (null while it is being reloaded).
+      worker_threads: version.pool?.placement ?? [],
       intra_op_threads: version.settings.intraOpThreads,
       inter_op_threads: version.settings.interOpThreads,
       graph_optimization_level: version.settings.graphOptimizationLevel,
@@ -47,7 +49,18 @@ export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
       // Shapes known to run: what the dashboard's "try it" panel sends.
       warmup_shapes: loaded.warmup.shapes,
       ...(loaded.warmup.warning === undefined ? {} : { warmup_warning: loaded.warmup.warning }),
+      ...(version.onDemand === undefined ? {} : { on_demand: onDemandMetadata(version.onDemand) }),
     },
+  };
+}
+
+/** A version that loads on demand: its loads, evictions and measured memory. */
+export function onDemandMetadata(demand: OnDemand) {
+  return {
+    loads: demand.loads,
+    evictions: demand.evictions,
+    ...(demand.memoryBytes === undefined ? {} : { memory_bytes: demand.memoryBytes }),
+    ...(demand.lastLoadMs === undefined ? {} : { last_load_ms: Math.round(demand.lastLoadMs) }),
   };
 }
 

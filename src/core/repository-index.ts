@@ -14,6 +14,9 @@ export interface IndexEntry {
   reason?: string;
 }
 
+/** The index's reason for a version that loads on demand and is not loaded now. */
+export const UNLOADED_REASON = 'not loaded: loads on its next request (--model-memory-budget)';
+
 export interface IndexOptions {
   /** Only READY versions. */
   readyOnly?: boolean;
@@ -32,7 +35,11 @@ export function repositoryIndex(registry: ModelRegistry, options: IndexOptions =
     for (const version of registry.versionsOf(name)) {
       const failed = options.reloadFailure?.(name, version.version);
       const reason =
-        failed === undefined ? version.reason : `reload failed, still serving the previous model: ${failed}`;
+        failed !== undefined
+          ? `reload failed, still serving the previous model: ${failed}`
+          : version.state === 'UNLOADED'
+            ? UNLOADED_REASON
+            : version.reason;
       entries.push({
         name,
         version: String(version.version),

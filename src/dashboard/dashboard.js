@@ -183,7 +183,7 @@ function setChip(chip, text, tone) {
 function updateCard(card, stats, now) {
   const { el } = card;
   const { rolling } = stats;
-  const stateTone = stats.state === 'READY' ? 'ok' : stats.state === 'LOADING' ? 'warn' : 'bad';
+  const stateTone = stats.state === 'READY' ? 'ok' : stats.state === 'UNAVAILABLE' ? 'bad' : 'warn';
   setChip($(el, '.state'), stats.state.toLowerCase(), stateTone);
   const degraded = rolling.status === 'degraded';
   setChip($(el, '.health'), rolling.status, degraded ? 'warn' : 'ok');
@@ -224,7 +224,12 @@ function updateCard(card, stats, now) {
   card.charts.queue.setData([h.t, h.queue, h.batch]);
   for (const name of Object.keys(card.charts)) renderLegend($(el, `.legend-${name}`), card.charts[name]);
 
-  if (stats.state === 'READY' && card.meta === undefined && !card.metaPending) void loadMetadata(card, stats);
+  // A model back from UNLOADED (on-demand loading) has its metadata read again: its load counts changed.
+  const reloaded = card.lastState === 'UNLOADED' && stats.state === 'READY';
+  card.lastState = stats.state;
+  if (stats.state === 'READY' && (card.meta === undefined || reloaded) && !card.metaPending) {
+    void loadMetadata(card, stats);
+  }
   if (stats.state !== 'READY') showUnready(card, stats);
 }
 
@@ -232,7 +237,8 @@ function showUnready(card, stats) {
   const reason = $(card.el, '.reason');
   reason.hidden = stats.state !== 'UNAVAILABLE';
   $(card.el, '.try-tensor').disabled = true;
-  if (stats.state !== 'READY') $(card.el, '.runtime').textContent = stats.state === 'LOADING' ? 'loading…' : '';
+  const waiting = { LOADING: 'loading…', UNLOADED: 'unloaded · loads on its next request' };
+  if (stats.state !== 'READY') $(card.el, '.runtime').textContent = waiting[stats.state] ?? '';
   if (!reason.hidden && reason.textContent === '') {
     // The ready endpoint answers 503 with the reason in its body.
     fetch(`/v2/models/${encodeURIComponent(stats.name)}/versions/${stats.version}/ready`)
@@ -263,7 +269,10 @@ function renderMetadata(card, meta) {
     r === undefined
       ? `pipeline · ${[meta.predict?.pipeline?.detector, meta.predict?.pipeline?.orientation, meta.predict?.pipeline?.recognizer].filter(Boolean).join(' → ')}`
       : `${meta.execution_provider} · ${r.instances} instance${r.instances === 1 ? '' : 's'} × ${r.intra_op_threads} thread${r.intra_op_threads === 1 ? '' : 's'}` +
-        ` · load ${r.load_ms} ms · warmup ${r.warmup_runs} runs ${r.warmup_ms} ms`;
+        ` · load ${r.load_ms} ms · warmup ${r.warmup_runs} runs ${r.warmup_ms} ms` +
+        (r.on_demand === undefined
+          ? ''
+          : ` · on demand: ${r.on_demand.loads} load${r.on_demand.loads === 1 ? '' : 's'}, ${r.on_demand.evictions} eviction${r.on_demand.evictions === 1 ? '' : 's'}, ${(r.on_demand.memory_bytes / 1048576).toFixed(1)} MB`);
   const body = $(el, '.io tbody');
   body.replaceChildren();
   for (const [kind, list] of [

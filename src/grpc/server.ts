@@ -113,21 +113,27 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       version: info.version,
       extensions: info.extensions,
     })),
-    ModelMetadata: unary('ModelMetadata', (request: { name: string; version: string }): ModelMetadataResponse => {
-      const metadata = modelMetadata(registry, registry.resolveReady(request.name, versionOrLatest(request.version)));
-      const { name, versions, platform, inputs, outputs } = metadata;
-      return { name, versions, platform, inputs, outputs };
-    }),
+    ModelMetadata: unary(
+      'ModelMetadata',
+      async (request: { name: string; version: string }): Promise<ModelMetadataResponse> => {
+        const metadata = modelMetadata(
+          registry,
+          await registry.acquire(request.name, versionOrLatest(request.version)),
+        );
+        const { name, versions, platform, inputs, outputs } = metadata;
+        return { name, versions, platform, inputs, outputs };
+      },
+    ),
     ModelInfer: unary('ModelInfer', async (request: ModelInferRequest, signal) => {
-      const model = registry.resolveReady(request.model_name, versionOrLatest(request.model_version ?? ''));
+      const model = await registry.acquire(request.model_name, versionOrLatest(request.model_version ?? ''));
       const full = model.queue.overload();
       if (full !== undefined) throw full;
       const decoded = decodeInferRequest(request);
       const { response } = await runInference(model, decoded.header, decoded.decodeInputs, { signal, limits });
       return encodeInferResponse(response);
     }),
-    ModelConfig: unary('ModelConfig', (request: { name: string; version: string }) => ({
-      config: modelConfiguration(registry.resolveReady(request.name, versionOrLatest(request.version))),
+    ModelConfig: unary('ModelConfig', async (request: { name: string; version: string }) => ({
+      config: modelConfiguration(await registry.acquire(request.name, versionOrLatest(request.version))),
     })),
     ...(observability === undefined
       ? {}

@@ -33,6 +33,8 @@ export interface LoadOptions {
   limits?: Partial<RequestLimits>;
   /** Where int8 variants (`precision: int8`) are built and kept; the server's `--cache-dir`. */
   cacheDir?: string;
+  /** Worker threads shared by the models' sessions, as the server's `--workers` (default: the usable cores). */
+  workers?: number;
 }
 
 export interface LoadRepositoryOptions extends LoadOptions {
@@ -181,7 +183,7 @@ class ModelHandle implements Model {
     if (this.#registry.resolve(this.name, String(this.version)).spec.config.pipeline !== undefined) {
       throw invalidArgument(`model ${this.name} is a pipeline of other models: call predict() with images`);
     }
-    const model = this.#registry.resolveReady(this.name, String(this.version));
+    const model = await this.#registry.acquire(this.name, String(this.version));
     const tensors = toNamedTensors(inputs).map((tensor) =>
       options.transfer === true || !ArrayBuffer.isView(tensor.data) ? tensor : { ...tensor, data: tensor.data.slice() },
     );
@@ -234,8 +236,10 @@ class StandaloneModel extends ModelHandle implements LoadedModel {
 }
 
 async function load(scan: ScanResult, options: LoadOptions): Promise<Repository> {
-  const registry = new ModelRegistry(cpuBudget(), options.logger ?? pino({ level: 'silent' }), {
+  const cpu = cpuBudget();
+  const registry = new ModelRegistry(cpu, options.logger ?? pino({ level: 'silent' }), {
     cacheDir: options.cacheDir,
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
   });
   registry.add(scan);
   await registry.loadAll();

@@ -8,6 +8,8 @@ export interface ScrapedModel {
   ready: boolean;
   loadMs?: number;
   warmupMs?: number;
+  /** Versions that load on demand (--model-memory-budget): loads, evictions, measured memory, last load time. */
+  onDemand?: { loads: number; evictions: number; memoryBytes?: number; lastLoadMs?: number };
 }
 
 interface ModelMetrics {
@@ -102,8 +104,15 @@ export class ServerMetrics {
         for (const m of models()) this.set({ model: m.name, version: String(m.version) }, m.ready ? 1 : 0);
       },
     });
-    const loadGauge = (name: string, help: string, pick: (m: ScrapedModel) => number | undefined) =>
-      new Gauge({
+    // Figures each version keeps itself (load times, on-demand loading's tallies), read at scrape time.
+    const scraped = (
+      kind: 'counter' | 'gauge',
+      name: string,
+      help: string,
+      pick: (m: ScrapedModel) => number | undefined,
+    ) => {
+      const Metric = kind === 'counter' ? Counter : Gauge;
+      new Metric({
         name: `${METRIC_PREFIX}${name}`,
         help,
         labelNames,
@@ -111,16 +120,43 @@ export class ServerMetrics {
         collect() {
           this.reset();
           for (const m of models()) {
-            const ms = pick(m);
-            if (ms !== undefined) this.set({ model: m.name, version: String(m.version) }, ms / 1000);
+            const value = pick(m);
+            if (value === undefined) continue;
+            const at = { model: m.name, version: String(m.version) };
+            if (this instanceof Counter) this.inc(at, value);
+            else (this as Gauge<'model' | 'version'>).set(at, value);
           }
         },
       });
-    loadGauge('model_load_duration_seconds', 'Time to create the model’s sessions', (m) => m.loadMs);
-    loadGauge(
-      'model_warmup_duration_seconds',
-      'Time the warmup runs took before the model was ready',
-      (m) => m.warmupMs,
+    };
+    const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
+    scraped('gauge', 'model_load_duration_seconds', 'Time to create the model’s sessions', (m) => seconds(m.loadMs));
+    scraped('gauge', 'model_warmup_duration_seconds', 'Time the warmup runs took before the model was ready', (m) =>
+      seconds(m.warmupMs),
+    );
+    scraped(
+      'counter',
+      'model_loads_total',
+      'Loads of a model that loads on demand (its first request, and each after an eviction)',
+      (m) => m.onDemand?.loads,
+    );
+    scraped(
+      'counter',
+      'model_evictions_total',
+      'Unloads of a model to make room under --model-memory-budget',
+      (m) => m.onDemand?.evictions,
+    );
+    scraped(
+      'gauge',
+      'model_memory_bytes',
+      'Resident memory the model added when it loaded on demand (the largest measured)',
+      (m) => m.onDemand?.memoryBytes,
+    );
+    scraped(
+      'gauge',
+      'model_on_demand_load_duration_seconds',
+      'Wall time of the last on-demand load: sessions, warmup and verification',
+      (m) => seconds(m.onDemand?.lastLoadMs),
     );
 
     // RSS, heap, GC and event-loop lag (nodejs_eventloop_lag_*), on this registry only.

@@ -42,6 +42,7 @@ export class Observability {
         ready: v.state === 'READY',
         loadMs: v.loaded?.loadMs,
         warmupMs: v.loaded?.warmup.ms,
+        ...(v.onDemand === undefined ? {} : { onDemand: { ...v.onDemand } }),
       })),
     );
     this.#unsubscribe = subscribeInference({

@@ -44,7 +44,7 @@ export async function predictUploads(
     throw unavailable(`pipeline ${found.name} is unavailable: ${found.reason ?? 'its steps are still loading'}`);
   }
   // Check the model before reading the images: a model that cannot take images says so first.
-  const model = pipeline === undefined ? imageModelOf(registry.resolveReady(name, version)) : undefined;
+  const model = pipeline === undefined ? imageModelOf(await registry.acquire(name, version)) : undefined;
 
   const uploads = await readUploads();
   const timings = noTime();

@@ -12,6 +12,7 @@ import { defaultCacheDir, int8Variant } from '../quantize/int8-cache.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { defaultProviderFallbackMessage, requestedProviderFallbackMessage } from '../runtime/provider-messages.js';
 import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
+import type { SharedWorkers } from '../runtime/shared-workers.js';
 import { WorkerPool, type PoolReady } from '../runtime/worker-pool.js';
 import { resolveBatchingPolicy } from '../scheduler/batching-policy.js';
 import { ModelQueue } from '../scheduler/model-queue.js';
@@ -24,18 +25,20 @@ export class ModelLoader {
   readonly #log: Logger;
   /** Where int8 variants (`precision: int8`) are built and kept. */
   readonly #cacheDir: string;
+  readonly #workers: SharedWorkers;
   /** Providers of the default list already reported missing: said once, not once per model. */
   readonly #defaultFallbackReported = new Set<ExecutionProviderName>();
 
-  constructor(cpu: CpuBudget, log: Logger, cacheDir: string = defaultCacheDir()) {
+  constructor(cpu: CpuBudget, log: Logger, workers: SharedWorkers, cacheDir: string = defaultCacheDir()) {
     this.#cpu = cpu;
     this.#log = log;
+    this.#workers = workers;
     this.#cacheDir = cacheDir;
   }
 
-  /** A version found by a scan, not loaded yet. */
-  create(spec: ModelVersionSpec): ModelVersion {
-    return new ModelVersion(spec, this.#cpu);
+  /** A version found by a scan, not loaded yet (UNLOADED when it loads on demand). */
+  create(spec: ModelVersionSpec, onDemand = false): ModelVersion {
+    return new ModelVersion(spec, this.#cpu, onDemand);
   }
 
   /** A version created and loaded outside the registry, for a swap: READY, or UNAVAILABLE with its reason. */
@@ -45,7 +48,7 @@ export class ModelLoader {
     return version;
   }
 
-  /** Creates the version's instances, warms them up and verifies them: READY, or UNAVAILABLE with the reason. */
+  /** Creates the version's instances (sessions on the shared worker threads), warms them up and verifies them: READY, or UNAVAILABLE with the reason. */
   async load(version: ModelVersion): Promise<void> {
     version.loading();
     try {
@@ -59,6 +62,8 @@ export class ModelLoader {
         },
         version.instances,
         this.#supervision(version),
+        undefined,
+        this.#workers,
       );
       const loaded = await pool.start();
       await this.#verify(version, pool, loaded);

@@ -5,9 +5,21 @@
 import type { Logger } from 'pino';
 import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
+import { SharedWorkers } from '../runtime/shared-workers.js';
+import { pipelineSteps } from '../config/processing-config.js';
 import { ModelLoader } from './model-loader.js';
+import { MemoryBudget } from './on-demand.js';
 import { notReady, unknownModel, type ModelVersion, type ReadyModelVersion } from './model-version.js';
 import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
+
+export interface RegistryOptions {
+  /** Threads in the server-wide worker pool (default: the usable cores). */
+  workers?: number;
+  /** Bytes the models that load on demand may hold; set, every model (pipelines aside) loads on demand. */
+  memoryBudget?: number;
+  /** Where int8 variants are built and kept (default: defaultCacheDir()). */
+  cacheDir?: string;
+}
 
 /** Every model the server knows, by name and version, with its state. */
 export class ModelRegistry {
@@ -15,29 +27,57 @@ export class ModelRegistry {
   readonly #modelErrors = new Map<string, string>();
   readonly #loader: ModelLoader;
   readonly #log: Logger;
+  /** The server-wide worker threads every version's sessions live on. */
+  readonly workers: SharedWorkers;
+  /** Set with a memory budget: versions then load on their first request (see on-demand.ts). */
+  readonly memoryBudget?: MemoryBudget;
   #loaded = false;
 
-  /** `cacheDir`: where int8 variants are built and kept (default: defaultCacheDir()). */
-  constructor(cpu: CpuBudget, log: Logger, options: { cacheDir?: string } = {}) {
-    this.#loader = new ModelLoader(cpu, log, options.cacheDir);
+  constructor(cpu: CpuBudget, log: Logger, options: RegistryOptions = {}) {
+    this.workers = new SharedWorkers(options.workers ?? cpu.usable, {
+      events: {
+        threadExited: ({ slot, cause, sessions }) =>
+          log.error(
+            { worker: slot, reason: cause, sessions },
+            `worker thread ${slot} stopped (${cause}); reloading the ${sessions.length} session(s) it held`,
+          ),
+      },
+    });
+    this.#loader = new ModelLoader(cpu, log, this.workers, options.cacheDir);
     this.#log = log;
+    if (options.memoryBudget !== undefined) {
+      this.memoryBudget = new MemoryBudget(options.memoryBudget, this.#loader, log, () => this.versions());
+    }
   }
 
   /** Registers what a scan found; nothing loads yet. */
   add(scan: ScanResult): void {
+    const steps = this.#pipelineSteps(scan.specs);
     for (const spec of scan.specs) {
       const list = this.#versions.get(spec.name) ?? [];
-      list.push(this.#loader.create(spec));
+      list.push(this.#loader.create(spec, this.#loadsOnDemand(spec, steps)));
       list.sort((a, b) => a.version - b.version);
       this.#versions.set(spec.name, list);
     }
     for (const error of scan.errors) this.#recordModelError(error);
   }
 
-  /** Loads every version one after the other (loads compete for the same cores), then marks startup done. */
+  /**
+   * Loads every version, as many at once as there are worker threads (a load keeps one thread busy;
+   * more would only compete for the same cores), then marks startup done; versions that load on
+   * demand stay UNLOADED.
+   */
   async loadAll(): Promise<void> {
+    // Threads started before the first on-demand load keep their own cost out of its measured size.
+    if (this.memoryBudget !== undefined) this.workers.startAll();
     const isPipeline = (version: ModelVersion) => version.spec.config.pipeline !== undefined;
-    for (const version of this.versions().filter((v) => !isPipeline(v))) await this.#loader.load(version);
+    const pending = this.versions().filter((v) => !isPipeline(v) && v.onDemand === undefined);
+    const loadNext = async (): Promise<void> => {
+      for (let version = pending.shift(); version !== undefined; version = pending.shift()) {
+        await this.#loader.load(version);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.workers.size, pending.length) }, loadNext));
     for (const version of this.versions().filter(isPipeline)) {
       this.#loader.settlePipeline(version, (step) => this.resolveReady(step));
     }
@@ -49,9 +89,13 @@ export class ModelRegistry {
     return this.#loaded;
   }
 
-  /** Triton's strict readiness: every model found is loaded and ready. */
+  /** Triton's strict readiness: every model found is loaded and ready (those that load on demand aside). */
   get allReady(): boolean {
-    return this.#loaded && this.#modelErrors.size === 0 && this.versions().every((v) => v.state === 'READY');
+    return (
+      this.#loaded &&
+      this.#modelErrors.size === 0 &&
+      this.versions().every((v) => v.state === 'READY' || v.onDemand !== undefined)
+    );
   }
 
   versions(): ModelVersion[] {
@@ -98,7 +142,21 @@ export class ModelRegistry {
 
   /** resolve(), then insist the version is ready to infer. */
   resolveReady(name: string, version?: string): ReadyModelVersion {
+    return this.#readyOf(this.resolve(name, version));
+  }
+
+  /**
+   * resolveReady() for a request that may wait: a version that loads on demand is loaded first (and
+   * marked used, for the least-recently-used eviction); concurrent requests wait for the same load.
+   */
+  async acquire(name: string, version?: string): Promise<ReadyModelVersion> {
     const found = this.resolve(name, version);
+    if (found.onDemand !== undefined) await this.memoryBudget!.ensure(found);
+    return this.#readyOf(found);
+  }
+
+  #readyOf(found: ModelVersion): ReadyModelVersion {
+    const name = found.name;
     if (found.spec.config.pipeline !== undefined && found.state === 'READY') {
       throw invalidArgument(`model ${name} is a pipeline of other models: send images to /v2/models/${name}/predict`);
     }
@@ -110,13 +168,28 @@ export class ModelRegistry {
   async close(): Promise<void> {
     for (const version of this.versions()) version.queue?.close();
     await Promise.all(this.versions().map((v) => v.pool?.close()));
+    await this.workers.close();
   }
 
   // Model control (src/core/model-control.ts) swaps versions through these three.
 
-  /** A version loaded and warmed up outside the registry, for a swap: READY, or UNAVAILABLE with its reason. */
-  prepare(spec: ModelVersionSpec): Promise<ModelVersion> {
-    return this.#loader.prepare(spec);
+  /**
+   * A version loaded and warmed up outside the registry, for a swap: READY, or UNAVAILABLE with its
+   * reason; under a memory budget, UNLOADED (it loads on its first request).
+   */
+  async prepare(spec: ModelVersionSpec): Promise<ModelVersion> {
+    if (!this.#loadsOnDemand(spec, this.#pipelineSteps([]))) return this.#loader.prepare(spec);
+    return this.#loader.create(spec, true);
+  }
+
+  /** Under a memory budget every model loads on demand, except pipelines and the models they run. */
+  #loadsOnDemand(spec: ModelVersionSpec, pipelineSteps: ReadonlySet<string>): boolean {
+    return this.memoryBudget !== undefined && spec.config.pipeline === undefined && !pipelineSteps.has(spec.name);
+  }
+
+  #pipelineSteps(specs: readonly ModelVersionSpec[]): Set<string> {
+    const configs = [...specs.map((s) => s.config), ...this.versions().map((v) => v.spec.config)];
+    return new Set(configs.flatMap((c) => (c.pipeline === undefined ? [] : pipelineSteps(c.pipeline))));
   }
 
   /**

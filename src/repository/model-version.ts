@@ -10,7 +10,21 @@ import type { ModelVersionSpec } from './scan.js';
 
 const NO_BOUNDS: ReadonlyMap<string, InputBound> = new Map();
 
-export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
+/** UNLOADED: listed and available, loaded on its first request (on-demand loading under a memory budget). */
+export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE' | 'UNLOADED';
+
+/** What on-demand loading keeps about a version it may load and unload (see on-demand.ts). */
+export interface OnDemand {
+  /** Loads so far (the first request's, and each after an eviction). */
+  loads: number;
+  evictions: number;
+  /** Resident memory the last loads added (the largest measured), in bytes; undefined before the first. */
+  memoryBytes?: number;
+  /** Wall time of the last load: sessions, warmup and verification. */
+  lastLoadMs?: number;
+  /** performance.now() of the last request that asked for it: the least recently used is evicted first. */
+  lastUsed: number;
+}
 
 /** The ONNX file a version's sessions run: the configured one, or its int8 variant (`precision: int8`). */
 export interface ServedFile {
@@ -40,6 +54,7 @@ export interface Running {
  */
 export type VersionStatus =
   | { state: 'LOADING' }
+  | { state: 'UNLOADED' }
   | { state: 'READY'; running: Running }
   | { state: 'READY'; pipeline: true }
   | { state: 'UNAVAILABLE'; reason: string; running?: Running };
@@ -51,15 +66,21 @@ export class ModelVersion {
   readonly spec: ModelVersionSpec;
   readonly settings: SessionSettings;
   readonly instances: number;
+  /** Set when the version loads on demand under a memory budget; it then starts UNLOADED. */
+  readonly onDemand?: OnDemand;
   #status: VersionStatus = { state: 'LOADING' };
 
-  constructor(spec: ModelVersionSpec, cpu: CpuBudget) {
+  constructor(spec: ModelVersionSpec, cpu: CpuBudget, onDemand = false) {
     this.name = spec.name;
     this.version = spec.version;
     this.spec = spec;
     const resolved = resolveSessionSettings(spec.config, cpu, (p) => path.resolve(spec.configDir, p));
     this.settings = resolved.settings;
     this.instances = resolved.instances;
+    if (onDemand) {
+      this.onDemand = { loads: 0, evictions: 0, lastUsed: 0 };
+      this.#status = { state: 'UNLOADED' };
+    }
   }
 
   get label(): string {
@@ -139,6 +160,12 @@ export class ModelVersion {
     this.queue?.close();
     await this.pool?.close();
   }
+
+  /** Evicted (on-demand loading): retired, then UNLOADED until a request loads it again. */
+  async unload(): Promise<void> {
+    await this.retire();
+    this.#status = { state: 'UNLOADED' };
+  }
 }
 
 export type ReadyModelVersion = ModelVersion & { pool: WorkerPool; loaded: PoolReady; queue: ModelQueue };
@@ -154,6 +181,10 @@ export function unknownModel(name: string): string {
 /** UNAVAILABLE for a version that is not ready, in Triton's words, then whether it is loading or why it failed. */
 export function notReady(version: ModelVersion): ServeError {
   const why =
-    version.state === 'LOADING' ? 'it is still loading' : `it is unavailable: ${version.reason ?? 'unknown reason'}`;
+    version.state === 'LOADING'
+      ? 'it is still loading'
+      : version.state === 'UNLOADED'
+        ? 'it is unloaded and loads on its next request'
+        : `it is unavailable: ${version.reason ?? 'unknown reason'}`;
   return unavailable(`${unknownModel(version.name)} version ${version.version} is not at ready state; ${why}`);
 }

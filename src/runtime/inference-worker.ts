@@ -1,8 +1,10 @@
 /**
- * One worker thread, one ONNX Runtime session. onnxruntime-node's `run()` executes synchronously
- * on the calling JS thread, so sessions live here and the main thread only moves tensors.
+ * One worker thread of the server-wide pool, hosting the ONNX Runtime sessions of any number of
+ * model instances. onnxruntime-node's `run()` executes synchronously on the calling JS thread, so
+ * sessions live here and the main thread only moves tensors. Commands are taken in arrival order,
+ * whatever model they are for: the main thread's queues bound how many each model has in flight.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 // First: decides how onnxruntime-common stores FP16 data, before anything creates a tensor.
 import './float16-storage.js';
 import * as ort from 'onnxruntime-node';
@@ -12,8 +14,8 @@ import { readSignature } from './signature.js';
 import { DEFAULT_WARMUP_RUNS, warmupInputs } from './warmup.js';
 import type { WarmupReport, WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
 
-const setup = workerData as WorkerSetup;
 const port = parentPort!;
+const sessions = new Map<number, ort.InferenceSession>();
 
 function send(event: WorkerEvent, transfer: ArrayBuffer[] = []): void {
   port.postMessage(event, transfer);
@@ -30,14 +32,18 @@ function fromOrtTensor(name: string, value: ort.Tensor): NamedTensor {
   return { name, datatype, shape: [...value.dims], data: value.data as TensorData };
 }
 
-async function run(session: ort.InferenceSession, inputs: NamedTensor[], names?: string[]): Promise<NamedTensor[]> {
+async function runSession(
+  session: ort.InferenceSession,
+  inputs: NamedTensor[],
+  names?: string[],
+): Promise<NamedTensor[]> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const tensor of inputs) feeds[tensor.name] = toOrtTensor(tensor);
   const results = names === undefined ? await session.run(feeds) : await session.run(feeds, names);
   return Object.entries(results).map(([name, value]) => fromOrtTensor(name, value));
 }
 
-async function warmup(session: ort.InferenceSession): Promise<WarmupReport> {
+async function warmup(session: ort.InferenceSession, setup: WorkerSetup): Promise<WarmupReport> {
   const runs = setup.warmup.runs ?? DEFAULT_WARMUP_RUNS;
   const signature = readSignature(session);
   const shapes: Record<string, number[]> = {};
@@ -49,7 +55,7 @@ async function warmup(session: ort.InferenceSession): Promise<WarmupReport> {
     supplied = prepared.supplied;
     const tensors = prepared.tensors.map((t, i) => ({ ...t, name: signature.inputs[i].name }));
     for (const t of tensors) shapes[t.name] = t.shape;
-    for (let i = 0; i < runs; i++) await run(session, tensors);
+    for (let i = 0; i < runs; i++) await runSession(session, tensors);
   } catch (error) {
     const message = (error as Error).message;
     // Only warmup data that the config supplies must run; synthetic data can be wrong for a valid model.
@@ -59,16 +65,18 @@ async function warmup(session: ort.InferenceSession): Promise<WarmupReport> {
   return { runs, ms: performance.now() - started, shapes };
 }
 
-async function main(): Promise<void> {
-  let session: ort.InferenceSession;
+async function load(id: number, setup: WorkerSetup): Promise<void> {
+  let session: ort.InferenceSession | undefined;
   try {
     const started = performance.now();
     const created = await createSessionWithFallback(setup.modelPath, setup.settings, setup.label);
     session = created.session;
     const loadMs = performance.now() - started;
-    const report = await warmup(session);
+    const report = await warmup(session, setup);
+    sessions.set(id, session);
     send({
       type: 'ready',
+      session: id,
       provider: created.provider,
       skippedProviders: created.skipped,
       signature: readSignature(session),
@@ -76,27 +84,51 @@ async function main(): Promise<void> {
       warmup: report,
     });
   } catch (error) {
-    send({ type: 'failed', error: (error as Error).message });
-    port.close();
-    return;
+    await session?.release().catch(() => undefined);
+    send({ type: 'failed', session: id, error: (error as Error).message });
   }
-
-  port.on('message', (command: WorkerCommand) => {
-    if (command.type === 'close') {
-      void session.release().finally(() => port.close());
-      return;
-    }
-    const started = performance.now();
-    run(session, command.inputs, command.outputs).then(
-      (outputs) => {
-        const transfer = [
-          ...new Set(outputs.flatMap((o) => (ArrayBuffer.isView(o.data) ? [o.data.buffer as ArrayBuffer] : []))),
-        ];
-        send({ type: 'result', id: command.id, outputs, computeMs: performance.now() - started }, transfer);
-      },
-      (error: unknown) => send({ type: 'error', id: command.id, error: (error as Error).message }),
-    );
-  });
 }
 
-void main();
+function run(command: Extract<WorkerCommand, { type: 'run' }>): void {
+  const session = sessions.get(command.session);
+  if (session === undefined) {
+    send({ type: 'error', id: command.id, error: `session ${command.session} is not loaded in this worker` });
+    return;
+  }
+  const started = performance.now();
+  // An exception here (bad feeds, a kernel's error) fails this request only; the session serves on.
+  runSession(session, command.inputs, command.outputs).then(
+    (outputs) => {
+      const transfer = [
+        ...new Set(outputs.flatMap((o) => (ArrayBuffer.isView(o.data) ? [o.data.buffer as ArrayBuffer] : []))),
+      ];
+      send({ type: 'result', id: command.id, outputs, computeMs: performance.now() - started }, transfer);
+    },
+    (error: unknown) => send({ type: 'error', id: command.id, error: (error as Error).message }),
+  );
+}
+
+/** The main thread sends `release` only once the session has nothing in flight. */
+async function release(id: number): Promise<void> {
+  const session = sessions.get(id);
+  sessions.delete(id);
+  await session?.release().catch(() => undefined);
+  send({ type: 'released', session: id });
+}
+
+port.on('message', (command: WorkerCommand) => {
+  switch (command.type) {
+    case 'run':
+      run(command);
+      break;
+    case 'load':
+      void load(command.session, command.setup);
+      break;
+    case 'release':
+      void release(command.session);
+      break;
+    case 'close':
+      void Promise.allSettled([...sessions.values()].map((session) => session.release())).finally(() => port.close());
+      break;
+  }
+});

@@ -4,7 +4,7 @@ import type { ProviderAttempt } from './execution-providers.js';
 import type { SessionSettings } from './session-settings.js';
 import type { ModelSignature } from './signature.js';
 
-/** What a worker needs to build its session: sent once as workerData. */
+/** What a worker needs to build one session: sent with the `load` command. */
 export interface WorkerSetup {
   label: string;
   modelPath: string;
@@ -21,17 +21,24 @@ export interface WarmupReport {
   shapes: Record<string, number[]>;
 }
 
+/** A worker hosts many sessions; `session` is the id the main thread gave each one at `load`. */
 export type WorkerEvent =
   | {
       type: 'ready';
+      session: number;
       provider: ExecutionProviderName;
       skippedProviders: ProviderAttempt[];
       signature: ModelSignature;
       loadMs: number;
       warmup: WarmupReport;
     }
-  | { type: 'failed'; error: string }
+  | { type: 'failed'; session: number; error: string }
+  | { type: 'released'; session: number }
   | { type: 'result'; id: number; outputs: NamedTensor[]; computeMs: number }
   | { type: 'error'; id: number; error: string };
 
-export type WorkerCommand = { type: 'run'; id: number; inputs: NamedTensor[]; outputs?: string[] } | { type: 'close' };
+export type WorkerCommand =
+  | { type: 'load'; session: number; setup: WorkerSetup }
+  | { type: 'run'; id: number; session: number; inputs: NamedTensor[]; outputs?: string[] }
+  | { type: 'release'; session: number }
+  | { type: 'close' };

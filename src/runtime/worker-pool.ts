@@ -1,91 +1,101 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { NamedTensor } from '../protocol/datatypes.js';
-import { internal, unavailable } from '../protocol/errors.js';
+import { unavailable } from '../protocol/errors.js';
 import { CrashLoopDetector, type CrashLoopPolicy, type SupervisorEvents } from './instance-supervisor.js';
-import type { WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
+import {
+  SharedWorkers,
+  type HostThread,
+  type RunResult,
+  type SessionOwner,
+  type SessionReady,
+  type SessionRef,
+} from './shared-workers.js';
+import type { WorkerSetup } from './worker-messages.js';
 
-export type PoolReady = Extract<WorkerEvent, { type: 'ready' }> & { instances: number };
+export { surrenderBuffer, type RunResult } from './shared-workers.js';
 
-export interface RunResult {
-  outputs: NamedTensor[];
-  /** Time inside session.run, measured in the worker. */
-  computeMs: number;
-  /** Time from submission until the outputs were back, minus computeMs: waiting and moving tensors. */
-  queueMs: number;
-}
+export type PoolReady = Omit<SessionReady, 'session'> & { instances: number };
 
-interface Pending {
-  resolve: (result: RunResult) => void;
-  reject: (error: Error) => void;
-  submitted: number;
-}
-
-interface Instance {
+interface Instance extends SessionOwner {
   index: number;
-  worker: Worker;
-  pending: Map<number, Pending>;
-  /** Loaded and warmed up: takes requests. */
-  ready: boolean;
-  exited: boolean;
-  /** Called when the last pending request is settled (close waits for it). */
+  /** Where its session is loaded; undefined while it loads or after its thread died. */
+  ref?: SessionRef;
+  /** Runs submitted and not settled. */
+  pending: number;
+  /** Called when the last pending run is settled (close waits for it). */
   onIdle?: () => void;
 }
 
-// Built, the worker is the .js next to this file; run from the TypeScript sources, a small loader starts it.
-const WORKER_URL = new URL(
-  import.meta.url.endsWith('.ts') ? './inference-worker.dev.mjs' : './inference-worker.js',
-  import.meta.url,
-);
-
 /**
- * The instances of one model version: a worker thread each, one session each. A request goes to
- * the instance with the fewest requests in flight; tensors move by transfer, not by copy.
+ * The instances of one model version: a session each, placed across the threads of the server-wide
+ * worker pool (the model's copies on different threads where there are enough). A request goes to
+ * the instance with the fewest runs in flight, and among those to the one whose thread is least busy
+ * with every model's runs. Without a shared pool it starts its own, one thread per instance (the
+ * commands that run one model once).
  */
 export class WorkerPool {
   readonly #setup: WorkerSetup;
   readonly #size: number;
+  readonly #workers: SharedWorkers;
+  readonly #ownsWorkers: boolean;
   #instances: Instance[] = [];
-  #nextId = 1;
   #closing = false;
   readonly #events: SupervisorEvents;
   readonly #crashes: CrashLoopDetector;
-  /** Replacements being started; requests arriving while no instance is up wait for one. */
+  /** Replacements being loaded; requests arriving while no instance is up wait for one. */
   #replacing = 0;
   #waiting: (() => void)[] = [];
   /** Set once the pool has given up after a crash loop. */
   #failure?: string;
 
-  constructor(setup: WorkerSetup, instances: number, events: SupervisorEvents = {}, crashLoop?: CrashLoopPolicy) {
+  constructor(
+    setup: WorkerSetup,
+    instances: number,
+    events: SupervisorEvents = {},
+    crashLoop?: CrashLoopPolicy,
+    workers?: SharedWorkers,
+  ) {
     this.#setup = setup;
     this.#size = instances;
     this.#events = events;
     this.#crashes = new CrashLoopDetector(crashLoop);
+    this.#ownsWorkers = workers === undefined;
+    this.#workers = workers ?? new SharedWorkers(instances, { name: setup.label });
   }
 
-  /** Starts every instance and resolves once all are loaded and warmed up; rejects with the first failure. */
+  /** Loads every instance and resolves once all are warmed up; rejects with the first failure. */
   async start(): Promise<PoolReady> {
-    const starts = Array.from({ length: this.#size }, (_, index) => this.#spawn(index));
-    const settled = await Promise.allSettled(starts);
+    this.#instances = Array.from({ length: this.#size }, (_, index) => this.#instance(index));
+    const settled = await Promise.allSettled(this.#instances.map((instance) => this.#load(instance)));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed !== undefined) {
       await this.close();
       throw failed.reason as Error;
     }
-    const ready = (settled as PromiseFulfilledResult<Extract<WorkerEvent, { type: 'ready' }>>[]).map((s) => s.value);
-    return { ...ready[0], loadMs: Math.max(...ready.map((r) => r.loadMs)), instances: this.#size };
+    const ready = (settled as PromiseFulfilledResult<SessionReady>[]).map((s) => s.value);
+    const { provider, skippedProviders, signature, warmup } = ready[0];
+    const loadMs = Math.max(...ready.map((r) => r.loadMs));
+    return { type: 'ready', provider, skippedProviders, signature, loadMs, warmup, instances: this.#size };
   }
 
   /** Requests in flight across all instances. */
   get inFlight(): number {
-    return this.#instances.reduce((sum, instance) => sum + instance.pending.size, 0);
+    return this.#instances.reduce((sum, instance) => sum + instance.pending, 0);
   }
 
   /**
-   * The threads of the running instances, for diagnostics and fault-injection tests: a thread that
-   * stops is handled like any crash (its requests fail, a replacement starts).
+   * The threads that hold this version's loaded sessions, for diagnostics and fault-injection tests: a
+   * thread that stops is handled like any crash (its runs fail, every session it held is reloaded).
    */
   get threads(): readonly Worker[] {
-    return this.#instances.filter((i) => i.ready && !i.exited).map((i) => i.worker);
+    return [
+      ...new Set(this.#instances.flatMap((i) => (i.ref !== undefined && !i.ref.thread.exited ? [i.ref.thread] : []))),
+    ].map((thread) => thread.worker);
+  }
+
+  /** The worker thread (its slot in the server-wide pool) each instance's session is on; null while it reloads. */
+  get placement(): Array<number | null> {
+    return this.#instances.map((i) => (i.ref === undefined || i.ref.thread.exited ? null : i.ref.thread.slot));
   }
 
   run(inputs: NamedTensor[], outputs?: string[]): Promise<RunResult> {
@@ -99,20 +109,10 @@ export class WorkerPool {
       }
       return Promise.reject(unavailable(`${this.#setup.label} has no running instance`));
     }
-    const id = this.#nextId++;
-    const transfer: ArrayBuffer[] = [];
-    const movable = inputs.map((tensor) => {
-      if (!ArrayBuffer.isView(tensor.data)) return tensor;
-      const data =
-        ownsWholeBuffer(tensor.data) || surrendered.has(tensor.data.buffer) ? tensor.data : tensor.data.slice();
-      if (!transfer.includes(data.buffer as ArrayBuffer)) transfer.push(data.buffer as ArrayBuffer);
-      return { ...tensor, data };
-    });
-    const command: WorkerCommand = { type: 'run', id, inputs: movable };
-    if (outputs !== undefined) command.outputs = outputs;
-    return new Promise<RunResult>((resolve, reject) => {
-      instance.pending.set(id, { resolve, reject, submitted: performance.now() });
-      instance.worker.postMessage(command, transfer);
+    instance.pending++;
+    return this.#workers.run(instance.ref!, inputs, outputs).finally(() => {
+      instance.pending--;
+      if (instance.pending === 0) instance.onIdle?.();
     });
   }
 
@@ -123,86 +123,60 @@ export class WorkerPool {
     this.#instances = [];
     await Promise.all(
       instances.map(async (instance) => {
-        if (instance.exited) return;
         // Runs are asynchronous in onnxruntime-node: releasing the session under one would lose its answer.
-        if (instance.pending.size > 0) await new Promise<void>((resolve) => (instance.onIdle = resolve));
-        if (instance.exited) return;
-        const exited = new Promise<void>((resolve) => instance.worker.once('exit', () => resolve()));
-        instance.worker.postMessage({ type: 'close' } satisfies WorkerCommand);
-        const timer = setTimeout(() => void instance.worker.terminate(), 5000);
-        await exited;
-        clearTimeout(timer);
+        if (instance.pending > 0) await new Promise<void>((resolve) => (instance.onIdle = resolve));
+        if (instance.ref !== undefined) await this.#workers.release(instance.ref);
+        instance.ref = undefined;
       }),
     );
+    if (this.#ownsWorkers) await this.#workers.close();
+  }
+
+  #instance(index: number): Instance {
+    const instance: Instance = {
+      index,
+      pending: 0,
+      description: `instance ${index} of ${this.#setup.label}`,
+      lost: (cause) => {
+        instance.ref = undefined;
+        if (!this.#closing && this.#failure === undefined) this.#replace(instance, cause);
+      },
+    };
+    return instance;
+  }
+
+  /** Loads the instance's session on the least loaded thread, away from the version's other copies. */
+  async #load(instance: Instance): Promise<SessionReady> {
+    const elsewhere = new Set<HostThread>(
+      this.#instances.flatMap((i) => (i !== instance && i.ref !== undefined ? [i.ref.thread] : [])),
+    );
+    const { ref, ready } = await this.#workers.load(this.#workers.place(elsewhere), this.#setup, instance);
+    if (this.#closing) {
+      await this.#workers.release(ref);
+      throw new Error(`${this.#setup.label} was closed while loading`);
+    }
+    instance.ref = ref;
+    return ready;
   }
 
   #leastBusy(): Instance | undefined {
     let best: Instance | undefined;
     for (const instance of this.#instances) {
-      if (instance.exited || !instance.ready) continue;
-      if (best === undefined || instance.pending.size < best.pending.size) best = instance;
+      if (instance.ref === undefined || instance.ref.thread.exited) continue;
+      if (
+        best === undefined ||
+        instance.pending < best.pending ||
+        (instance.pending === best.pending && instance.ref.thread.runs.size < best.ref!.thread.runs.size)
+      ) {
+        best = instance;
+      }
     }
     return best;
   }
 
-  #spawn(index: number): Promise<Extract<WorkerEvent, { type: 'ready' }>> {
-    const worker = new Worker(WORKER_URL, { workerData: this.#setup, name: `${this.#setup.label}#${index}` });
-    const instance: Instance = { index, worker, pending: new Map(), ready: false, exited: false };
-    this.#instances.push(instance);
-    let lastError: Error | undefined;
-
-    return new Promise((resolve, reject) => {
-      worker.on('message', (event: WorkerEvent) => {
-        switch (event.type) {
-          case 'ready':
-            instance.ready = true;
-            resolve(event);
-            break;
-          case 'failed':
-            reject(new Error(event.error));
-            break;
-          case 'result': {
-            const pending = instance.pending.get(event.id);
-            instance.pending.delete(event.id);
-            const roundTrip = pending === undefined ? event.computeMs : performance.now() - pending.submitted;
-            pending?.resolve({
-              outputs: event.outputs,
-              computeMs: event.computeMs,
-              queueMs: Math.max(0, roundTrip - event.computeMs),
-            });
-            if (instance.pending.size === 0) instance.onIdle?.();
-            break;
-          }
-          case 'error':
-            instance.pending.get(event.id)?.reject(internal(`onnxruntime failed: ${event.error}`));
-            instance.pending.delete(event.id);
-            if (instance.pending.size === 0) instance.onIdle?.();
-            break;
-        }
-      });
-      worker.on('error', (error) => {
-        lastError = error;
-      });
-      worker.on('exit', (code) => {
-        instance.exited = true;
-        const cause = lastError?.message ?? `its thread exited with code ${code}`;
-        reject(new Error(`instance ${index} of ${this.#setup.label} stopped while loading: ${cause}`));
-        for (const pending of instance.pending.values()) {
-          pending.reject(internal(`instance ${index} of ${this.#setup.label} stopped during inference: ${cause}`));
-        }
-        instance.pending.clear();
-        instance.onIdle?.();
-        if (instance.ready && !this.#closing) {
-          this.#instances = this.#instances.filter((i) => i !== instance);
-          this.#replace(index, cause);
-        }
-      });
-    });
-  }
-
-  /** Starts a replacement for a dead instance, or gives up on a crash loop. */
-  #replace(index: number, cause: string): void {
-    this.#events.instanceCrashed?.({ instance: index, cause });
+  /** Loads a lost instance again (on a live or fresh thread), or gives up on a crash loop. */
+  #replace(instance: Instance, cause: string): void {
+    this.#events.instanceCrashed?.({ instance: instance.index, cause });
     const loop = this.#crashes.record(cause);
     if (loop !== undefined) {
       this.#failure = loop;
@@ -211,13 +185,18 @@ export class WorkerPool {
       return;
     }
     this.#replacing++;
-    this.#spawn(index)
+    this.#load(instance)
       .then(
         (ready) =>
-          this.#events.instanceReplaced?.({ instance: index, loadMs: ready.loadMs, warmupMs: ready.warmup.ms }),
+          this.#events.instanceReplaced?.({
+            instance: instance.index,
+            loadMs: ready.loadMs,
+            warmupMs: ready.warmup.ms,
+          }),
         (error: unknown) => {
-          this.#instances = this.#instances.filter((i) => i.index !== index || i.ready);
-          if (!this.#closing) this.#replace(index, `its replacement failed to start: ${(error as Error).message}`);
+          if (!this.#closing && this.#failure === undefined) {
+            this.#replace(instance, `its replacement failed to start: ${(error as Error).message}`);
+          }
         },
       )
       .finally(() => {
@@ -230,19 +209,4 @@ export class WorkerPool {
   #wakeWaiting(): void {
     for (const wake of this.#waiting.splice(0)) wake();
   }
-}
-
-const surrendered = new WeakSet<ArrayBufferLike>();
-
-/**
- * The caller will not touch `buffer` again (say, an HTTP body once its tensors are decoded): tensors
- * that are views into it move to the worker with the whole buffer, detached here, instead of being
- * copied out. Only for a plain ArrayBuffer that nothing else shares (not a Buffer pool slab).
- */
-export function surrenderBuffer(buffer: ArrayBufferLike): void {
-  if (buffer instanceof ArrayBuffer) surrendered.add(buffer);
-}
-
-function ownsWholeBuffer(view: ArrayBufferView): boolean {
-  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
 }

@@ -93,6 +93,13 @@ export interface ServeOptions {
   jsonWorkers?: Partial<JsonWorkerThresholds>;
   /** Where int8 variants (`precision: int8`) are built and kept (default: defaultCacheDir()). */
   cacheDir?: string;
+  /** Worker threads shared by every model's sessions (default: the usable cores). */
+  workers?: number;
+  /**
+   * Bytes of resident memory the models may hold; set, models load on their first request and the
+   * least recently used idle ones are unloaded to make room (pipelines and their steps load at startup).
+   */
+  modelMemoryBudget?: number;
 }
 
 export interface RunningServer {
@@ -119,7 +126,11 @@ export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../models', im
 export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger(options.logLevel === undefined ? {} : { level: options.logLevel });
   const cpu = cpuBudget();
-  const registry = new ModelRegistry(cpu, log, { cacheDir: options.cacheDir });
+  const registry = new ModelRegistry(cpu, log, {
+    cacheDir: options.cacheDir,
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...(options.modelMemoryBudget === undefined ? {} : { memoryBudget: options.modelMemoryBudget }),
+  });
 
   const scans: ScanResult[] = [];
   const files = options.modelFiles ?? [];
@@ -196,7 +207,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   }
   log.info(
     { url, repository, files, cores: cpu },
-    `onnx-serve listening on ${url}; loading ${registry.versions().length} model version(s) on ${cpu.usable} usable core(s)`,
+    `onnx-serve listening on ${url}; loading ${registry.versions().filter((v) => v.onDemand === undefined).length} model version(s) ` +
+      `on ${cpu.usable} usable core(s), ${registry.workers.size} worker thread(s)` +
+      (registry.memoryBudget === undefined
+        ? ''
+        : `; ${registry.versions().filter((v) => v.onDemand !== undefined).length} load on demand under a ${registry.memoryBudget.bytes}-byte budget`),
   );
 
   let closing: Promise<void> | undefined;

@@ -160,3 +160,68 @@ export function constantModel(values: number[]): Uint8Array {
     [{ op: 'Constant', inputs: [], outputs: ['y'], floats: { value: values } }],
   );
 }
+
+/** Layer widths of mlpModel's default: x [batch, 64] → 256 → 256 → y [batch, 16], ~340 KB of FP32 weights. */
+export const MLP_LAYERS = [64, 256, 256, 16] as const;
+
+/** The weights of mlpModel(seed): one [in, out] row-major matrix per layer, deterministic in the seed. */
+export function mlpWeights(seed: number, layers: readonly number[] = MLP_LAYERS): Float32Array[] {
+  let state = seed + 1;
+  const random = () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648 - 0.5;
+  };
+  return layers.slice(1).map((width, i) => new Float32Array(layers[i] * width).map(random));
+}
+
+/**
+ * A small multi-layer perceptron: x [batch, layers[0]] → MatMul → Relu → … → MatMul → y [batch, last],
+ * weights from mlpWeights(seed) as initializers, so every seed is a different model of the same size.
+ */
+export function mlpModel(seed: number, layers: readonly number[] = MLP_LAYERS): Uint8Array {
+  const weights = mlpWeights(seed, layers);
+  const valueInfo = (name: string, width: number) => ({
+    name,
+    type: { tensorType: { elemType: ONNX_TYPE_OF.FP32, shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] } } },
+  });
+  const node = [];
+  let last = 'x';
+  for (let i = 0; i < weights.length; i++) {
+    const final = i === weights.length - 1;
+    node.push({ name: `mm${i}`, opType: 'MatMul', input: [last, `w${i}`], output: [final ? 'y' : `mm${i}`] });
+    if (!final) node.push({ name: `relu${i}`, opType: 'Relu', input: [`mm${i}`], output: [`h${i}`] });
+    last = `h${i}`;
+  }
+  return ModelProto.encode(
+    ModelProto.fromObject({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      producerName: 'onnx-serve tests',
+      graph: {
+        name: `mlp${seed}`,
+        node,
+        initializer: weights.map((w, i) => ({
+          name: `w${i}`,
+          dims: [layers[i], layers[i + 1]],
+          dataType: ONNX_TYPE_OF.FP32,
+          rawData: new Uint8Array(w.buffer),
+        })),
+        input: [valueInfo('x', layers[0])],
+        output: [valueInfo('y', layers[layers.length - 1])],
+      },
+    }),
+  ).finish();
+}
+
+/** What mlpModel(seed) computes for one row `x`, in float64 (compare with a tolerance). */
+export function mlpReference(seed: number, x: readonly number[], layers: readonly number[] = MLP_LAYERS): number[] {
+  const weights = mlpWeights(seed, layers);
+  let h = [...x];
+  weights.forEach((w, i) => {
+    const out = Array.from({ length: layers[i + 1] }, (_, j) =>
+      h.reduce((sum, v, k) => sum + v * w[k * layers[i + 1] + j], 0),
+    );
+    h = i === weights.length - 1 ? out : out.map((v) => Math.max(0, v));
+  });
+  return h;
+}

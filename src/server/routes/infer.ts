@@ -50,7 +50,8 @@ export function registerInferRoutes(
   const codec = new JsonCodecPool();
   app.addHook('onClose', async () => codec.close());
   const infer = async (request: FastifyRequest<{ Params: InferParams }>, reply: FastifyReply) => {
-    const model = registry.resolveReady(request.params.model, request.params.version);
+    // A model that loads on demand is loaded here; concurrent requests for it wait for the same load.
+    const model = await registry.acquire(request.params.model, request.params.version);
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     if (body.length === 0) {
       throw invalidArgument(

@@ -17,6 +17,9 @@ export function registerMetadataRoutes(app: FastifyInstance, registry: ModelRegi
   const metadata = async (request: { params: ModelParams }) => {
     const { model, version } = request.params;
     const found = registry.resolve(model, version);
+    // A pipeline has metadata of its own; a model that loads on demand is loaded to read its signature.
+    if (found.spec.config.pipeline === undefined)
+      return modelMetadata(registry, await registry.acquire(model, version));
     if (found.state !== 'READY') throw notReady(found);
     return modelMetadata(registry, found);
   };
@@ -25,7 +28,7 @@ export function registerMetadataRoutes(app: FastifyInstance, registry: ModelRegi
 
   // Triton's model configuration extension, in its ModelConfig form.
   const config = async (request: { params: ModelParams }) =>
-    modelConfiguration(registry.resolveReady(request.params.model, request.params.version));
+    modelConfiguration(await registry.acquire(request.params.model, request.params.version));
   app.get<{ Params: ModelParams }>('/v2/models/:model/config', config);
   app.get<{ Params: ModelParams }>('/v2/models/:model/versions/:version/config', config);
 
