@@ -21,6 +21,7 @@ import { encodeJsonResponse } from '../../protocol/json-encode.js';
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
+import { ClientGone } from '../client-gone.js';
 import { feedableDatatype, runInference, type ReadyModel } from '../../core/inference.js';
 import { checkJsonAnswerSize, DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
 import { JSON_WORKER_MIN_BODY_BYTES, JSON_WORKER_MIN_OUTPUT_ELEMENTS, JsonCodecPool } from '../json-codec-pool.js';
@@ -78,23 +79,12 @@ export function registerInferRoutes(
     }
 
     const receivedAt = performance.now() - reply.elapsedTime;
-    // A client that hangs up before its answer takes its request out of the queue (not out of a running batch).
-    const gone = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableEnded) gone.abort();
-    };
-    reply.raw.once('close', onClose);
-    let response;
-    try {
-      ({ response } = await runInference(model, header, decodeInputs, {
-        requestId: request.id,
-        receivedAt,
-        signal: gone.signal,
-        limits,
-      }));
-    } finally {
-      reply.raw.off('close', onClose);
-    }
+    const { response } = await runInference(model, header, decodeInputs, {
+      requestId: request.id,
+      receivedAt,
+      signal: new ClientGone(reply.raw),
+      limits,
+    });
     const isBinary = raw ? () => true : binaryOutputSelector(header);
     const jsonElements = checkJsonAnswerSize(
       response.outputs.filter((output) => !isBinary(output.name)),
