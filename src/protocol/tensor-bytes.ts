@@ -16,7 +16,7 @@ interface NumericArrayConstructor {
   readonly BYTES_PER_ELEMENT: number;
 }
 
-export const ARRAY_CONSTRUCTORS: Readonly<Record<NumericDatatype, NumericArrayConstructor>> = {
+const ARRAY_CONSTRUCTORS: Readonly<Record<NumericDatatype, NumericArrayConstructor>> = {
   BOOL: Uint8Array,
   UINT8: Uint8Array,
   UINT16: Uint16Array,
