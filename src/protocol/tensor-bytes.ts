@@ -32,7 +32,30 @@ const ARRAY_CONSTRUCTORS: Readonly<Record<NumericDatatype, NumericArrayConstruct
 };
 
 // The bytes of tensors whose aligned copy nobody has asked for yet; an entry goes when `data` is read.
-const pending = new WeakMap<NamedTensor, Uint8Array>();
+const pending = new WeakMap<NamedTensor, { bytes: Uint8Array; datatype: NumericDatatype }>();
+// Where `data` lives once read or set (the accessor below replaces the plain field).
+const materialized = new WeakMap<NamedTensor, TensorData>();
+
+// One getter and setter shared by every such tensor: V8 keeps objects whose accessors are the same
+// functions on one hidden class; a fresh closure per tensor would turn each into a dictionary object.
+const DATA_ACCESSOR: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: NamedTensor): TensorData {
+    let data = materialized.get(this);
+    if (data === undefined) {
+      const { bytes, datatype } = pending.get(this)!;
+      data = numericArrayOver(bytes, datatype);
+      materialized.set(this, data);
+      pending.delete(this);
+    }
+    return data;
+  },
+  set(this: NamedTensor, value: TensorData) {
+    materialized.set(this, value);
+    pending.delete(this);
+  },
+};
 
 function isAligned(bytes: Uint8Array, datatype: NumericDatatype): boolean {
   return bytes.byteOffset % ARRAY_CONSTRUCTORS[datatype].BYTES_PER_ELEMENT === 0;
@@ -61,28 +84,13 @@ export function tensorOverBytes(
 ): NamedTensor {
   if (isAligned(bytes, datatype)) return { name, datatype, shape, data: numericArrayOver(bytes, datatype) };
   const tensor = { name, datatype, shape } as NamedTensor;
-  let data: TensorData | undefined;
-  pending.set(tensor, bytes);
+  pending.set(tensor, { bytes, datatype });
   // An own enumerable accessor, so spreading, cloning and deepEqual see `data` like a plain field.
-  Object.defineProperty(tensor, 'data', {
-    enumerable: true,
-    configurable: true,
-    get(): TensorData {
-      if (data === undefined) {
-        data = numericArrayOver(bytes, datatype);
-        pending.delete(tensor);
-      }
-      return data;
-    },
-    set(value: TensorData) {
-      data = value;
-      pending.delete(tensor);
-    },
-  });
+  Object.defineProperty(tensor, 'data', DATA_ACCESSOR);
   return tensor;
 }
 
 /** The little-endian bytes of a tensor from tensorOverBytes whose aligned copy is not made yet. */
 export function pendingBytesOf(tensor: NamedTensor): Uint8Array | undefined {
-  return pending.get(tensor);
+  return pending.get(tensor)?.bytes;
 }
