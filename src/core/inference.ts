@@ -15,6 +15,7 @@ import {
 } from '../observability/inference-events.js';
 import type { ReadyModelVersion } from '../repository/model-version.js';
 import { protocolShape, type TensorSpec } from '../runtime/signature.js';
+import type { CancelSignal } from '../scheduler/model-queue.js';
 import { checkBatchSize } from './batch-size.js';
 import { classify, requestedClassCount } from './classification.js';
 import { checkBytesElements, checkHeaderLimits, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './request-limits.js';
@@ -37,7 +38,7 @@ export interface InferenceContext {
   /** performance.now() when the request reached the server (default: when runInference was called). */
   receivedAt?: number;
   /** Aborted when the client goes away (connection closed, call cancelled): takes the request out of the queue. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** Tensor and BYTES limits on what the request may ask (default DEFAULT_REQUEST_LIMITS). */
   limits?: RequestLimits;
 }
@@ -109,7 +110,7 @@ async function validateAndRun(
   model: ReadyModel,
   header: InferenceRequestHeader,
   decodeInputs: () => NamedTensor[],
-  signal: AbortSignal | undefined,
+  signal: CancelSignal | undefined,
   onDecoded: (items: number) => void,
 ): Promise<InferenceResult> {
   const { signature } = model.loaded;

@@ -29,6 +29,7 @@ import {
 import { binaryDataSizeOf, decodeJsonTensorData, tensorLabel } from './json-decode.js';
 import { checkTensorData, encodeJsonRequest, encodeJsonResponse } from './json-encode.js';
 import { formatShape } from './shape.js';
+import { numericArrayOver, tensorOverBytes, type NumericData, type NumericDatatype } from './tensor-bytes.js';
 
 // Typed arrays read and write in host byte order, and the wire is little-endian: views over blobs
 // are only right on a little-endian host (x86-64 and arm64 as Node runs them). Checked once, here.
@@ -47,30 +48,6 @@ export interface EncodedBody {
   /** Value for Content-Length. */
   byteLength: number;
 }
-
-type NumericData = Exclude<TensorData, string[]>;
-type NumericDatatype = Exclude<Datatype, 'BYTES'>;
-
-interface NumericArrayConstructor {
-  new (length: number): NumericData;
-  new (buffer: ArrayBufferLike, byteOffset: number, length: number): NumericData;
-  readonly BYTES_PER_ELEMENT: number;
-}
-
-const ARRAY_CONSTRUCTORS: Readonly<Record<NumericDatatype, NumericArrayConstructor>> = {
-  BOOL: Uint8Array,
-  UINT8: Uint8Array,
-  UINT16: Uint16Array,
-  UINT32: Uint32Array,
-  UINT64: BigUint64Array,
-  INT8: Int8Array,
-  INT16: Int16Array,
-  INT32: Int32Array,
-  INT64: BigInt64Array,
-  FP16: Uint16Array,
-  FP32: Float32Array,
-  FP64: Float64Array,
-};
 
 const LENGTH_PREFIX_BYTES = 4;
 
@@ -100,17 +77,6 @@ export function parseHeaderLength(value: string | string[] | undefined, bodyLeng
     throw invalidArgument(`Inference-Header-Content-Length is ${length} but the body has only ${bodyLength} bytes`);
   }
   return length;
-}
-
-/** A typed array over `size` bytes of `buffer` at `offset`: a view when aligned, else an aligned copy. */
-function numericArrayAt(buffer: Uint8Array, offset: number, size: number, datatype: NumericDatatype): NumericData {
-  const ArrayType = ARRAY_CONSTRUCTORS[datatype];
-  const count = size / ArrayType.BYTES_PER_ELEMENT;
-  const byteOffset = buffer.byteOffset + offset;
-  if (byteOffset % ArrayType.BYTES_PER_ELEMENT === 0) return new ArrayType(buffer.buffer, byteOffset, count);
-  const copy = new ArrayType(count);
-  new Uint8Array(copy.buffer, 0, size).set(buffer.subarray(offset, offset + size));
-  return copy;
 }
 
 /**
@@ -158,20 +124,33 @@ function decodeBytesElements(
   return elements;
 }
 
-/** Decodes the blob of a tensor listed with binary_data_size; throws invalidArgument naming it. */
-function decodeBlob(buffer: Uint8Array, offset: number, size: number, tensor: TensorHeader, label: string): TensorData {
+/**
+ * Decodes the blob of a tensor listed with binary_data_size; throws invalidArgument naming it.
+ * With `deferCopy` (a request's inputs) an unaligned numeric blob stays where it is until its
+ * elements are read (tensor-bytes.ts), so that batching copies it once, into the batch.
+ */
+function decodeBlob(
+  buffer: Uint8Array,
+  offset: number,
+  size: number,
+  tensor: TensorHeader,
+  label: string,
+  deferCopy: boolean,
+): NamedTensor {
   const left = buffer.length - offset;
   if (size > left) {
     throw invalidArgument(
       `${label}: parameters.binary_data_size is ${size} but only ${left} bytes of the body are left for it`,
     );
   }
-  return decodeTensorBlob(
-    buffer.subarray(offset, offset + size),
-    tensor,
-    label,
-    `parameters.binary_data_size is ${size}`,
-  );
+  const blob = buffer.subarray(offset, offset + size);
+  const sizeText = `parameters.binary_data_size is ${size}`;
+  const { name, datatype, shape } = tensor;
+  if (datatype === 'BYTES' || !deferCopy) {
+    return { name, datatype, shape, data: decodeTensorBlob(blob, tensor, label, sizeText) };
+  }
+  checkNumericBlob(blob, { datatype, shape }, label, sizeText);
+  return tensorOverBytes(name, datatype, shape, blob);
 }
 
 /**
@@ -185,19 +164,28 @@ export function decodeTensorBlob(
   label: string,
   sizeText: string,
 ): TensorData {
-  const count = elementCount(tensor.shape);
   if (tensor.datatype === 'BYTES') {
+    const count = elementCount(tensor.shape);
     return decodeBytesElements(blob, 0, blob.length, count, `${label} shape ${formatShape(tensor.shape)}`);
   }
-  const needed = count * DATATYPES[tensor.datatype].byteSize;
+  checkNumericBlob(blob, { datatype: tensor.datatype, shape: tensor.shape }, label, sizeText);
+  return numericArrayOver(blob, tensor.datatype);
+}
+
+/** A numeric blob holds exactly what the shape needs, and BOOL bytes are 0 or 1. */
+function checkNumericBlob(
+  blob: Uint8Array,
+  tensor: { datatype: NumericDatatype; shape: readonly number[] },
+  label: string,
+  sizeText: string,
+): void {
+  const needed = elementCount(tensor.shape) * DATATYPES[tensor.datatype].byteSize;
   if (blob.length !== needed) {
     throw invalidArgument(
       `${label}: ${sizeText} but shape ${formatShape(tensor.shape)} of ${tensor.datatype} needs ${needed} bytes`,
     );
   }
-  const data = numericArrayAt(blob, 0, blob.length, tensor.datatype);
-  if (tensor.datatype === 'BOOL') checkBoolBytes(data as Uint8Array, label);
-  return data;
+  if (tensor.datatype === 'BOOL') checkBoolBytes(blob, label);
 }
 
 function checkBoolBytes(bytes: Uint8Array, label: string): void {
@@ -217,6 +205,8 @@ function decodeTensors(
   tensors: readonly TensorHeader[],
   list: 'inputs' | 'outputs',
 ): NamedTensor[] {
+  // Inputs go on to a batch (where an unaligned blob is copied once, into it); outputs go to a caller.
+  const deferCopy = list === 'inputs';
   let offset = headerLength;
   const decoded = tensors.map((tensor, index): NamedTensor => {
     const label = tensorLabel(list, index, tensor.name);
@@ -224,9 +214,9 @@ function decodeTensors(
     if (size === undefined) return decodeJsonTensorData(tensor, index, list);
     if (tensor.data !== undefined)
       throw invalidArgument(`${label} has both data and parameters.binary_data_size; send one`);
-    const data = decodeBlob(buffer, offset, size, tensor, label);
+    const decodedTensor = decodeBlob(buffer, offset, size, tensor, label, deferCopy);
     offset += size;
-    return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, data };
+    return decodedTensor;
   });
   if (offset < buffer.length) {
     throw invalidArgument(
@@ -300,9 +290,8 @@ export function decodeRawBody(
     );
   }
   fillShape(buffer.length / byteSize, 'elements');
-  const data = numericArrayAt(buffer, 0, buffer.length, input.datatype);
-  if (input.datatype === 'BOOL') checkBoolBytes(data as Uint8Array, label);
-  return { name: input.name, datatype: input.datatype, shape, data };
+  if (input.datatype === 'BOOL') checkBoolBytes(buffer, label);
+  return tensorOverBytes(input.name, input.datatype, shape, buffer);
 }
 
 function booleanParameter(parameters: Parameters | undefined, key: string, field: string): boolean | undefined {

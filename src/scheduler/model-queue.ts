@@ -38,9 +38,19 @@ interface Request extends Queued {
   /** Its timeout in µs and where it came from, for the 504 message. */
   timeout?: Deadline;
   /** Aborted when the client goes away; watched while the request waits in the queue. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** Undoes the deadline timer and the abort listener once the request leaves the queue. */
   release?: () => void;
+}
+
+/**
+ * What the queue needs of a cancellation: an AbortSignal has it, and so has the HTTP route's lighter
+ * per-request handle (server/client-gone.ts), which needs no AbortController.
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** A request's timeout, already resolved against the model's queue policy (see effectiveTimeout). */
@@ -54,7 +64,7 @@ export interface RunOptions {
   /** Dropped with 504 if still queued this long after submission. */
   timeout?: Deadline;
   /** Aborting it (the client went away) takes the request out of the queue unrun. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 }
 
 export interface ModelQueueOptions {

@@ -3,6 +3,7 @@
  * over typed arrays: the scheduler decides who runs together, these only move the numbers.
  */
 import { DATATYPES, elementCount, type NamedTensor, type TensorData } from '../protocol/datatypes.js';
+import { pendingBytesOf } from '../protocol/tensor-bytes.js';
 
 type Settable = { set(source: ArrayLike<number | bigint>, offset: number): void };
 
@@ -28,7 +29,11 @@ export function itemsOf(inputs: readonly NamedTensor[]): number {
   return inputs[0]?.shape[0] ?? 1;
 }
 
-/** One input list for the whole batch: each input concatenated along dimension 0, in request order. */
+/**
+ * One input list for the whole batch: each input concatenated along dimension 0, in request order.
+ * A lone request's tensors pass as they are. An input still over unaligned bytes (tensor-bytes.ts)
+ * is copied from those bytes straight into the batch's buffer, without an aligned copy first.
+ */
 export function concatAlongBatch(requests: ReadonlyArray<readonly NamedTensor[]>): NamedTensor[] {
   if (requests.length === 1) return [...requests[0]];
   return requests[0].map((first) => {
@@ -39,12 +44,22 @@ export function concatAlongBatch(requests: ReadonlyArray<readonly NamedTensor[]>
     if (first.datatype === 'BYTES') {
       data = parts.flatMap((part) => part.data as string[]);
     } else {
-      data = DATATYPES[first.datatype].create(elementCount(shape));
+      const batchData = DATATYPES[first.datatype].create(elementCount(shape)) as Exclude<TensorData, string[]>;
+      const batchBytes = new Uint8Array(batchData.buffer, batchData.byteOffset, batchData.byteLength);
+      const byteSize = DATATYPES[first.datatype].byteSize;
       let offset = 0;
       for (const part of parts) {
-        (data as Settable).set(part.data as ArrayLike<number | bigint>, offset);
-        offset += part.data.length;
+        const bytes = pendingBytesOf(part);
+        // Little-endian bytes of the same datatype are the elements themselves (FP16 as its bits).
+        if (bytes !== undefined) {
+          batchBytes.set(bytes, offset * byteSize);
+          offset += bytes.length / byteSize;
+        } else {
+          (batchData as Settable).set(part.data as ArrayLike<number | bigint>, offset);
+          offset += part.data.length;
+        }
       }
+      data = batchData;
     }
     return { name: first.name, datatype: first.datatype, shape, data };
   });

@@ -12,7 +12,7 @@ import { encodeRequest, postInference } from '../../src/bench/wire.js';
 import { HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
 import type { Datatype, NamedTensor } from '../../src/protocol/datatypes.js';
 import type { RunningServer } from '../../src/server/start.js';
-import { identityModelForEveryDatatype, writeRepositoryModel } from '../helpers/onnx-builder.js';
+import { identityModelForEveryDatatype, passThroughModel, writeRepositoryModel } from '../helpers/onnx-builder.js';
 import { startTestServer } from '../helpers/server.js';
 
 /** Two rows of three per datatype, with the values that break careless codecs. */
@@ -46,6 +46,14 @@ before(async () => {
     'every-datatype',
     identityModelForEveryDatatype(DATATYPES),
     'warmup: { runs: 1 }\n',
+  );
+  await writeRepositoryModel(
+    repository,
+    'pass-through',
+    passThroughModel([
+      { input: 'in_FP32', output: 'out_FP32', datatype: 'FP32', shape: ['batch', 3] },
+      { input: 'in_INT64', output: 'out_INT64', datatype: 'INT64', shape: ['batch', 3] },
+    ]),
   );
   server = await startTestServer({ modelRepository: repository });
   url = `${server.url}/v2/models/every-datatype/infer`;
@@ -93,6 +101,69 @@ describe('binary and JSON tensors', () => {
       undefined,
       'binary_data: false keeps that output in JSON',
     );
+  });
+});
+
+describe('large binary answers (written as their parts, not joined first)', () => {
+  // 3 × 40,000 FP32 and INT64 values: answers of ~1.4 MB, well past the size that is streamed.
+  const rows = 40_000;
+  const fp32 = Float32Array.from({ length: rows * 3 }, (_, i) => (i % 7 === 0 ? -i : i / 3));
+  const int64 = BigInt64Array.from({ length: rows * 3 }, (_, i) => BigInt(i) * 2n ** 40n - 2n ** 62n);
+  const large = (): NamedTensor[] => [
+    { name: 'in_FP32', datatype: 'FP32', shape: [rows, 3], data: fp32 },
+    { name: 'in_INT64', datatype: 'INT64', shape: [rows, 3], data: int64 },
+  ];
+  const request = () =>
+    encodeRequest({ inputs: large(), outputs: [{ name: 'out_FP32' }, { name: 'out_INT64' }] }, 'binary');
+  const passThroughUrl = () => `${server.url}/v2/models/pass-through/infer`;
+
+  it('have a Content-Length and an Inference-Header-Content-Length that match the bytes sent', async () => {
+    const encoded = request();
+    const reply = await fetch(passThroughUrl(), {
+      method: 'POST',
+      headers: { 'accept-encoding': 'identity', ...encoded.headers },
+      body: encoded.body,
+    });
+    const body = Buffer.from(await reply.arrayBuffer());
+    assert.equal(reply.status, 200, body.toString('utf8', 0, 300));
+    assert.equal(reply.headers.get('transfer-encoding'), null, 'not chunked');
+    assert.equal(Number(reply.headers.get('content-length')), body.length);
+    const headerLength = Number(reply.headers.get(HEADER_LENGTH_HEADER));
+    const header = JSON.parse(body.toString('utf8', 0, headerLength)) as {
+      outputs: { name: string; parameters: { binary_data_size: number } }[];
+    };
+    assert.deepEqual(
+      header.outputs.map((output) => [output.name, output.parameters.binary_data_size]),
+      [
+        ['out_FP32', fp32.byteLength],
+        ['out_INT64', int64.byteLength],
+      ],
+    );
+    assert.equal(body.length, headerLength + fp32.byteLength + int64.byteLength);
+    const blobs = body.subarray(headerLength);
+    assert.equal(blobs.subarray(0, fp32.byteLength).compare(Buffer.from(fp32.buffer)), 0, 'FP32 bit for bit');
+    assert.equal(blobs.subarray(fp32.byteLength).compare(Buffer.from(int64.buffer)), 0, 'INT64 bit for bit');
+  });
+
+  it('are the same bytes when gzip is asked for, and the server keeps serving', async () => {
+    const plain = await postInference(passThroughUrl(), request());
+    const encoded = request();
+    const reply = await fetch(passThroughUrl(), {
+      method: 'POST',
+      headers: { 'accept-encoding': 'gzip', ...encoded.headers },
+      body: encoded.body,
+    });
+    const body = new Uint8Array(await reply.arrayBuffer());
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers.get('content-encoding'), 'gzip');
+    assert.equal(plain.status, 200, plain.error);
+    // The header's JSON differs by its timings (queue_ms); the blobs after it must not.
+    const headerLength = Number(reply.headers.get(HEADER_LENGTH_HEADER));
+    assert.equal(body.length, headerLength + fp32.byteLength + int64.byteLength, 'fetch unzipped all of it');
+    const blobs = Buffer.from(body.buffer, body.byteOffset + headerLength);
+    assert.equal(blobs.compare(Buffer.concat([Buffer.from(fp32.buffer), Buffer.from(int64.buffer)])), 0);
+    assert.deepEqual(plain.response!.outputs[0].data, fp32);
+    assert.deepEqual(plain.response!.outputs[1].data, int64);
   });
 });
 

@@ -14,6 +14,8 @@ import {
 } from '../../src/protocol/binary-extension.js';
 import type { Datatype, NamedTensor, TensorData } from '../../src/protocol/datatypes.js';
 import { parseInferenceRequest, type InferenceRequest } from '../../src/protocol/json-codec.js';
+import { pendingBytesOf } from '../../src/protocol/tensor-bytes.js';
+import { concatAlongBatch } from '../../src/scheduler/tensor-batch.js';
 import { assertInvalid } from '../helpers/assert-invalid.js';
 
 /** The body as one Buffer, placed at `shift` bytes into a fresh ArrayBuffer to control alignment. */
@@ -106,6 +108,75 @@ describe('binary requests', () => {
     assert.notEqual(copy.buffer, unaligned.buffer);
     assert.equal(copy.byteOffset % 4, 0);
     assert.deepEqual(copy, input.data);
+  });
+
+  // Every numeric datatype at every misalignment its element size allows, with the values that break
+  // a wrong path: FP16 bit patterns (NaN, -0, subnormal), INT64/UINT64 beyond 2^53, BOOL 0/1.
+  type Numeric = Exclude<TensorData, string[]>;
+  const EXACT: [Datatype, Numeric, Numeric][] = [
+    ['FP32', new Float32Array([1.5, -0, NaN]), new Float32Array([Infinity, 3.4028234663852886e38])],
+    ['FP64', new Float64Array([Math.PI, -0]), new Float64Array([Number.MIN_VALUE, NaN, 1e308])],
+    ['FP16', new Uint16Array([0x7e00, 0x8000, 0x0001]), new Uint16Array([0x3c00, 0xfbff])],
+    ['INT64', new BigInt64Array([-(2n ** 63n), 2n ** 53n + 1n]), new BigInt64Array([2n ** 63n - 1n])],
+    ['UINT64', new BigUint64Array([2n ** 64n - 1n]), new BigUint64Array([0n, 2n ** 53n + 1n])],
+    ['INT32', new Int32Array([-(2 ** 31), 7]), new Int32Array([2 ** 31 - 1])],
+    ['UINT32', new Uint32Array([2 ** 32 - 1]), new Uint32Array([0, 1])],
+    ['INT16', new Int16Array([-32768, 1]), new Int16Array([32767])],
+    ['UINT16', new Uint16Array([65535]), new Uint16Array([0, 9])],
+    ['INT8', new Int8Array([-128, 127]), new Int8Array([0])],
+    ['UINT8', new Uint8Array([255]), new Uint8Array([0, 1])],
+    ['BOOL', new Uint8Array([1, 0]), new Uint8Array([1])],
+  ];
+  for (const [datatype, first, second] of EXACT) {
+    test(`${datatype}: unaligned blobs are copied once, into the batch, bit for bit`, () => {
+      const request = (data: TensorData, shift: number) => {
+        const input: NamedTensor = { name: 'x', datatype, shape: [data.length], data };
+        const encoded = encodeBinaryRequest({ inputs: [input] });
+        const body = bodyOf(encoded, shift);
+        return decodeBinaryRequest(body, encoded.headerLength).inputs;
+      };
+      const bytesOf = (data: TensorData) => {
+        const view = data as Numeric;
+        return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+      };
+      const elementSize = first.BYTES_PER_ELEMENT;
+      let unalignedSeen = 0;
+      for (let shift = 0; shift < 8; shift++) {
+        const a = request(first, shift);
+        const b = request(second, shift + 1);
+        const unalignedA = pendingBytesOf(a[0]) !== undefined;
+        if (unalignedA) unalignedSeen++;
+        const batch = concatAlongBatch([a, b]);
+        assert.equal(pendingBytesOf(a[0]) !== undefined, unalignedA, 'batching made no aligned copy of a');
+        assert.deepEqual(batch[0].shape, [first.length + second.length]);
+        assert.equal(batch[0].data.constructor, first.constructor);
+        assert.deepEqual(
+          bytesOf(batch[0].data),
+          Buffer.concat([bytesOf(first), bytesOf(second)]),
+          `${datatype} shifted by ${shift}`,
+        );
+        // A lone request's tensor passes as it is; reading it makes the one aligned copy.
+        const [alone] = concatAlongBatch([a]);
+        assert.equal(alone, a[0]);
+        assert.equal((alone.data as Numeric).byteOffset % elementSize, 0);
+        assert.deepEqual(bytesOf(alone.data), bytesOf(first));
+        assert.equal(pendingBytesOf(alone), undefined);
+        assert.equal(alone.data, alone.data, 'the aligned copy is made once and kept');
+      }
+      // Eight shifts put every element size at every misalignment; bytes are never misaligned.
+      assert.equal(unalignedSeen, elementSize === 1 ? 0 : 8 - 8 / elementSize);
+    });
+  }
+
+  test('an unaligned raw body is read once its elements are asked for, and keeps its shape', () => {
+    const values = new Float32Array([1, -2, 3.25, NaN]);
+    const backing = Buffer.alloc(values.byteLength + 1);
+    const body = backing.subarray(1);
+    Buffer.from(values.buffer).copy(body);
+    const tensor = decodeRawBody(body, { name: 'x', datatype: 'FP32', shape: [-1, 2] });
+    assert.deepEqual(pendingBytesOf(tensor), body);
+    assert.deepEqual({ ...tensor }, { name: 'x', datatype: 'FP32', shape: [2, 2], data: values });
+    assert.equal(pendingBytesOf(tensor), undefined);
   });
 
   test('a header length equal to the body length means JSON only', () => {

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   binaryOutputSelector,
@@ -6,6 +7,7 @@ import {
   encodeBinaryResponse,
   HEADER_LENGTH_HEADER,
   parseHeaderLength,
+  type EncodedBody,
 } from '../../protocol/binary-extension.js';
 import { invalidArgument } from '../../protocol/errors.js';
 import type { NamedTensor } from '../../protocol/datatypes.js';
@@ -19,6 +21,7 @@ import { encodeJsonResponse } from '../../protocol/json-encode.js';
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
+import { ClientGone } from '../client-gone.js';
 import { feedableDatatype, runInference, type ReadyModel } from '../../core/inference.js';
 import { checkJsonAnswerSize, DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
 import { JSON_WORKER_MIN_BODY_BYTES, JSON_WORKER_MIN_OUTPUT_ELEMENTS, JsonCodecPool } from '../json-codec-pool.js';
@@ -77,23 +80,12 @@ export function registerInferRoutes(
     }
 
     const receivedAt = performance.now() - reply.elapsedTime;
-    // A client that hangs up before its answer takes its request out of the queue (not out of a running batch).
-    const gone = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableEnded) gone.abort();
-    };
-    reply.raw.once('close', onClose);
-    let response;
-    try {
-      ({ response } = await runInference(model, header, decodeInputs, {
-        requestId: request.id,
-        receivedAt,
-        signal: gone.signal,
-        limits,
-      }));
-    } finally {
-      reply.raw.off('close', onClose);
-    }
+    const { response } = await runInference(model, header, decodeInputs, {
+      requestId: request.id,
+      receivedAt,
+      signal: new ClientGone(reply.raw),
+      limits,
+    });
     const isBinary = raw ? () => true : binaryOutputSelector(header);
     const jsonElements = checkJsonAnswerSize(
       response.outputs.filter((output) => !isBinary(output.name)),
@@ -101,10 +93,8 @@ export function registerInferRoutes(
     );
     if (response.outputs.some((output) => isBinary(output.name))) {
       const encoded = encodeBinaryResponse(response, isBinary);
-      return reply
-        .header(HEADER_LENGTH_HEADER, String(encoded.headerLength))
-        .type('application/octet-stream')
-        .send(Buffer.concat(encoded.chunks, encoded.byteLength));
+      reply.header(HEADER_LENGTH_HEADER, String(encoded.headerLength)).type('application/octet-stream');
+      return reply.send(binaryAnswerBody(encoded, reply));
     }
     if (jsonElements >= jsonWorkers.minOutputElements) {
       return reply.type('application/json').send(await codec.encodeResponse(response));
@@ -124,6 +114,21 @@ export function registerInferRoutes(
   // Inference answers alone are compressed on request (src/server/app.ts says why).
   app.post('/v2/models/:model/infer', { onRequest: refuseWhenFull, compress: {} }, infer);
   app.post('/v2/models/:model/versions/:version/infer', { onRequest: refuseWhenFull, compress: {} }, infer);
+}
+
+/**
+ * Below this, a binary answer is joined into one Buffer: the copy is cheaper than a stream's
+ * machinery. From here on its parts are written as they lie (the outputs' own memory), not copied.
+ */
+const STREAMED_ANSWER_MIN_BYTES = 64 * 1024;
+
+/** A binary answer's body: one Buffer when small, else a stream of its parts with Content-Length set. */
+function binaryAnswerBody(encoded: EncodedBody, reply: FastifyReply): Buffer | Readable {
+  if (encoded.byteLength < STREAMED_ANSWER_MIN_BYTES) return Buffer.concat(encoded.chunks, encoded.byteLength);
+  // A stream has no length of its own: without this header the answer would go chunked.
+  reply.header('content-length', String(encoded.byteLength));
+  const parts = encoded.chunks.map((chunk) => Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  return Readable.from(parts);
 }
 
 /** Raw mode: the body is the bytes of the model's only input, as batch 1 (Triton's rule). */
