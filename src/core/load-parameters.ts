@@ -109,6 +109,8 @@ function filesOutsideModelFolder(config: ModelConfig): string[] {
       file,
     ]),
   ];
+  // The int8 variant's calibration inputs are read at load, like any other file the config names.
+  files.push(['quantization.calibration', config.quantization?.calibration]);
   const postprocess = config.postprocess;
   if (postprocess?.type === 'top_k') files.push(['postprocess.labels_file', postprocess.labels_file]);
   if (postprocess?.type === 'ctc') files.push(['postprocess.dictionary_file', postprocess.dictionary_file]);

@@ -309,6 +309,10 @@ describe("the config: Triton's ModelConfig or config.yaml's keys", () => {
         JSON.stringify({ postprocess: { type: 'ctc', dictionary_file: '../../etc/passwd' } }),
         'postprocess.dictionary_file is "../../etc/passwd"',
       ],
+      [
+        JSON.stringify({ precision: 'int8', quantization: { calibration: '../../etc' } }),
+        'quantization.calibration is "../../etc"',
+      ],
     ];
     const before = await configOf('simple');
     for (const [config, what] of cases) {
