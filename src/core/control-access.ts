@@ -42,7 +42,7 @@ export class ControlAccess {
   }
 
   /** The repository index, in every mode; call authorize() first. */
-  index(registry: ModelRegistry, readyOnly: boolean): IndexEntry[] {
+  async index(registry: ModelRegistry, readyOnly: boolean): Promise<IndexEntry[]> {
     const control = this.#options.control;
     if (control !== undefined) return control.index(readyOnly);
     return repositoryIndex(registry, { readyOnly });

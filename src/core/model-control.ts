@@ -4,7 +4,13 @@ import type { Logger } from 'pino';
 import { invalidArgument, notFound } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import type { ModelVersion } from '../repository/model-version.js';
-import { MODEL_NAME, scanRepository, type ModelVersionSpec, type ScanOptions } from '../repository/scan.js';
+import {
+  MODEL_NAME,
+  modelFolderNames,
+  scanRepository,
+  type ModelVersionSpec,
+  type ScanOptions,
+} from '../repository/scan.js';
 import { repositoryIndex, type IndexEntry } from './repository-index.js';
 import { loadFailure, type LoadOptions } from './load-parameters.js';
 import { createHash } from 'node:crypto';
@@ -52,8 +58,24 @@ export class ModelControl {
     this.#folders = await this.#folderFingerprints();
   }
 
-  /** The registry's rows, then (unless readyOnly) the unloaded models as UNAVAILABLE, reason "unloaded". */
-  index(readyOnly = false): IndexEntry[] {
+  /**
+   * The index: the registry's rows, then (unless readyOnly) the unloaded models as UNAVAILABLE, reason
+   * "unloaded", and by name only every folder of the repository that was never loaded, read afresh
+   * (as Triton lists them, so that a folder copied in after startup shows before its load call).
+   */
+  async index(readyOnly = false): Promise<IndexEntry[]> {
+    const rows = this.#rows(readyOnly);
+    if (readyOnly) return rows;
+    const listed = new Set(rows.map((row) => row.name));
+    const folders = await modelFolderNames(this.#repository).catch((error: unknown) => {
+      this.#log.warn({ err: error }, `repository index: cannot list ${this.#repository}; listing loaded models only`);
+      return [];
+    });
+    const neverLoaded = folders.filter((name) => !listed.has(name)).map((name): IndexEntry => ({ name }));
+    return [...rows, ...neverLoaded].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  #rows(readyOnly: boolean): IndexEntry[] {
     const served = repositoryIndex(this.#registry, {
       readyOnly,
       reloadFailure: (name, version) => this.reloadFailure(name, version),
@@ -83,7 +105,7 @@ export class ModelControl {
     return this.#serialised(async () => {
       checkModelName(name);
       await this.#load(name, options);
-      const entries = this.index().filter((e) => e.name === name);
+      const entries = this.#rows(false).filter((e) => e.name === name);
       if (!entries.some((e) => e.state === 'READY' || e.state === 'UNLOADED')) {
         throw invalidArgument(
           loadFailure(

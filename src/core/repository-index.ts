@@ -10,7 +10,8 @@ export interface IndexEntry {
   name: string;
   /** Absent for a model whose folder could not be read at all. */
   version?: string;
-  state: ModelState;
+  /** Absent for a folder in the repository that was never loaded (Triton's name-only row). */
+  state?: ModelState;
   reason?: string;
 }
 

@@ -147,12 +147,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
             ),
           })),
         }),
-    RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }, _signal, authorization) => {
+    RepositoryIndex: unary('RepositoryIndex', async (request: { ready: boolean }, _signal, authorization) => {
       access.authorize(authorization);
+      const entries = await access.index(registry, request.ready);
       return {
-        models: access
-          .index(registry, request.ready)
-          .map((entry) => ({ ...entry, version: entry.version ?? '', reason: entry.reason ?? '' })),
+        models: entries.map((entry) => ({
+          ...entry,
+          version: entry.version ?? '',
+          state: entry.state ?? '',
+          reason: entry.reason ?? '',
+        })),
       };
     }),
     RepositoryModelLoad: unary(

@@ -97,6 +97,21 @@ export async function scanRepository(repository: string, options: ScanOptions = 
   return result;
 }
 
+/**
+ * The names of the model folders in a repository, read afresh: what an index lists even before a
+ * folder is loaded (Triton lists every folder). Empty for KServe's single-model layout.
+ */
+export async function modelFolderNames(repository: string): Promise<string[]> {
+  const root = path.resolve(repository);
+  if (existsSync(path.join(root, 'model.onnx'))) return [];
+  const names: string[] = [];
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    if (entry.name.startsWith('.') || !MODEL_NAME.test(entry.name)) continue;
+    if ((await followFolder(root, entry)).isFolder) names.push(entry.name);
+  }
+  return names.sort((a, b) => a.localeCompare(b));
+}
+
 async function scanModel(name: string, dir: string, options: ScanOptions): Promise<ModelVersionSpec[]> {
   const { config, file: configPath } = await configOf(name, dir, options);
   const fileName = config.default_model_filename ?? 'model.onnx';

@@ -273,6 +273,41 @@ describe('model control in explicit mode', () => {
   });
 });
 
+describe('the index in explicit mode, with a folder added after startup', () => {
+  it('lists the new folder by name only (as Triton), then READY once loaded, on HTTP and gRPC', async () => {
+    const repository = await clsRepository(SHAPE);
+    const late = await startTestServer({
+      modelRepository: repository,
+      modelControlMode: 'explicit',
+      insecureControl: true,
+      grpcPort: 0,
+    });
+    const lateGrpc = createInferenceClient(late.grpc!.address);
+    try {
+      await mkdir(path.join(repository, 'late', '1'), { recursive: true });
+      await copyFile(CLS, path.join(repository, 'late', '1', 'model.onnx'));
+      const before = await postJson(`${late.url}/v2/repository/index`, '');
+      assert.deepEqual(before.body, [{ name: 'cls', version: '1', state: 'READY' }, { name: 'late' }]);
+      const ready = await postJson(`${late.url}/v2/repository/index`, '{"ready":true}');
+      assert.deepEqual(ready.body, [{ name: 'cls', version: '1', state: 'READY' }]);
+      assert.deepEqual((await lateGrpc.repositoryIndex({})).models, [
+        { name: 'cls', version: '1', state: 'READY', reason: '' },
+        { name: 'late', version: '', state: '', reason: '' },
+      ]);
+      const load = await postJson(`${late.url}/v2/repository/models/late/load`, '');
+      assert.deepEqual([load.status, load.body], [200, [{ name: 'late', version: '1', state: 'READY' }]]);
+      assert.deepEqual((await postJson(`${late.url}/v2/repository/index`, '')).body, [
+        { name: 'cls', version: '1', state: 'READY' },
+        { name: 'late', version: '1', state: 'READY' },
+      ]);
+    } finally {
+      lateGrpc.close();
+      await late.close();
+      await rm(repository, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('model control off or unguarded', () => {
   it("mode none: the index answers (as Triton's does); load and unload answer 503 with Triton's wording, on HTTP and gRPC", async () => {
     const plain = await startTestServer({ modelRepository: dir, grpcPort: 0 });
