@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LevelWithSilent, Logger } from 'pino';
-import { createLogger, LOG_FORMATS, type LogFormat } from '../observability/logger.js';
+import { createLogger, endLogs, LOG_FORMATS, type LogFormat } from '../observability/logger.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../processing/image-decode.js';
 import { DEFAULT_BODY_LIMIT } from '../server/app.js';
 import { DEFAULT_MAX_INFLIGHT_BYTES } from '../server/inflight-bytes.js';
@@ -252,14 +252,11 @@ export function registerServeCommand(program: Command): void {
 // Bounds the wait for a log destination that no longer drains (a closed or stuck stdout).
 const LOG_FLUSH_TIMEOUT_MS = 2000;
 
-/**
- * Exits once every log line is written. pino writes asynchronously: exiting at once could leave a
- * write in flight that lands after the lines flushed at exit, so the last line would not be last.
- */
+/** Exits once every log line is written, so that the last line logged is the last one out. */
 function exitAfterLogs(log: Logger, code: number): void {
   process.exitCode = code;
-  setTimeout(() => process.exit(code), LOG_FLUSH_TIMEOUT_MS);
-  log.flush(() => process.exit(code));
+  setTimeout(() => process.exit(code), LOG_FLUSH_TIMEOUT_MS).unref();
+  endLogs(log, () => process.exit(code));
 }
 
 function parseMemoryBudget(value: string): number {

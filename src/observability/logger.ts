@@ -33,3 +33,19 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       : {}),
   });
 }
+
+/**
+ * Ends the logger's destination and calls `done` once every line is written. pino writes
+ * asynchronously, and its `flush(cb)` calls back at once while a write is still in flight: a process
+ * exiting then could have that earlier line land after the lines flushed at exit, out of order.
+ */
+export function endLogs(log: Logger, done: () => void): void {
+  const stream = (log as unknown as Record<symbol, NodeJS.WritableStream | undefined>)[pino.symbols.streamSym];
+  if (stream === undefined || (stream as { destroyed?: boolean }).destroyed === true) {
+    done();
+    return;
+  }
+  stream.once('close', done);
+  stream.once('error', done);
+  stream.end();
+}
