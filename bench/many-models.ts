@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { runLevel, type LevelResult } from '../src/bench/load-generator.js';
 import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest } from '../src/bench/wire.js';
+import { parseByteSize } from '../src/repository/on-demand.js';
 import { MLP_LAYERS, mlpModel } from '../test/helpers/onnx-builder.js';
 
 const flag = (name: string, fallback: string) => {
@@ -39,6 +40,7 @@ const serveArgs = [
   ...flag('--serve', '').split(' ').filter(Boolean),
   ...(budget === '' ? [] : ['--model-memory-budget', budget]),
 ];
+const budgetBytes = budget === '' ? 0 : parseByteSize(budget);
 const COLD_MODELS = 20;
 /** The built CLI to run: another build (say, main's, copied aside) compares before and after. */
 const cli = flag('--cli', 'dist/cli/index.js');
@@ -186,6 +188,24 @@ async function once(url: string, model: string): Promise<{ ms: number; ok: boole
 
 /** With a budget: cold requests (load + warmup + run), warm c=1, then one request to every model with RSS sampled. */
 async function budgetCells(url: string, pid: number, count: number, base: { rssMb: number }) {
+  // Sampled from ready to the end: cold loads, warm requests and the pass over every model.
+  let peak = status(pid).rssMb;
+  const sampler = setInterval(() => (peak = Math.max(peak, status(pid).rssMb)), 20);
+  try {
+    await budgetRequests(url, pid, count);
+  } finally {
+    clearInterval(sampler);
+  }
+  const after = status(pid);
+  const bound = base.rssMb + budgetBytes / 2 ** 20;
+  console.log(
+    `  RSS peak ${peak.toFixed(0)} MB = base ${base.rssMb.toFixed(0)} + ${(peak - base.rssMb).toFixed(0)} MB; ` +
+      `budget ${budget} + base = ${bound.toFixed(0)} MB: ${peak <= bound ? 'within' : 'OVER'}; after ${after.rssMb.toFixed(0)} MB, ` +
+      `${after.threads} threads (load ${load()})`,
+  );
+}
+
+async function budgetRequests(url: string, pid: number, count: number) {
   const cold: number[] = [];
   for (let i = 0; i < Math.min(COLD_MODELS, count); i++) {
     const answer = await once(url, `mlp${i}`);
@@ -199,8 +219,6 @@ async function budgetCells(url: string, pid: number, count: number, base: { rssM
   );
   const warm = await c1(url, 'mlp0');
   console.log(`  warm c=1 mlp0: p50 ${ms(warm.p50Ms)} ms, p99 ${ms(warm.p99Ms)} ms (load ${load()})`);
-  let peak = status(pid).rssMb;
-  const sampler = setInterval(() => (peak = Math.max(peak, status(pid).rssMb)), 20);
   const started = performance.now();
   let failed = 0;
   let firstError: string | undefined;
@@ -211,17 +229,14 @@ async function budgetCells(url: string, pid: number, count: number, base: { rssM
       firstError ??= `mlp${i}: ${answer.error}`;
     }
   }
-  clearInterval(sampler);
-  const after = status(pid);
   const metrics = await (await fetch(`${url}/metrics`)).text();
   const total = (name: string) =>
     [...metrics.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
   console.log(
     `  one request to each of the ${count} models: ${((performance.now() - started) / 1000).toFixed(1)} s, ` +
       `${count - failed} answered, ${failed} failed${firstError === undefined ? '' : ` (${firstError})`}; ` +
-      `loads ${total('onnx_serve_model_loads_total')}, evictions ${total('onnx_serve_model_evictions_total')}; ` +
-      `RSS peak ${peak.toFixed(0)} MB = base ${base.rssMb.toFixed(0)} + ${(peak - base.rssMb).toFixed(0)} MB ` +
-      `(budget ${budget}), after ${after.rssMb.toFixed(0)} MB, ${after.threads} threads (load ${load()})`,
+      `loads ${total('onnx_serve_model_loads_total')}, evictions ${total('onnx_serve_model_evictions_total')}, ` +
+      `${status(pid).rssMb.toFixed(0)} MB (load ${load()})`,
   );
 }
 

@@ -88,6 +88,8 @@ export class ModelRegistry {
     for (const version of this.versions().filter(isPipeline)) {
       this.#loader.settlePipeline(version, (step) => this.resolveReady(step));
     }
+    // What the process holds now, threads started and pipelines loaded, is the base the budget adds to.
+    this.memoryBudget?.settle();
     this.#loaded = true;
   }
 
