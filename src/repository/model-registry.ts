@@ -76,7 +76,7 @@ export class ModelRegistry {
    */
   async loadAll(): Promise<void> {
     // Threads started before the first on-demand load keep their own cost out of its measured size.
-    if (this.memoryBudget !== undefined) this.workers.startAll();
+    if (this.memoryBudget !== undefined) await this.workers.startAll();
     const isPipeline = (version: ModelVersion) => version.spec.config.pipeline !== undefined;
     const pending = this.versions().filter((v) => !isPipeline(v) && v.onDemand === undefined);
     const loadNext = async (): Promise<void> => {

@@ -18,8 +18,13 @@ export interface OnDemand {
   /** Loads so far (the first request's, and each after an eviction). */
   loads: number;
   evictions: number;
-  /** Resident memory the last loads added (the largest measured), in bytes; undefined before the first. */
+  /**
+   * Resident memory its last load needed, in bytes: the peak growth during the load, or what it still
+   * held until the next load began if more; undefined before the first.
+   */
   memoryBytes?: number;
+  /** Size of the file it loads, as the last load found it: with memoryBytes, estimates versions never loaded. */
+  fileBytes?: number;
   /** Wall time of the last load: sessions, warmup and verification. */
   lastLoadMs?: number;
   /** performance.now() of the last request that asked for it: the least recently used is evicted first. */

@@ -8,9 +8,9 @@
  * the process's resident memory above its base (the RSS once startup's loads were done). A size is
  * measured, not guessed: the peak of resident memory during a version's load (session creation and
  * warmup arenas, above what stays), or what it still holds until the next load begins (its first
- * requests), the largest seen over its loads. The resident check catches what sizes miss: memory an
+ * requests), as its last load found it. The resident check catches what sizes miss: memory an
  * evicted model freed that the allocator kept, the main thread's own growth. A version never loaded
- * is estimated from its file at the largest size-to-file ratio measured so far (2 before any).
+ * is estimated from its file at the median size-to-file ratio measured so far (2 before any).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -36,8 +36,6 @@ export class MemoryBudget {
   #last?: { version: ModelVersion; rssAfter: number; bytes: number };
   /** Resident memory with no on-demand version loaded: set by settle() once startup's loads are done. */
   #baseRss?: number;
-  /** The largest measured size ÷ file size so far: estimates a version before its first load. */
-  #ratio = FIRST_ESTIMATE_RATIO;
   readonly #peak = new PeakResident();
   #unaccountedReported = false;
 
@@ -114,7 +112,7 @@ export class MemoryBudget {
       );
     }
     // A version measured above the whole budget still loads, alone: the budget then holds nothing else.
-    const estimate = Math.min(demand.memoryBytes ?? Math.ceil(fileBytes * this.#ratio), this.bytes);
+    const estimate = Math.min(demand.memoryBytes ?? Math.ceil(fileBytes * this.#ratio()), this.bytes);
     this.#attributeFirstUse();
     await this.#makeRoom(version, estimate);
     const started = performance.now();
@@ -126,9 +124,11 @@ export class MemoryBudget {
     demand.loads++;
     demand.lastLoadMs = performance.now() - started;
     // The peak during the load, not what stays: the next load of this version needs that much room.
+    // This load's figure replaces the last one's: a process's first load also pays onnxruntime's
+    // one-off setup, which a later load of the same version does not.
     const bytes = Math.max(peak - before, after - before, fileBytes);
-    demand.memoryBytes = Math.max(demand.memoryBytes ?? 0, bytes);
-    if (fileBytes > 0) this.#ratio = Math.max(this.#ratio, demand.memoryBytes / fileBytes);
+    demand.memoryBytes = bytes;
+    demand.fileBytes = fileBytes;
     this.#last = { version, rssAfter: after, bytes };
     this.#log.info(
       {
@@ -201,6 +201,23 @@ export class MemoryBudget {
       );
       await victim.unload();
     }
+  }
+
+  /**
+   * Measured size ÷ file size, the median over the versions measured (FIRST_ESTIMATE_RATIO before
+   * any): estimates a version before its first load. The median, as one outlier (the process's first
+   * load) should not set every estimate.
+   */
+  #ratio(): number {
+    const ratios = this.#versions()
+      .flatMap((v) => {
+        const demand = v.onDemand;
+        return demand?.memoryBytes !== undefined && (demand.fileBytes ?? 0) > 0
+          ? [demand.memoryBytes / demand.fileBytes!]
+          : [];
+      })
+      .sort((a, b) => a - b);
+    return ratios.length === 0 ? FIRST_ESTIMATE_RATIO : ratios[Math.floor(ratios.length / 2)];
   }
 
   #loaded(): ModelVersion[] {

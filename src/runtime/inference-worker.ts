@@ -116,6 +116,9 @@ async function release(id: number): Promise<void> {
   send({ type: 'released', session: id });
 }
 
+// onnxruntime-node's native library is loaded: the thread's own memory is in place before any session.
+send({ type: 'started' });
+
 port.on('message', (command: WorkerCommand) => {
   switch (command.type) {
     case 'run':

@@ -56,10 +56,19 @@ export class HostThread {
   readonly runs = new Map<number, PendingRun>();
   readonly releases = new Map<number, () => void>();
   exited = false;
+  /** Resolves once the thread has loaded onnxruntime and takes commands (or has exited). */
+  readonly started: Promise<void>;
+  #markStarted!: () => void;
 
   constructor(slot: number, worker: Worker) {
     this.slot = slot;
     this.worker = worker;
+    this.started = new Promise((resolve) => (this.#markStarted = resolve));
+  }
+
+  /** The thread said it started, or exited: either way nothing is left to wait for. */
+  markStarted(): void {
+    this.#markStarted();
   }
 
   /** Sessions held and being loaded: what placement balances. */
@@ -103,12 +112,16 @@ export class SharedWorkers {
     return this.#threads.filter((t): t is HostThread => t !== undefined && !t.exited);
   }
 
-  /** Starts the thread of every empty slot now rather than at its first session. */
-  startAll(): void {
+  /**
+   * Starts the thread of every empty slot now rather than at its first session; resolves once every
+   * thread has loaded onnxruntime (so that what a first session costs can be measured apart).
+   */
+  async startAll(): Promise<void> {
     for (let slot = 0; slot < this.size; slot++) {
       const thread = this.#threads[slot];
       if (!this.#closing && (thread === undefined || thread.exited)) this.#spawn(slot);
     }
+    await Promise.all(this.threads.map((thread) => thread.started));
   }
 
   /**
@@ -217,6 +230,9 @@ export class SharedWorkers {
 
   #onEvent(thread: HostThread, event: WorkerEvent): void {
     switch (event.type) {
+      case 'started':
+        thread.markStarted();
+        break;
       case 'ready': {
         const pending = thread.loads.get(event.session);
         thread.loads.delete(event.session);
@@ -259,6 +275,7 @@ export class SharedWorkers {
    */
   #onExit(thread: HostThread, cause: string): void {
     thread.exited = true;
+    thread.markStarted();
     if (this.#threads[thread.slot] === thread) this.#threads[thread.slot] = undefined;
     for (const pending of thread.loads.values()) {
       pending.reject(new Error(`${pending.owner.description} stopped while loading: ${cause}`));

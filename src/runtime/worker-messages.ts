@@ -23,6 +23,7 @@ export interface WarmupReport {
 
 /** A worker hosts many sessions; `session` is the id the main thread gave each one at `load`. */
 export type WorkerEvent =
+  | { type: 'started' }
   | {
       type: 'ready';
       session: number;
