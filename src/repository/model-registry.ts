@@ -75,8 +75,9 @@ export class ModelRegistry {
    * demand stay UNLOADED.
    */
   async loadAll(): Promise<void> {
-    // Threads started before the first on-demand load keep their own cost out of its measured size.
-    if (this.memoryBudget !== undefined) await this.workers.startAll();
+    // Threads started and primed before the first on-demand load keep their own cost, and onnxruntime's
+    // one-off setup, out of its measured size: they are the server's base.
+    if (this.memoryBudget !== undefined) await this.workers.startAll({ prime: true });
     const isPipeline = (version: ModelVersion) => version.spec.config.pipeline !== undefined;
     const pending = this.versions().filter((v) => !isPipeline(v) && v.onDemand === undefined);
     const loadNext = async (): Promise<void> => {
