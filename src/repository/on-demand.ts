@@ -10,7 +10,9 @@
  * warmup arenas, above what stays), or what it still holds until the next load begins (its first
  * requests), as its last load found it. The resident check catches what sizes miss: memory an
  * evicted model freed that the allocator kept, the main thread's own growth. A version never loaded
- * is estimated from its file at the median size-to-file ratio measured so far (2 before any).
+ * is estimated from its file at the 90th percentile of the size-to-file ratios measured so far (2
+ * before any). After each load the check runs again, so that what the load cost beyond its estimate
+ * is made room for at once, not at the next load.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -130,6 +132,7 @@ export class MemoryBudget {
     demand.memoryBytes = bytes;
     demand.fileBytes = fileBytes;
     this.#last = { version, rssAfter: after, bytes };
+    if (version.ready() !== undefined) await this.#makeRoom(version, 0, false);
     this.#log.info(
       {
         model: version.name,
@@ -163,17 +166,17 @@ export class MemoryBudget {
 
   /**
    * Unloads the least recently used idle versions until `needed` more bytes fit in the budget, by
-   * both counts (usedBytes). When nothing idle is left: refused if the busy versions' measured sizes
-   * leave no room; otherwise it loads, and what the resident count still finds is memory that is no
-   * model's (logged).
+   * both counts (usedBytes). When nothing idle is left: refused (when `mayRefuse`: before a load) if
+   * the busy versions' measured sizes leave no room; otherwise it loads, and what the resident count
+   * still finds is memory that is no model's (logged once).
    */
-  async #makeRoom(version: ModelVersion, needed: number): Promise<void> {
+  async #makeRoom(version: ModelVersion, needed: number, mayRefuse = true): Promise<void> {
     while (this.usedBytes + needed > this.bytes) {
       const victim = this.#loaded()
         .filter((v) => v !== version && isIdle(v))
         .sort((a, b) => a.onDemand!.lastUsed - b.onDemand!.lastUsed)[0];
       if (victim === undefined) {
-        if (this.heldBytes + needed <= this.bytes) {
+        if (!mayRefuse || this.heldBytes + needed <= this.bytes) {
           // Once: after that, every load in the same state would say the same.
           if (this.#unaccountedReported) return;
           this.#unaccountedReported = true;
@@ -204,9 +207,9 @@ export class MemoryBudget {
   }
 
   /**
-   * Measured size ÷ file size, the median over the versions measured (FIRST_ESTIMATE_RATIO before
-   * any): estimates a version before its first load. The median, as one outlier (the process's first
-   * load) should not set every estimate.
+   * Measured size ÷ file size, the 90th percentile over the versions measured (FIRST_ESTIMATE_RATIO
+   * before any): estimates a version before its first load. Above the median, as a load costing more
+   * than its estimate passes the budget; not the largest, as one outlier should not set every estimate.
    */
   #ratio(): number {
     const ratios = this.#versions()
@@ -217,7 +220,7 @@ export class MemoryBudget {
           : [];
       })
       .sort((a, b) => a - b);
-    return ratios.length === 0 ? FIRST_ESTIMATE_RATIO : ratios[Math.floor(ratios.length / 2)];
+    return ratios.length === 0 ? FIRST_ESTIMATE_RATIO : ratios[Math.floor((ratios.length - 1) * 0.9)];
   }
 
   #loaded(): ModelVersion[] {
