@@ -4,8 +4,9 @@
  * would take the models' memory over the budget, the least recently used idle versions are unloaded
  * first.
  *
- * What the models hold is judged two ways, and the larger wins: the sum of their measured sizes, and
- * the process's resident memory above its base (the RSS once startup's loads were done). A size is
+ * What the models hold is judged two ways, and a load must fit both: the sum of their measured sizes
+ * within the budget, and the process's resident memory above its base (the RSS once startup's loads
+ * and the worker threads' priming were done) within the budget less a headroom. A size is
  * measured, not guessed: the peak of resident memory during a version's load (session creation and
  * warmup arenas, above what stays), or what it still holds until the next load begins (its first
  * requests), as its last load found it. The resident check catches what sizes miss: memory an
@@ -24,6 +25,8 @@ import { notReady, type ModelVersion } from './model-version.js';
 const MB = 1024 * 1024;
 /** A version never loaded is estimated at this many times its file until a load measures the ratio. */
 const FIRST_ESTIMATE_RATIO = 2;
+/** The most headroom the resident count keeps (headroomBytes): what grows between loads does not scale with the budget. */
+const HEADROOM_MAX = 32 * MB;
 
 export class MemoryBudget {
   readonly bytes: number;
@@ -71,9 +74,23 @@ export class MemoryBudget {
     return this.#loaded().reduce((sum, v) => sum + (v.onDemand!.memoryBytes ?? 0), 0);
   }
 
-  /** What the budget counts as held: the measured sizes, or the process's growth above its base if more. */
-  get usedBytes(): number {
-    return Math.max(this.heldBytes, process.memoryUsage.rss() - this.baseRss);
+  /** The process's resident memory above its base. */
+  get residentAboveBase(): number {
+    return process.memoryUsage.rss() - this.baseRss;
+  }
+
+  /**
+   * Part of the budget the resident count leaves free for what grows between two loads and is no
+   * model's: request buffers, garbage the main thread has not collected yet, a first run's arena.
+   * Measured without it, 100 small models under 64 MB peaked 4 MB over (bench/RESULTS.md).
+   */
+  get headroomBytes(): number {
+    return Math.min(Math.floor(this.bytes / 8), HEADROOM_MAX);
+  }
+
+  /** Whether `needed` more bytes fit: by the measured sizes within the budget, and by the resident count within it less the headroom. */
+  #fits(needed: number): boolean {
+    return this.heldBytes + needed <= this.bytes && this.residentAboveBase + needed <= this.bytes - this.headroomBytes;
   }
 
   /**
@@ -166,12 +183,12 @@ export class MemoryBudget {
 
   /**
    * Unloads the least recently used idle versions until `needed` more bytes fit in the budget, by
-   * both counts (usedBytes). When nothing idle is left: refused (when `mayRefuse`: before a load) if
+   * both counts (#fits). When nothing idle is left: refused (when `mayRefuse`: before a load) if
    * the busy versions' measured sizes leave no room; otherwise it loads, and what the resident count
    * still finds is memory that is no model's (logged once).
    */
   async #makeRoom(version: ModelVersion, needed: number, mayRefuse = true): Promise<void> {
-    while (this.usedBytes + needed > this.bytes) {
+    while (!this.#fits(needed)) {
       const victim = this.#loaded()
         .filter((v) => v !== version && isIdle(v))
         .sort((a, b) => a.onDemand!.lastUsed - b.onDemand!.lastUsed)[0];
@@ -184,10 +201,10 @@ export class MemoryBudget {
             {
               model: version.name,
               version: version.version,
-              residentAboveBaseBytes: this.usedBytes,
+              residentAboveBaseBytes: this.residentAboveBase,
               budgetBytes: this.bytes,
             },
-            `model ${version.label} loads with the process ${mb(this.usedBytes)} MB above its base and nothing idle ` +
+            `model ${version.label} loads with the process ${mb(this.residentAboveBase)} MB above its base and nothing idle ` +
               `left to unload: memory the loaded models' sizes do not account for (the allocator's, the main thread's)`,
           );
           return;
