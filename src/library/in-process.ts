@@ -140,8 +140,9 @@ export class Repository {
   }
 
   /**
-   * A ready model or pipeline (the newest ready version unless one is named); throws NOT_FOUND or
-   * UNAVAILABLE. A pipeline (`ocr`) takes images only: `predict()`.
+   * A ready model or pipeline (the newest ready version unless one is named), or under a memory
+   * budget one that loads on its first call; throws NOT_FOUND or UNAVAILABLE. A pipeline (`ocr`)
+   * takes images only: `predict()`.
    */
   model(name: string, version?: number): Model {
     const wanted = version === undefined ? undefined : String(version);
