@@ -10,6 +10,8 @@
  *                          config.yaml; default: not written, the server's defaults apply)
  *        [--budget 1GB]   (--model-memory-budget: then the cold and warm request latency, and one
  *                          request to every model with the RSS sampled throughout)
+ *        [--fairness]     (adds a heavier model, floods it, and sets a small model's c=1 p50 rise
+ *                          on its thread and on another against the flood's compute per run)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ import { createInterface } from 'node:readline';
 import { runLevel, type LevelResult } from '../src/bench/load-generator.js';
 import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest } from '../src/bench/wire.js';
+import { parseByteSize } from '../src/repository/on-demand.js';
 import { MLP_LAYERS, mlpModel } from '../test/helpers/onnx-builder.js';
 
 const flag = (name: string, fallback: string) => {
@@ -29,6 +32,10 @@ const flag = (name: string, fallback: string) => {
 const counts = flag('--counts', '10,100').split(',').map(Number);
 const seconds = Number(flag('--seconds', '3'));
 const budget = flag('--budget', '');
+/** Flood a heavier model (`heavy`, added to the repository) and probe a small one on its thread and on another. */
+const fairness = process.argv.includes('--fairness');
+/** ~4 M multiply-adds a run: compute, not HTTP, dominates the flood (as in test/e2e/shared-workers.test.ts). */
+const HEAVY_LAYERS = [64, 2048, 2048, 16];
 const intraOp = flag('--intra-op', '');
 const instances = flag('--instances', '');
 /** config.yaml for every model: only what the flags set, defaults otherwise. */
@@ -39,6 +46,7 @@ const serveArgs = [
   ...flag('--serve', '').split(' ').filter(Boolean),
   ...(budget === '' ? [] : ['--model-memory-budget', budget]),
 ];
+const budgetBytes = budget === '' ? 0 : parseByteSize(budget);
 const COLD_MODELS = 20;
 /** The built CLI to run: another build (say, main's, copied aside) compares before and after. */
 const cli = flag('--cli', 'dist/cli/index.js');
@@ -54,6 +62,11 @@ async function writeRepository(count: number): Promise<string> {
     await mkdir(path.join(dir, `mlp${i}`, '1'), { recursive: true });
     await writeFile(path.join(dir, `mlp${i}`, '1', 'model.onnx'), mlpModel(i));
     if (configYaml !== '') await writeFile(path.join(dir, `mlp${i}`, 'config.yaml'), configYaml);
+  }
+  if (fairness) {
+    await mkdir(path.join(dir, 'heavy', '1'), { recursive: true });
+    await writeFile(path.join(dir, 'heavy', '1', 'model.onnx'), mlpModel(count, HEAVY_LAYERS));
+    if (configYaml !== '') await writeFile(path.join(dir, 'heavy', 'config.yaml'), configYaml);
   }
   return dir;
 }
@@ -124,6 +137,11 @@ const request = encodeRequest(
   'binary',
 );
 
+const heavyRequest = encodeRequest(
+  { inputs: syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: [1, HEAVY_LAYERS[0]] }) },
+  'binary',
+);
+
 async function c1(url: string, model: string): Promise<LevelResult> {
   const target = httpTarget(`${url}/v2/models/${model}/infer`, request, 1);
   try {
@@ -135,7 +153,8 @@ async function c1(url: string, model: string): Promise<LevelResult> {
 
 /** c=1 on `model` while `flooded` gets FLOOD_CONCURRENCY requests in flight; also the flood's throughput. */
 async function c1WhileFlooded(url: string, model: string, flooded: string) {
-  const flood = httpTarget(`${url}/v2/models/${flooded}/infer`, request, FLOOD_CONCURRENCY);
+  const body = flooded === 'heavy' ? heavyRequest : request;
+  const flood = httpTarget(`${url}/v2/models/${flooded}/infer`, body, FLOOD_CONCURRENCY);
   const floodRun = runLevel(flood.send, {
     concurrency: FLOOD_CONCURRENCY,
     items: 1,
@@ -170,6 +189,43 @@ async function floodTargets(url: string, count: number): Promise<Array<{ model: 
   return targets;
 }
 
+/**
+ * Fairness as a figure: `heavy` flooded (8 in flight), and the c=1 p50 of a small model on heavy's
+ * worker thread and of one on the other thread, each against its own idle p50. The compute share a
+ * flood may take from the probe is one heavy run ahead of it in its thread's line (the flooded model
+ * holds one place per instance), so the bound is the probe's idle p50 plus heavy's compute per run
+ * (what the server reported while flooded); on another thread the line costs nothing, and what rises
+ * there is the cores being shared (2 worker threads, the main thread and this load generator).
+ */
+async function fairnessCells(url: string, count: number): Promise<void> {
+  const threadsOf = async (model: string) =>
+    ((await (await fetch(`${url}/v2/models/${model}`)).json()) as { runtime: { worker_threads: number[] } }).runtime
+      .worker_threads;
+  const heavyThreads = await threadsOf('heavy');
+  const probes: Array<{ model: string; where: string }> = [];
+  for (let i = 0; i < count && probes.length < 2; i++) {
+    const same = (await threadsOf(`mlp${i}`)).some((t) => heavyThreads.includes(t));
+    const where = same ? "heavy's thread" : 'another thread';
+    if (!probes.some((p) => p.where === where)) probes.push({ model: `mlp${i}`, where });
+  }
+  const alone = await c1(url, 'heavy');
+  console.log(
+    `  heavy alone c=1: p50 ${ms(alone.p50Ms)} ms, server compute ${ms(alone.serverComputeMs ?? NaN)} ms (load ${load()})`,
+  );
+  for (const { model, where } of probes) {
+    const idle = await c1(url, model);
+    const { probe, flood } = await c1WhileFlooded(url, model, 'heavy');
+    const share = flood.serverComputeMs ?? NaN;
+    const rise = probe.p50Ms - idle.p50Ms;
+    console.log(
+      `  fairness ${model} (${where}): c=1 p50 idle ${ms(idle.p50Ms)} ms, while heavy flooded ${ms(probe.p50Ms)} ms ` +
+        `(+${ms(rise)} ms, ${(probe.p50Ms / idle.p50Ms).toFixed(2)}×); heavy's compute per run ${ms(share)} ms ` +
+        `(mean batch ${(flood.batchSize ?? NaN).toFixed(1)}, ${flood.throughput.toFixed(0)} infer/s): rise ${rise <= share ? 'within' : 'ABOVE'} ` +
+        `its compute share; errors ${probe.errors + flood.errors} (load ${load()})`,
+    );
+  }
+}
+
 /** One request, timed, outside the load generator: a cold request is one of a kind. */
 async function once(url: string, model: string): Promise<{ ms: number; ok: boolean; error?: string }> {
   const target = httpTarget(`${url}/v2/models/${model}/infer`, request, 1);
@@ -186,6 +242,24 @@ async function once(url: string, model: string): Promise<{ ms: number; ok: boole
 
 /** With a budget: cold requests (load + warmup + run), warm c=1, then one request to every model with RSS sampled. */
 async function budgetCells(url: string, pid: number, count: number, base: { rssMb: number }) {
+  // Sampled from ready to the end: cold loads, warm requests and the pass over every model.
+  let peak = status(pid).rssMb;
+  const sampler = setInterval(() => (peak = Math.max(peak, status(pid).rssMb)), 20);
+  try {
+    await budgetRequests(url, pid, count);
+  } finally {
+    clearInterval(sampler);
+  }
+  const after = status(pid);
+  const bound = base.rssMb + budgetBytes / 2 ** 20;
+  console.log(
+    `  RSS peak ${peak.toFixed(0)} MB = base ${base.rssMb.toFixed(0)} + ${(peak - base.rssMb).toFixed(0)} MB; ` +
+      `budget ${budget} + base = ${bound.toFixed(0)} MB: ${peak <= bound ? 'within' : 'OVER'}; after ${after.rssMb.toFixed(0)} MB, ` +
+      `${after.threads} threads (load ${load()})`,
+  );
+}
+
+async function budgetRequests(url: string, pid: number, count: number) {
   const cold: number[] = [];
   for (let i = 0; i < Math.min(COLD_MODELS, count); i++) {
     const answer = await once(url, `mlp${i}`);
@@ -199,8 +273,6 @@ async function budgetCells(url: string, pid: number, count: number, base: { rssM
   );
   const warm = await c1(url, 'mlp0');
   console.log(`  warm c=1 mlp0: p50 ${ms(warm.p50Ms)} ms, p99 ${ms(warm.p99Ms)} ms (load ${load()})`);
-  let peak = status(pid).rssMb;
-  const sampler = setInterval(() => (peak = Math.max(peak, status(pid).rssMb)), 20);
   const started = performance.now();
   let failed = 0;
   let firstError: string | undefined;
@@ -211,17 +283,14 @@ async function budgetCells(url: string, pid: number, count: number, base: { rssM
       firstError ??= `mlp${i}: ${answer.error}`;
     }
   }
-  clearInterval(sampler);
-  const after = status(pid);
   const metrics = await (await fetch(`${url}/metrics`)).text();
   const total = (name: string) =>
     [...metrics.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
   console.log(
     `  one request to each of the ${count} models: ${((performance.now() - started) / 1000).toFixed(1)} s, ` +
       `${count - failed} answered, ${failed} failed${firstError === undefined ? '' : ` (${firstError})`}; ` +
-      `loads ${total('onnx_serve_model_loads_total')}, evictions ${total('onnx_serve_model_evictions_total')}; ` +
-      `RSS peak ${peak.toFixed(0)} MB = base ${base.rssMb.toFixed(0)} + ${(peak - base.rssMb).toFixed(0)} MB ` +
-      `(budget ${budget}), after ${after.rssMb.toFixed(0)} MB, ${after.threads} threads (load ${load()})`,
+      `loads ${total('onnx_serve_model_loads_total')}, evictions ${total('onnx_serve_model_evictions_total')}, ` +
+      `${status(pid).rssMb.toFixed(0)} MB (load ${load()})`,
   );
 }
 
@@ -245,6 +314,10 @@ for (const count of counts) {
     );
     if (budget !== '') {
       await budgetCells(server.url, child.pid!, count, after);
+      continue;
+    }
+    if (fairness) {
+      await fairnessCells(server.url, count);
       continue;
     }
     const idle = await c1(server.url, 'mlp0');

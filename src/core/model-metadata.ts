@@ -38,6 +38,8 @@ export function modelMetadata(registry: ModelRegistry, version: ModelVersion) {
       // The shared worker thread each instance's session is on (null while it is being reloaded).
       worker_threads: version.pool?.placement ?? [],
       intra_op_threads: version.settings.intraOpThreads,
+      // config (config.yaml), cores (the usable cores ÷ instances) or many-models (1: sharedThreadPlan).
+      intra_op_threads_source: version.settings.intraOpThreadsSource,
       inter_op_threads: version.settings.interOpThreads,
       graph_optimization_level: version.settings.graphOptimizationLevel,
       dynamic_dims: Object.fromEntries(

@@ -13,7 +13,8 @@ import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { InferenceRequestHeader } from '../protocol/json-codec.js';
 import { toInferResult, toNamedTensors, type InferInputs, type InferResult } from '../protocol/typed-tensors.js';
 import { ModelRegistry } from '../repository/model-registry.js';
-import type { ModelState } from '../repository/model-version.js';
+import { parseByteSize } from '../repository/on-demand.js';
+import { notReady, type ModelState } from '../repository/model-version.js';
 import { scanRepository, specsForFiles, type ScanResult } from '../repository/scan.js';
 import { cpuBudget } from '../runtime/cpu.js';
 import { runInference } from '../core/inference.js';
@@ -40,6 +41,13 @@ export interface LoadOptions {
 export interface LoadRepositoryOptions extends LoadOptions {
   /** Load only these models of the repository (default: all). */
   models?: string[];
+  /**
+   * The server's `--model-memory-budget`: bytes, or a size such as `'2GB'` or `'512MB'` (binary
+   * units). Models are then listed UNLOADED and loaded by their first `infer()` or `predict()`; the
+   * least recently used idle ones are unloaded to stay within it (pipelines and the models they run
+   * load at once). See docs/operations.md.
+   */
+  modelMemoryBudget?: number | string;
 }
 
 export interface LoadModelOptions extends LoadOptions {
@@ -121,7 +129,7 @@ export class Repository {
     attachRegistry(this, registry);
   }
 
-  /** Every model version found, with its state (READY, or UNAVAILABLE with the reason). */
+  /** Every model version found, with its state (READY; UNAVAILABLE with the reason; UNLOADED under a memory budget). */
   status(): ModelStatus[] {
     return this.#registry.versions().map((v) => ({
       name: v.name,
@@ -132,14 +140,17 @@ export class Repository {
   }
 
   /**
-   * A ready model or pipeline (the newest ready version unless one is named); throws NOT_FOUND or
-   * UNAVAILABLE. A pipeline (`ocr`) takes images only: `predict()`.
+   * A ready model or pipeline (the newest ready version unless one is named), or under a memory
+   * budget one that loads on its first call; throws NOT_FOUND or UNAVAILABLE. A pipeline (`ocr`)
+   * takes images only: `predict()`.
    */
   model(name: string, version?: number): Model {
     const wanted = version === undefined ? undefined : String(version);
     const found = this.#registry.resolve(name, wanted);
     const readyPipeline = found.spec.config.pipeline !== undefined && found.state === 'READY';
-    if (!readyPipeline) this.#registry.resolveReady(name, wanted);
+    // Under a memory budget a model may be unloaded now: its first infer() or predict() loads it.
+    const loadsOnCall = found.onDemand !== undefined && found.state !== 'UNAVAILABLE';
+    if (!readyPipeline && !loadsOnCall) this.#registry.resolveReady(name, wanted);
     return new ModelHandle(this.#registry, found.name, found.version, this.#limits);
   }
 
@@ -176,7 +187,10 @@ class ModelHandle implements Model {
   }
 
   get metadata(): ModelMetadata {
-    return modelMetadata(this.#registry, this.#registry.resolve(this.name, String(this.version)));
+    const version = this.#registry.resolve(this.name, String(this.version));
+    // Unloaded under a memory budget (or evicted since): there is no session to describe until a call loads it.
+    if (version.spec.config.pipeline === undefined && version.loaded === undefined) throw notReady(version);
+    return modelMetadata(this.#registry, version);
   }
 
   async infer(inputs: InferInputs, options: InferCallOptions = {}): Promise<InferResult> {
@@ -235,11 +249,12 @@ class StandaloneModel extends ModelHandle implements LoadedModel {
   }
 }
 
-async function load(scan: ScanResult, options: LoadOptions): Promise<Repository> {
+async function load(scan: ScanResult, options: LoadOptions, memoryBudget?: number): Promise<Repository> {
   const cpu = cpuBudget();
   const registry = new ModelRegistry(cpu, options.logger ?? pino({ level: 'silent' }), {
     cacheDir: options.cacheDir,
     ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...(memoryBudget === undefined ? {} : { memoryBudget }),
   });
   registry.add(scan);
   await registry.loadAll();
@@ -251,6 +266,7 @@ async function load(scan: ScanResult, options: LoadOptions): Promise<Repository>
  * fail to load are reported by status() and answer UNAVAILABLE; the others serve.
  */
 export async function loadRepository(dir: string, options: LoadRepositoryOptions = {}): Promise<Repository> {
+  const memoryBudget = memoryBudgetOf(options.modelMemoryBudget);
   const scan = await scanRepository(dir);
   const wanted = options.models;
   if (wanted !== undefined) {
@@ -264,7 +280,26 @@ export async function loadRepository(dir: string, options: LoadRepositoryOptions
     scan.specs = scan.specs.filter((spec) => wanted.includes(spec.name));
     scan.errors = scan.errors.filter((error) => wanted.includes(error.name));
   }
-  return load(scan, options);
+  return load(scan, options, memoryBudget);
+}
+
+/** `modelMemoryBudget` in bytes; a RangeError (or TypeError) naming the option for anything else. */
+function memoryBudgetOf(value: LoadRepositoryOptions['modelMemoryBudget']): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') {
+    try {
+      return parseByteSize(value);
+    } catch (error) {
+      throw new RangeError(`modelMemoryBudget: ${(error as Error).message}`);
+    }
+  }
+  if (typeof value !== 'number') {
+    throw new TypeError(`modelMemoryBudget must be a number of bytes or a size such as '2GB', got ${typeof value}`);
+  }
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`modelMemoryBudget must be a positive whole number of bytes, got ${value}`);
+  }
+  return value;
 }
 
 /** Loads one .onnx file, with the settings config.yaml would give it, and warms it up. */

@@ -36,14 +36,17 @@ export class ModelLoader {
     this.#cacheDir = cacheDir;
   }
 
-  /** A version found by a scan, not loaded yet (UNLOADED when it loads on demand). */
-  create(spec: ModelVersionSpec, onDemand = false): ModelVersion {
-    return new ModelVersion(spec, this.#cpu, onDemand);
+  /**
+   * A version found by a scan, not loaded yet (UNLOADED when it loads on demand); `sharedThreads`
+   * says, at its first load, whether the server hosts too many sessions for per-model thread pools.
+   */
+  create(spec: ModelVersionSpec, onDemand = false, sharedThreads?: () => boolean): ModelVersion {
+    return new ModelVersion(spec, this.#cpu, onDemand, sharedThreads);
   }
 
   /** A version created and loaded outside the registry, for a swap: READY, or UNAVAILABLE with its reason. */
-  async prepare(spec: ModelVersionSpec): Promise<ModelVersion> {
-    const version = this.create(spec);
+  async prepare(spec: ModelVersionSpec, sharedThreads?: () => boolean): Promise<ModelVersion> {
+    const version = this.create(spec, false, sharedThreads);
     await this.load(version);
     return version;
   }
@@ -219,6 +222,7 @@ export class ModelLoader {
         file: file.path,
         instances: loaded.instances,
         intraOpThreads: version.settings.intraOpThreads,
+        intraOpThreadsSource: version.settings.intraOpThreadsSource,
         graphOptimizationLevel: version.settings.graphOptimizationLevel,
         loadMs: round(loaded.loadMs),
         warmupMs: round(loaded.warmup.ms),

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { invalidArgument, notFound, unavailable } from '../protocol/errors.js';
 import type { CpuBudget } from '../runtime/cpu.js';
+import { sharedThreadPlan, type SharedThreadPlan } from '../runtime/session-settings.js';
 import { SharedWorkers } from '../runtime/shared-workers.js';
 import { pipelineSteps } from '../config/processing-config.js';
 import { ModelLoader } from './model-loader.js';
@@ -32,8 +33,13 @@ export class ModelRegistry {
   /** Set with a memory budget: versions then load on their first request (see on-demand.ts). */
   readonly memoryBudget?: MemoryBudget;
   #loaded = false;
+  readonly #cpu: CpuBudget;
+  /** The thread plan over the registered versions; recomputed after they change. */
+  #plan?: SharedThreadPlan;
+  #sharedThreadsReported = false;
 
   constructor(cpu: CpuBudget, log: Logger, options: RegistryOptions = {}) {
+    this.#cpu = cpu;
     this.workers = new SharedWorkers(options.workers ?? cpu.usable, {
       events: {
         threadExited: ({ slot, cause, sessions }) =>
@@ -52,10 +58,11 @@ export class ModelRegistry {
 
   /** Registers what a scan found; nothing loads yet. */
   add(scan: ScanResult): void {
+    this.#plan = undefined;
     const steps = this.#pipelineSteps(scan.specs);
     for (const spec of scan.specs) {
       const list = this.#versions.get(spec.name) ?? [];
-      list.push(this.#loader.create(spec, this.#loadsOnDemand(spec, steps)));
+      list.push(this.#loader.create(spec, this.#loadsOnDemand(spec, steps), () => this.#threadPlan().shared));
       list.sort((a, b) => a.version - b.version);
       this.#versions.set(spec.name, list);
     }
@@ -68,8 +75,9 @@ export class ModelRegistry {
    * demand stay UNLOADED.
    */
   async loadAll(): Promise<void> {
-    // Threads started before the first on-demand load keep their own cost out of its measured size.
-    if (this.memoryBudget !== undefined) this.workers.startAll();
+    // Threads started and primed before the first on-demand load keep their own cost, and onnxruntime's
+    // one-off setup, out of its measured size: they are the server's base.
+    if (this.memoryBudget !== undefined) await this.workers.startAll({ prime: true });
     const isPipeline = (version: ModelVersion) => version.spec.config.pipeline !== undefined;
     const pending = this.versions().filter((v) => !isPipeline(v) && v.onDemand === undefined);
     const loadNext = async (): Promise<void> => {
@@ -81,6 +89,8 @@ export class ModelRegistry {
     for (const version of this.versions().filter(isPipeline)) {
       this.#loader.settlePipeline(version, (step) => this.resolveReady(step));
     }
+    // What the process holds now, threads started and pipelines loaded, is the base the budget adds to.
+    this.memoryBudget?.settle();
     this.#loaded = true;
   }
 
@@ -178,8 +188,34 @@ export class ModelRegistry {
    * reason; under a memory budget, UNLOADED (it loads on its first request).
    */
   async prepare(spec: ModelVersionSpec): Promise<ModelVersion> {
-    if (!this.#loadsOnDemand(spec, this.#pipelineSteps([]))) return this.#loader.prepare(spec);
-    return this.#loader.create(spec, true);
+    // A new model counts toward the thread plan before it is installed; a changed one replaces its own.
+    const shared = () => this.#threadPlan(spec).shared;
+    if (!this.#loadsOnDemand(spec, this.#pipelineSteps([]))) return this.#loader.prepare(spec, shared);
+    return this.#loader.create(spec, true, shared);
+  }
+
+  /**
+   * sharedThreadPlan over every version registered (plus `incoming`, a version being prepared for a
+   * swap, in place of its model's current ones); said once in the log when it turns many-models.
+   */
+  #threadPlan(incoming?: ModelVersionSpec): SharedThreadPlan {
+    if (incoming === undefined && this.#plan !== undefined) return this.#plan;
+    const configs = this.versions()
+      .filter((v) => incoming === undefined || v.name !== incoming.name)
+      .map((v) => v.spec.config);
+    if (incoming !== undefined) configs.push(incoming.config);
+    const plan = sharedThreadPlan(configs, this.#cpu);
+    if (incoming === undefined) this.#plan = plan;
+    if (plan.shared && !this.#sharedThreadsReported) {
+      this.#sharedThreadsReported = true;
+      this.#log.info(
+        { sessions: plan.sessions, extraThreads: plan.extraThreads, limit: plan.limit, usableCores: this.#cpu.usable },
+        `${plan.sessions} sessions with per-model thread pools would keep ${plan.extraThreads} intra-op threads beside ` +
+          `the ${this.workers.size} worker threads (more than 2 × ${this.#cpu.usable} usable cores): models that do not set ` +
+          `session.intra_op_threads run 1 intra-op thread (and 1 instance unless they set instances)`,
+      );
+    }
+    return plan;
   }
 
   /** Under a memory budget every model loads on demand, except pipelines and the models they run. */
@@ -198,6 +234,7 @@ export class ModelRegistry {
    */
   install(name: string, versions: ModelVersion[]): ModelVersion[] {
     const previous = this.#versions.get(name) ?? [];
+    this.#plan = undefined;
     this.#versions.set(
       name,
       [...versions].sort((a, b) => a.version - b.version),
@@ -209,6 +246,7 @@ export class ModelRegistry {
   /** Takes a model out of service; returns its versions, still running, for the caller to close. */
   remove(name: string): ModelVersion[] {
     const previous = this.#versions.get(name) ?? [];
+    this.#plan = undefined;
     this.#versions.delete(name);
     this.#modelErrors.delete(name);
     return previous;

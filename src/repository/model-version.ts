@@ -18,8 +18,13 @@ export interface OnDemand {
   /** Loads so far (the first request's, and each after an eviction). */
   loads: number;
   evictions: number;
-  /** Resident memory the last loads added (the largest measured), in bytes; undefined before the first. */
+  /**
+   * Resident memory its last load needed, in bytes: the peak growth during the load, or what it still
+   * held until the next load began if more; undefined before the first.
+   */
   memoryBytes?: number;
+  /** Size of the file it loads, as the last load found it: with memoryBytes, estimates versions never loaded. */
+  fileBytes?: number;
   /** Wall time of the last load: sessions, warmup and verification. */
   lastLoadMs?: number;
   /** performance.now() of the last request that asked for it: the least recently used is evicted first. */
@@ -64,23 +69,49 @@ export class ModelVersion {
   readonly name: string;
   readonly version: number;
   readonly spec: ModelVersionSpec;
-  readonly settings: SessionSettings;
-  readonly instances: number;
   /** Set when the version loads on demand under a memory budget; it then starts UNLOADED. */
   readonly onDemand?: OnDemand;
   #status: VersionStatus = { state: 'LOADING' };
+  readonly #cpu: CpuBudget;
+  readonly #sharedThreads: () => boolean;
+  #resolved?: { settings: SessionSettings; instances: number };
 
-  constructor(spec: ModelVersionSpec, cpu: CpuBudget, onDemand = false) {
+  /**
+   * `sharedThreads` tells whether the server hosts so many sessions that defaulted intra-op threads
+   * drop to 1 (sharedThreadPlan); asked once, when the settings are first needed (at the first load),
+   * so that it sees every version registered by then. The settings then stay for the version's life.
+   */
+  constructor(spec: ModelVersionSpec, cpu: CpuBudget, onDemand = false, sharedThreads: () => boolean = () => false) {
     this.name = spec.name;
     this.version = spec.version;
     this.spec = spec;
-    const resolved = resolveSessionSettings(spec.config, cpu, (p) => path.resolve(spec.configDir, p));
-    this.settings = resolved.settings;
-    this.instances = resolved.instances;
+    this.#cpu = cpu;
+    this.#sharedThreads = sharedThreads;
     if (onDemand) {
       this.onDemand = { loads: 0, evictions: 0, lastUsed: 0 };
       this.#status = { state: 'UNLOADED' };
     }
+  }
+
+  /** The session settings its instances run with: config.yaml, defaults filled in. */
+  get settings(): SessionSettings {
+    return this.#settled().settings;
+  }
+
+  /** How many sessions (instances) it runs. */
+  get instances(): number {
+    return this.#settled().instances;
+  }
+
+  #settled(): { settings: SessionSettings; instances: number } {
+    const spec = this.spec;
+    this.#resolved ??= resolveSessionSettings(
+      spec.config,
+      this.#cpu,
+      (p) => path.resolve(spec.configDir, p),
+      this.#sharedThreads(),
+    );
+    return this.#resolved;
   }
 
   get label(): string {

@@ -116,6 +116,20 @@ async function release(id: number): Promise<void> {
   send({ type: 'released', session: id });
 }
 
+async function prime(model: Uint8Array): Promise<void> {
+  try {
+    const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+    await session.run({ x: new ort.Tensor('float32', new Float32Array(1), [1]) });
+    await session.release();
+    send({ type: 'primed' });
+  } catch (error) {
+    send({ type: 'primed', error: (error as Error).message });
+  }
+}
+
+// onnxruntime-node's native library is loaded: the thread's own memory is in place before any session.
+send({ type: 'started' });
+
 port.on('message', (command: WorkerCommand) => {
   switch (command.type) {
     case 'run':
@@ -126,6 +140,9 @@ port.on('message', (command: WorkerCommand) => {
       break;
     case 'release':
       void release(command.session);
+      break;
+    case 'prime':
+      void prime(command.model);
       break;
     case 'close':
       void Promise.allSettled([...sessions.values()].map((session) => session.release())).finally(() => port.close());

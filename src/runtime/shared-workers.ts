@@ -56,10 +56,22 @@ export class HostThread {
   readonly runs = new Map<number, PendingRun>();
   readonly releases = new Map<number, () => void>();
   exited = false;
+  /** Resolves once the thread has loaded onnxruntime and takes commands (or has exited). */
+  readonly started: Promise<void>;
+  #markStarted!: () => void;
 
   constructor(slot: number, worker: Worker) {
     this.slot = slot;
     this.worker = worker;
+    this.started = new Promise((resolve) => (this.#markStarted = resolve));
+  }
+
+  /** Waiting for `primed` (SharedWorkers.startAll with prime). */
+  readonly primes: (() => void)[] = [];
+
+  /** The thread said it started, or exited: either way nothing is left to wait for. */
+  markStarted(): void {
+    this.#markStarted();
   }
 
   /** Sessions held and being loaded: what placement balances. */
@@ -103,11 +115,27 @@ export class SharedWorkers {
     return this.#threads.filter((t): t is HostThread => t !== undefined && !t.exited);
   }
 
-  /** Starts the thread of every empty slot now rather than at its first session. */
-  startAll(): void {
+  /**
+   * Starts the thread of every empty slot now rather than at its first session; resolves once every
+   * thread has loaded onnxruntime. With `prime`, each thread also creates and runs a one-node model
+   * (prime-model.ts), so onnxruntime's one-off setup is paid before any model loads and a model's
+   * measured size is its own. A thread that fails to prime (it never should) serves all the same.
+   */
+  async startAll(options: { prime?: boolean } = {}): Promise<void> {
     for (let slot = 0; slot < this.size; slot++) {
       const thread = this.#threads[slot];
       if (!this.#closing && (thread === undefined || thread.exited)) this.#spawn(slot);
+    }
+    await Promise.all(this.threads.map((thread) => thread.started));
+    if (options.prime !== true) return;
+    // Loaded here only: the ONNX schema it encodes with is parsed when imported.
+    const model = (await import('./prime-model.js')).primeModel();
+    // One thread after the other: the process-wide setup is done once, by the first.
+    for (const thread of this.threads) {
+      await new Promise<void>((resolve) => {
+        thread.primes.push(resolve);
+        thread.worker.postMessage({ type: 'prime', model } satisfies WorkerCommand);
+      });
     }
   }
 
@@ -217,6 +245,12 @@ export class SharedWorkers {
 
   #onEvent(thread: HostThread, event: WorkerEvent): void {
     switch (event.type) {
+      case 'started':
+        thread.markStarted();
+        break;
+      case 'primed':
+        thread.primes.shift()?.();
+        break;
       case 'ready': {
         const pending = thread.loads.get(event.session);
         thread.loads.delete(event.session);
@@ -259,6 +293,8 @@ export class SharedWorkers {
    */
   #onExit(thread: HostThread, cause: string): void {
     thread.exited = true;
+    thread.markStarted();
+    for (const primed of thread.primes.splice(0)) primed();
     if (this.#threads[thread.slot] === thread) this.#threads[thread.slot] = undefined;
     for (const pending of thread.loads.values()) {
       pending.reject(new Error(`${pending.owner.description} stopped while loading: ${cause}`));

@@ -23,6 +23,8 @@ export interface WarmupReport {
 
 /** A worker hosts many sessions; `session` is the id the main thread gave each one at `load`. */
 export type WorkerEvent =
+  | { type: 'started' }
+  | { type: 'primed'; error?: string }
   | {
       type: 'ready';
       session: number;
@@ -41,4 +43,6 @@ export type WorkerCommand =
   | { type: 'load'; session: number; setup: WorkerSetup }
   | { type: 'run'; id: number; session: number; inputs: NamedTensor[]; outputs?: string[] }
   | { type: 'release'; session: number }
+  /** Create and run prime-model.ts's model once, then release it: onnxruntime's setup done up front. */
+  | { type: 'prime'; model: Uint8Array }
   | { type: 'close' };

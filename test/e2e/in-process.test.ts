@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,7 +16,13 @@ import {
 } from '../../src/index.js';
 import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
 import { renderDocument, renderTextLine, type DocumentLine } from '../helpers/ocr.js';
-import { writeIdentityModel } from '../helpers/onnx-builder.js';
+import {
+  MLP_LAYERS,
+  mlpModel,
+  mlpReference,
+  writeIdentityModel,
+  writeRepositoryModel,
+} from '../helpers/onnx-builder.js';
 import { startTestServer } from '../helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -303,5 +309,58 @@ console.log('answer', result.outputs.y_int64.data[0]);
     );
     clearTimeout(killer);
     assert.deepEqual({ code, signal, output }, { code: 0, signal: null, output: 'answer 7n\n' });
+  });
+});
+
+describe('loadRepository with a memory budget', () => {
+  const ROW = Array.from({ length: MLP_LAYERS[0] }, (_, i) => ((i % 5) - 2) / 3);
+  const CONFIG = 'instances: 1\nsession:\n  intra_op_threads: 1\nwarmup:\n  runs: 1\n';
+  let dir: string;
+  let repository: Repository;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'in-process-budget-'));
+    for (let i = 0; i < 3; i++) await writeRepositoryModel(dir, `mlp${i}`, mlpModel(i), CONFIG);
+    // More than one model file, less than two: whatever a load measures, one model at a time.
+    const file = (await stat(path.join(dir, 'mlp0', '1', 'model.onnx'))).size;
+    repository = await loadRepository(dir, { modelMemoryBudget: Math.floor(file * 1.5) });
+  });
+
+  after(async () => {
+    await repository?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const states = () => repository.status().map((s) => `${s.name} ${s.state}`);
+
+  test('lists the models UNLOADED, loads each on its first infer() and unloads the least recently used', async () => {
+    assert.deepEqual(states(), ['mlp0 UNLOADED', 'mlp1 UNLOADED', 'mlp2 UNLOADED']);
+    assert.throws(() => repository.model('mlp2').metadata, {
+      message:
+        "Request for unknown model: 'mlp2' version 1 is not at ready state; it is unloaded and loads on its next request",
+    });
+    for (const i of [0, 1, 0]) {
+      const result = await repository
+        .model(`mlp${i}`)
+        .infer({ x: { data: Float32Array.from(ROW), shape: [1, ROW.length] } });
+      const y = [...(result.outputs.y.data as Float32Array)];
+      mlpReference(i, ROW).forEach((expected, j) => assert.ok(Math.abs(y[j] - expected) < 1e-3, `mlp${i} y[${j}]`));
+      assert.deepEqual(
+        states(),
+        [0, 1, 2].map((m) => `mlp${m} ${m === i ? 'READY' : 'UNLOADED'}`),
+        `after infer() on mlp${i}`,
+      );
+    }
+  });
+
+  test('refuses a budget that is no size, naming the option', async () => {
+    await assert.rejects(loadRepository(dir, { modelMemoryBudget: 'lots' }), {
+      name: 'RangeError',
+      message: 'modelMemoryBudget: expected a size such as 2GB, 512MB or a number of bytes, got "lots"',
+    });
+    await assert.rejects(loadRepository(dir, { modelMemoryBudget: -1 }), {
+      name: 'RangeError',
+      message: 'modelMemoryBudget must be a positive whole number of bytes, got -1',
+    });
   });
 });

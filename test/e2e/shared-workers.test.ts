@@ -4,10 +4,16 @@
  * request only, and a thread that dies takes only what it held: every session on it is reloaded.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { modelMetadata } from '../../src/core/model-metadata.js';
+import { ModelRegistry } from '../../src/repository/model-registry.js';
+import { scanRepository } from '../../src/repository/scan.js';
+import type { CpuBudget } from '../../src/runtime/cpu.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { MLP_LAYERS, mlpModel, mlpReference, writeRepositoryModel } from '../helpers/onnx-builder.js';
 import { getJson, postJson, startTestServer } from '../helpers/server.js';
@@ -196,3 +202,70 @@ describe('a flooded model beside an idle one on the same thread', () => {
     await within('the flood to finish', Promise.all(flood));
   });
 });
+
+describe('many models with the default config on a 4-core budget', () => {
+  // No session settings in config.yaml: per model, the defaults would be 1 instance × 4 intra-op threads.
+  const COUNT = 10;
+  const cpu: CpuBudget = { logical: 4, physical: 4, usable: 4 };
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'shared-workers-threads-'));
+    for (let i = 0; i < COUNT; i++) await writeRepositoryModel(dir, `mlp${i}`, mlpModel(i), 'warmup:\n  runs: 1\n');
+    await writeRepositoryModel(dir, 'explicit', mlpModel(99), 'session:\n  intra_op_threads: 3\nwarmup:\n  runs: 1\n');
+  });
+
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('runs each defaulted model on 1 intra-op thread, keeps the one set in config.yaml, and says which in metadata', async () => {
+    const scan = await scanRepository(dir);
+    const before = processThreads();
+    const registry = new ModelRegistry(cpu, pino({ level: 'silent' }), { workers: 2 });
+    try {
+      registry.add(scan);
+      await within('every model to load', registry.loadAll());
+      const grown = processThreads() - before;
+      // Per-model pools would add 10 × 3 threads. With the plan: the 2 worker threads, explicit's 2
+      // intra-op threads, and room for 2 that Node may start on its own meanwhile.
+      assert.ok(grown <= 2 + 2 + 2, `the process gained ${grown} threads loading ${COUNT + 1} models`);
+      for (let i = 0; i < COUNT; i++) {
+        const runtime = runtimeOf(registry, `mlp${i}`);
+        assert.deepEqual(
+          [runtime.instances, runtime.intra_op_threads, runtime.intra_op_threads_source],
+          [1, 1, 'many-models'],
+        );
+      }
+      const explicit = runtimeOf(registry, 'explicit');
+      assert.deepEqual(
+        [explicit.instances, explicit.intra_op_threads, explicit.intra_op_threads_source],
+        [1, 3, 'config'],
+      );
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('a few models keep per-model thread pools: the usable cores each', async () => {
+    const registry = new ModelRegistry(cpu, pino({ level: 'silent' }), { workers: 2 });
+    try {
+      const scan = await scanRepository(dir);
+      scan.specs = scan.specs.filter((spec) => spec.name === 'mlp0' || spec.name === 'mlp1');
+      registry.add(scan);
+      await within('two models to load', registry.loadAll());
+      const runtime = runtimeOf(registry, 'mlp0');
+      assert.deepEqual([runtime.instances, runtime.intra_op_threads, runtime.intra_op_threads_source], [1, 4, 'cores']);
+    } finally {
+      await registry.close();
+    }
+  });
+});
+
+/** Threads of this process, as the kernel counts them (onnxruntime's own pools included). */
+function processThreads(): number {
+  return Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+}
+
+/** The `runtime` part of a model's metadata, as GET /v2/models/{m} answers it. */
+function runtimeOf(registry: ModelRegistry, model: string): Record<string, unknown> {
+  return (modelMetadata(registry, registry.resolveReady(model)) as { runtime: Record<string, unknown> }).runtime;
+}

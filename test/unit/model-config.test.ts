@@ -203,6 +203,7 @@ describe('session settings', () => {
     assert.deepEqual(settings, {
       graphOptimizationLevel: 'all',
       intraOpThreads: 4,
+      intraOpThreadsSource: 'cores',
       interOpThreads: 1,
       executionMode: 'sequential',
       enableCpuMemArena: true,
