@@ -20,8 +20,8 @@ export function ctcClasses(
 }
 
 /**
- * Slack on "the rest of the step cannot beat the best": a float32 softmax over thousands of classes
- * sums to 1 only within rounding (~1e-6); far below any gap that decides a character.
+ * Added to what the unseen classes could hold: a float32 softmax over thousands of classes sums to 1
+ * only within rounding (~1e-6), and the slack makes the scan stop a little later, never too early.
  */
 const SUM_SLACK = 1e-3;
 
