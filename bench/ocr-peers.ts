@@ -8,13 +8,15 @@
  * `densePages` more requests with the densest page.
  *
  *   flock /tmp/onnx-serve-heavy.lock node --import tsx bench/ocr-peers.ts [runs=3] [densePages=50]
- *     [--int8 text-detector,text-recognizer,text-orientation [--int8-together]] [--onnx-serve-only]
+ *     [--float] [--int8 text-detector,text-recognizer,text-orientation [--int8-together]] [--onnx-serve-only]
  *
- * The onnx-serve column serves a copy of the default repository with `precision: float` on the OCR
- * models. --int8 adds columns served by more servers, each from a copy with `precision: int8` on
- * one listed model (the others float) and, for more than one, on all of them (only that column with
- * --int8-together). The int8 variants are built into a cache folder under the system's temporary
- * folder before the timing starts. --onnx-serve-only leaves the peers out.
+ * The onnx-serve column serves the default repository as shipped (models/: the recognizer int8, the
+ * detector and orientation classifier float). --float adds a column served from a copy with
+ * `precision: float` on all three OCR models. --int8 adds columns served by more servers, each from
+ * a copy with `precision: int8` on one listed model (the others float) and, for more than one, on all
+ * of them (only that column with --int8-together). The int8 variants are built into a cache folder
+ * under the system's temporary folder before the timing starts (the build time is printed).
+ * --onnx-serve-only leaves the peers out.
  *
  * Tesseract: apt-get install tesseract-ocr tesseract-ocr-eng (skipped, with a note, when missing).
  */
@@ -35,6 +37,7 @@ const densePages = Number(positional[1] ?? 50);
 const int8Models = (flagValue('--int8') ?? '').split(',').filter((model) => model !== '');
 const onnxServeOnly = argv.includes('--onnx-serve-only');
 const int8Together = argv.includes('--int8-together');
+const floatColumn = argv.includes('--float');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const setDir = path.join(here, 'ocr-set');
 const truth = JSON.parse(readFileSync(path.join(setDir, 'truth.json'), 'utf8')) as Record<string, string[]>;
@@ -122,7 +125,9 @@ async function repositoryWith(int8: string[]): Promise<string> {
   for (const model of OCR_MODELS) {
     const config = path.join(repository, model, 'config.yaml');
     const precision = `precision: ${int8.includes(model) ? 'int8' : 'float'}`;
-    const text = await readFile(config, 'utf8');
+    let text = await readFile(config, 'utf8');
+    // A float model may not keep int8 settings (config.yaml refuses quantization without int8).
+    if (!int8.includes(model)) text = text.replace(/^quantization:\n(?:[ #].*\n|\n)*/m, '');
     await writeFile(
       config,
       /^precision:.*$/m.test(text) ? text.replace(/^precision:.*$/m, precision) : `${text.trimEnd()}\n${precision}\n`,
@@ -201,17 +206,25 @@ const median = (values: number[]) => {
 };
 
 try {
-  const float = await startOnnxServe(await repositoryWith([]));
-  const rssReady = rssMb(float.pid);
-  const onnxServe = predictWith(float.base);
+  let started = performance.now();
+  const shipped = await startOnnxServe(path.join(project, 'models'));
+  console.log(
+    `onnx-serve (default repository): ready in ${((performance.now() - started) / 1000).toFixed(1)} s (int8 variants built or cached in ${cacheDir})`,
+  );
+  const rssReady = rssMb(shipped.pid);
+  const onnxServe = predictWith(shipped.base);
   const onnxServeColumns: Array<[string, Reader]> = [['onnx-serve', onnxServe]];
+  if (floatColumn) {
+    const server = await startOnnxServe(await repositoryWith([]));
+    onnxServeColumns.push(['onnx-serve float', predictWith(server.base)]);
+  }
   const variants = [
     ...(int8Together && int8Models.length > 1 ? [] : int8Models.map((model) => [model])),
     ...(int8Models.length > 1 ? [int8Models] : []),
   ];
   for (const models of variants) {
     const label = models.length > 1 ? 'onnx-serve int8 (all)' : `onnx-serve int8 ${models[0]}`;
-    const started = performance.now();
+    started = performance.now();
     const server = await startOnnxServe(await repositoryWith(models));
     console.log(
       `${label}: ready in ${((performance.now() - started) / 1000).toFixed(1)} s (int8 variants built or cached in ${cacheDir})`,
@@ -242,10 +255,10 @@ try {
       });
     }
   }
-  const rssAfterSet = rssMb(float.pid);
+  const rssAfterSet = rssMb(shipped.pid);
   const dense = readFileSync(path.join(setDir, 'book-page.jpg'));
   for (let i = 0; i < densePages; i++) await onnxServe('book-page.jpg', dense);
-  const rssAfterDense = rssMb(float.pid);
+  const rssAfterDense = rssMb(shipped.pid);
 
   const [load1, load5] = os.loadavg();
   console.log(

@@ -40,7 +40,14 @@ export interface PreprocessConfig {
 
 export type PostprocessConfig =
   | { type: 'top_k'; k?: number; labels_file?: FileRef; softmax?: boolean }
-  | { type: 'ctc'; dictionary_file: FileRef; blank_index?: number; append_space?: boolean }
+  | {
+      type: 'ctc';
+      dictionary_file: FileRef;
+      blank_index?: number;
+      append_space?: boolean;
+      /** The output is a softmax (each step sums to 1): decoding may stop a step's scan early (default false). */
+      softmax_output?: boolean;
+    }
   | {
       type: 'db_text_detection';
       threshold?: number;
@@ -150,13 +157,18 @@ const postprocessType = (type: PostprocessType, properties: Record<string, objec
 
 export const POSTPROCESS_SCHEMA = {
   description:
-    '{type: top_k, k?, labels_file?, softmax?}, {type: ctc, dictionary_file, blank_index?, append_space?} or ' +
+    '{type: top_k, k?, labels_file?, softmax?}, {type: ctc, dictionary_file, blank_index?, append_space?, softmax_output?} or ' +
     '{type: db_text_detection, threshold?, box_threshold?, unclip_ratio?, max_candidates?, min_size?}',
   oneOf: [
     postprocessType('top_k', { k: positiveInt, labels_file: FILE_REF_SCHEMA, softmax: { type: 'boolean' } }),
     postprocessType(
       'ctc',
-      { dictionary_file: FILE_REF_SCHEMA, blank_index: nonNegativeInt, append_space: { type: 'boolean' } },
+      {
+        dictionary_file: FILE_REF_SCHEMA,
+        blank_index: nonNegativeInt,
+        append_space: { type: 'boolean' },
+        softmax_output: { type: 'boolean' },
+      },
       ['dictionary_file'],
     ),
     postprocessType('db_text_detection', {

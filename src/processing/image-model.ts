@@ -39,7 +39,7 @@ export async function timed<T>(
 
 type Postprocessor =
   | { type: 'top_k'; options: TopKOptions }
-  | { type: 'ctc'; classes: string[]; blankIndex: number }
+  | { type: 'ctc'; classes: string[]; blankIndex: number; sumsToOne: boolean }
   | { type: 'db_text_detection'; options: DbOptions };
 
 /** The answer for one image, by postprocess type. */
@@ -107,7 +107,7 @@ function compilePostprocess(config: PostprocessConfig, model: ReadyModel): Postp
       const blankIndex = config.blank_index ?? 0;
       const text = readText(config.dictionary_file, model, 'dictionary_file');
       const classes = ctcClasses(text, { blankIndex, appendSpace: config.append_space ?? true });
-      return { type: 'ctc', classes, blankIndex };
+      return { type: 'ctc', classes, blankIndex, sumsToOne: config.softmax_output ?? false };
     }
     case 'db_text_detection':
       return {
@@ -202,7 +202,7 @@ function postprocessBatch(
           `output ${output.name} has ${shape[2]} classes but the CTC dictionary gives ${postprocess.classes.length} (blank + lines + space)`,
         );
       }
-      return ctcGreedyDecode(data, shape, postprocess.classes, postprocess.blankIndex);
+      return ctcGreedyDecode(data, shape, postprocess.classes, postprocess.blankIndex, postprocess.sumsToOne);
     case 'db_text_detection': {
       // N×1×H×W: one probability map per image.
       const [height, width] = shape.slice(-2);

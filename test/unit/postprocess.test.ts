@@ -65,6 +65,36 @@ describe('CTC greedy decoding', () => {
     assert.ok(Math.abs(decoded.confidence - (0.9 + 0.7 + 0.6 + 0.5 + 0.4) / 5) < 1e-6);
   });
 
+  it('stops a step early on softmax outputs and reads exactly what the full scan reads', () => {
+    // 200 steps over 600 classes: peaked softmax rows (the blank, early, late and the last class
+    // winning), flat rows, and near-ties, from a fixed seed.
+    const count = 600;
+    const many = ['', ...Array.from({ length: count - 1 }, (_, k) => String.fromCharCode(0x4e00 + k))];
+    let seed = 13;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const steps = 200;
+    const probabilities = new Float32Array(steps * count);
+    for (let t = 0; t < steps; t++) {
+      const logits = Array.from({ length: count }, () => random() * 2);
+      const winner = [0, 3, count - 1, Math.floor(random() * count)][t % 4];
+      logits[winner] += [12, 4, 0.01, 0][Math.floor(t / 4) % 4];
+      const max = Math.max(...logits);
+      const exps = logits.map((x) => Math.exp(x - max));
+      const total = exps.reduce((a, b) => a + b, 0);
+      exps.forEach((e, k) => (probabilities[t * count + k] = e / total));
+    }
+    const full = ctcGreedyDecode(probabilities, [1, steps, count], many);
+    const early = ctcGreedyDecode(probabilities, [1, steps, count], many, 0, true);
+    assert.deepEqual(early, full);
+    assert.ok(full[0].text.length > 20, 'the rows decode to characters, not only blanks');
+  });
+
+  it('scans every class of outputs that are not a softmax (the default)', () => {
+    // Logits: the first value is above 1 minus itself, yet the last class is the best.
+    const logits = new Float32Array([3, 0, 0, 0, 5]);
+    assert.equal(ctcGreedyDecode(logits, [1, 1, 5], classes)[0].text, ' ');
+  });
+
   it('an all-blank line is empty with confidence 0', () => {
     const probabilities = new Float32Array(2 * 5);
     probabilities[0] = 1;
