@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { serverInfo } from '../core/server-info.js';
 import { registerBenchCommand } from './bench.js';
+import { registerBuildCacheCommand } from './build-cache.js';
 import { registerConvertCommand } from './convert.js';
 import { registerInferCommand } from './infer.js';
 import { registerInspectCommand } from './inspect.js';
@@ -23,6 +24,7 @@ registerConvertCommand(program);
 registerVerifyCommand(program);
 registerOptimizeCommand(program);
 registerQuantizeCommand(program);
+registerBuildCacheCommand(program);
 registerInferCommand(program);
 
 const refusal = refuseUnknownCommand(program, process.argv.slice(2));

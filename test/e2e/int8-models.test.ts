@@ -5,13 +5,14 @@
  * model's metadata. Through the real server, the real PP-OCR models and a photo of a page.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import type { RunningServer } from '../../src/server/start.js';
 import { capturingLogger } from '../helpers/log-capture.js';
@@ -23,6 +24,7 @@ import { within } from '../helpers/wait.js';
 
 const INT8_MODELS = ['text-detector', 'text-recognizer', 'text-orientation'];
 const CLI = path.resolve('dist/cli/index.js');
+const run = promisify(execFile);
 const cleanup: string[] = [];
 
 after(async () => {
@@ -157,6 +159,31 @@ describe('precision: int8 on the default OCR models', () => {
     }
     const manifest = JSON.parse(await readFile(`${damaged}.json`, 'utf8'));
     assert.equal(await sha256(damaged), manifest.int8.sha256);
+  });
+
+  it('onnx-serve build-cache builds what the repository asks for ahead of the start, which then loads it from the cache', async () => {
+    const repository = await int8Repository(['text-orientation'], ['text-orientation', 'text-detector']);
+    const cacheDir = await temporary('onnx-serve-build-cache-');
+    const buildCache = () =>
+      run(process.execPath, [CLI, 'build-cache', '--model-repository', repository, '--cache-dir', cacheDir]);
+    const first = await buildCache();
+    assert.match(first.stdout, /^text-orientation:1: building its int8 variant \(not cached yet\)\n/);
+    assert.match(first.stdout, /\ntext-orientation:1: built in [\d.]+ s: \S+\.int8-[0-9a-f]+\.onnx\n$/);
+    assert.doesNotMatch(first.stdout, /text-detector/); // float: nothing to build
+    const [built] = await cachedFiles(cacheDir);
+    assert.equal(
+      (await buildCache()).stdout,
+      `text-orientation:1: already in the cache: ${path.join(cacheDir, 'int8', built)}\n`,
+    );
+
+    const { server, lines } = await start(repository, cacheDir);
+    try {
+      assert.equal((await runtimeOf(server, 'text-orientation')).precision, 'int8');
+      assert.equal(messages(lines, 'text-orientation', /int8 variant from the cache/).length, 1);
+      assert.equal(messages(lines, 'text-orientation', /building its int8 variant/).length, 0);
+    } finally {
+      await server.close();
+    }
   });
 
   it('a build killed halfway leaves nothing that is served: the next start builds afresh and removes the leftovers', async () => {
