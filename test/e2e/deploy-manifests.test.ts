@@ -85,10 +85,15 @@ describe('Dockerfile', () => {
   it('runs as the node image’s unprivileged user on Node 24 (the current LTS) slim, without the build stage’s tools', () => {
     assert.equal(finalStage[0], 'FROM node:24-slim');
     assert.deepEqual(instruction('USER'), ['node']);
+    const runs = instruction('RUN');
+    const buildsCache = (run: string) => run.startsWith('node dist/cli/index.js build-cache');
     assert.ok(
-      instruction('RUN').every((run) => run.includes('npm ci --omit=dev')),
-      'the final stage installs production dependencies only',
+      runs.every((run) => run.includes('npm ci --omit=dev') || buildsCache(run)),
+      'the final stage installs production dependencies only, and builds the int8 cache with the built CLI',
     );
+    // Built into the folder the server then reads (the image sets it for both).
+    assert.ok(runs.some(buildsCache), 'the image builds the int8 files its default repository asks for');
+    assert.ok(instruction('ENV').includes('ONNX_SERVE_CACHE_DIR=/app/cache'), JSON.stringify(instruction('ENV')));
     assert.match(dockerfile, /^FROM node:24-slim AS build$/m);
   });
 
