@@ -15,7 +15,7 @@ import { internal } from './errors.js';
 import type { InferenceRequest, InferenceResponse, Parameters, WireTensor } from './json-codec.js';
 import { tensorLabel } from './json-decode.js';
 import { formatShape } from './shape.js';
-import { shortestFloat32, shortestFloat32Range } from './shortest-float32.js';
+import { float32sJson } from './shortest-float32.js';
 
 /**
  * Throws an internal error unless `data` is the storage DATATYPES prescribes for the datatype and has
@@ -82,30 +82,16 @@ function printsAsItself(value: number): boolean {
   return Number.isFinite(value) && !Object.is(value, -0);
 }
 
-/** JSON text of float32 values that print as themselves, each as its shortest float32 decimal. */
-function shortestFloat32sJson(values: Float32Array): string {
-  return chunkedJson(values.length, (start, end) => {
-    const chunk = numberScratch;
-    chunk.length = end - start;
-    shortestFloat32Range(values, start, end, chunk);
-    return chunk;
-  });
-}
-
-/** FP32 (and FP16, as float32) values shortened; FP64 values print as JSON.stringify prints them. */
-function floatsJson(values: Float32Array | Float64Array): string {
-  const float32 = values instanceof Float32Array;
+function floatsJson(values: Float64Array): string {
   let index = 0;
   while (index < values.length && printsAsItself(values[index])) index++;
-  const leading = values.subarray(0, index);
-  const leadingJson = float32 ? shortestFloat32sJson(leading as Float32Array) : numbersJson(leading);
-  if (index === values.length) return leadingJson;
+  if (index === values.length) return numbersJson(values);
   // Rare: from the first special value on, print element by element.
-  let text = leadingJson.slice(0, -1);
+  let text = numbersJson(values.subarray(0, index)).slice(0, -1);
   for (; index < values.length; index++) {
     const value = values[index];
     if (index > 0) text += ',';
-    if (printsAsItself(value)) text += String(float32 ? shortestFloat32(value) : value);
+    if (printsAsItself(value)) text += String(value);
     else if (Object.is(value, -0)) text += '-0';
     else text += nonFiniteJson(value);
   }
@@ -121,13 +107,13 @@ export function encodeJsonTensorData(datatype: Datatype, data: TensorData): stri
       // BigInt64Array and BigUint64Array join to exact integer literals (no `n`); JSON.stringify refuses bigints.
       return `[${(data as BigInt64Array | BigUint64Array).join(',')}]`;
     case 'float':
-      return floatsJson(data as Float32Array | Float64Array);
+      return data instanceof Float32Array ? float32sJson(data) : floatsJson(data as Float64Array);
     case 'float16': {
       const bits = data as Uint16Array;
       // Every float16 is a float32, so its shortest float32 decimal reads back as the same float16 too.
       const values = new Float32Array(bits.length);
       for (let index = 0; index < bits.length; index++) values[index] = numberOfFloat16Bits(bits[index]);
-      return floatsJson(values);
+      return float32sJson(values);
     }
     case 'bool': {
       const bytes = data as Uint8Array;

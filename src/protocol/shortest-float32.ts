@@ -1,16 +1,20 @@
 /**
- * The shortest decimal that reads back as the same float32 (integers below 10^21 print exactly). A float32 widened to a float64 prints with
- * up to 17 digits (0.1f is 0.10000000149011612); what a float32 reader needs is at most 9, often 7 or 8.
- * The answer is given as the float64 nearest that short decimal, so that JSON.stringify (or String)
- * prints exactly the decimal: a decimal of at most 15 significant digits is what its nearest float64
- * prints as, since that float64's own shortest print can be no longer and, being a shorter decimal
- * reading back to the same float32, would have been found first.
+ * Float32 values as the shortest decimal that reads back as the same float32. A float32 widened to a
+ * float64 prints with up to 17 digits (0.1f is 0.10000000149011612); a float32 reader needs at most
+ * 9, often 7 or 8. Integers below 10^21 print as themselves (in full, as JSON prints them, no other
+ * decimal that reads back is shorter there).
  *
- * A float32 `a` is every real number within half its ulp (its rounding interval). A decimal grid of
- * spacing 10^q no wider than that ulp always has a point in the interval; the nearest point to `a` is
- * tried first, then coarser grids while one still reads back. Each candidate is checked by reading it
- * back (`Math.fround(decimal) === a`), so what is returned always reads back, whatever the arithmetic
- * around it did; when no candidate does (never seen), the float64 widening itself is returned.
+ * A float32 `a` stands for every real number within half its ulp (its rounding interval). A decimal
+ * grid of spacing 10^q no wider than that ulp always has a point in the interval; the nearest point to
+ * `a` is tried first, then coarser grids while one still reads back. Each candidate is checked by
+ * reading it back as JavaScript does (`Math.fround(Number(text))`: the float64 nearest the decimal,
+ * then the float32 nearest that), and a decimal whose float64 falls exactly halfway between two
+ * float32s is refused, so that a reader rounding the decimal straight to float32 gets the same value.
+ * What is printed always reads back, whatever the arithmetic around it did; were no candidate to read
+ * back (never seen), the float64 widening is printed.
+ *
+ * The digits are written as ASCII bytes a chunk at a time and decoded to a string once per chunk:
+ * several times faster than JSON.stringify over float64s, which must find each one's shortest digits.
  */
 
 /** 10^k for k = 0..22: the powers of ten a float64 holds exactly (parsed, so correctly rounded). */
@@ -99,77 +103,176 @@ function scaledTo(a: number, q: number): number {
   return a / 10 ** q;
 }
 
+/** Half the ulp of a float32 by its biased exponent: a float64 this far from `a` is a tie for float32. */
+const HALF_ULP = Float64Array.from({ length: 255 }, (_, biased) => 2 ** (Math.max(biased, 1) - 151));
+
+/** The decimal found by findShortest: foundDigits·10^foundExponent. */
+let foundDigits = 0;
+let foundExponent = 0;
+
+/** True when m·10^q reads back as `a` (and not by a tie); then it becomes the found decimal. */
+function takeIfReadsBack(m: number, q: number, a: number, halfUlp: number): boolean {
+  const value = decimalValue(m, q);
+  if (Math.fround(value) !== a || Math.abs(value - a) === halfUlp) return false;
+  foundDigits = m;
+  foundExponent = q;
+  return true;
+}
+
 /**
  * A point of the grid of spacing 10^q that reads back as the float32 `a` (positive): the nearest to
  * `a`, or else its neighbour on the other side (a power of two's interval is narrower below than
- * above, so the nearest point can miss where the next one hits). NaN when neither reads back.
+ * above, so the nearest point can miss where the next one hits).
  */
-function gridPointReadingBack(a: number, q: number): number {
+function gridPointReadsBack(a: number, q: number, halfUlp: number): boolean {
   const scaled = scaledTo(a, q);
   const nearest = Math.round(scaled);
-  const value = decimalValue(nearest, q);
-  if (Math.fround(value) === a) return value;
-  const other = decimalValue(nearest > scaled ? nearest - 1 : nearest + 1, q);
-  return Math.fround(other) === a ? other : NaN;
+  if (takeIfReadsBack(nearest, q, a, halfUlp)) return true;
+  const other = nearest > scaled ? nearest - 1 : nearest + 1;
+  return other > 0 && takeIfReadsBack(other, q, a, halfUlp);
 }
 
 /**
- * Below 10^21 JSON prints a number in full, digit by digit: an integer float32 there (every float32
- * from 2^24 up is one) prints no longer as itself than as any other decimal that reads back, which
- * has as many integer digits or, rounded up to a power of ten, one more (99999997952 against
- * 100000000000).
+ * For a positive finite float32 `a` with biased exponent `biased`: finds the shortest decimal reading
+ * back as `a` (foundDigits, foundExponent); false if none was found.
  */
-const FULL_PRINT_LIMIT = 1e21;
-
-/**
- * For a positive finite float32 `a` with biased exponent `biased`: the float64 that prints as the
- * shortest decimal reading back as `a`.
- */
-function shortestPositive(a: number, biased: number): number {
-  if (a < FULL_PRINT_LIMIT && Number.isInteger(a)) return a;
+function findShortest(a: number, biased: number): boolean {
+  const halfUlp = HALF_ULP[biased];
   let q = FINEST_GRID[biased];
-  let best = gridPointReadingBack(a, q);
-  if (Number.isNaN(best)) {
-    // Only a power of two's asymmetric interval can miss the finest grid; one digit more always hits.
-    best = gridPointReadingBack(a, q - 1);
-    if (Number.isNaN(best)) return a;
+  // Only a power of two's asymmetric interval can miss the finest grid; one digit more always hits.
+  if (!gridPointReadsBack(a, q, halfUlp) && !gridPointReadsBack(a, --q, halfUlp)) return false;
+  let digits = foundDigits;
+  let exponent = foundExponent;
+  while (gridPointReadsBack(a, ++q, halfUlp)) {
+    digits = foundDigits;
+    exponent = foundExponent;
   }
-  for (;;) {
-    const coarser = gridPointReadingBack(a, ++q);
-    if (Number.isNaN(coarser)) return best;
-    best = coarser;
-  }
+  foundDigits = digits;
+  foundExponent = exponent;
+  return true;
 }
+
+/** Below 10^21 JSON prints a number in full, so an integer float32 there prints shortest as itself. */
+const FULL_PRINT_LIMIT = 1e21;
 
 const scratchFloat = new Float32Array(1);
 const scratchBits = new Uint32Array(scratchFloat.buffer);
 
 /**
- * The float64 whose shortest print is the shortest decimal that reads back (`Math.fround`) as the
- * float32 `value`. `value` must be a float32 value (a Float32Array element or `Math.fround`'s
- * result); 0, -0, NaN and ±Infinity come back as they are.
+ * The float64 whose shortest print is the shortest decimal that reads back as the float32 `value`
+ * (the float64 nearest that decimal). `value` must be a float32 value (a Float32Array element or
+ * `Math.fround`'s result); 0, -0, NaN and ±Infinity come back as they are.
  */
 export function shortestFloat32(value: number): number {
   scratchFloat[0] = value;
   const biased = (scratchBits[0] >>> 23) & 0xff;
-  if (value === 0 || biased === 0xff) return value;
-  return value < 0 ? -shortestPositive(-value, biased) : shortestPositive(value, biased);
+  const a = Math.abs(value);
+  if (value === 0 || biased === 0xff || (a < FULL_PRINT_LIMIT && Number.isInteger(a))) return value;
+  if (!findShortest(a, biased)) return value;
+  const decimal = decimalValue(foundDigits, foundExponent);
+  return value < 0 ? -decimal : decimal;
+}
+
+/** The most bytes one element takes: "-0.000000123456789" and "\"-Infinity\"" fit, and so does a 22-byte integer. */
+const MOST_BYTES_PER_ELEMENT = 24;
+/** Elements per chunk: the scratch bytes stay at ~400 KB however large the tensor. */
+const CHUNK_ELEMENTS = 16_384;
+const chunkBytes = new Uint8Array(CHUNK_ELEMENTS * (MOST_BYTES_PER_ELEMENT + 1));
+/** The decimal digits of a number, last digit first. */
+const digitBytes = new Uint8Array(10);
+// The bytes are ASCII, which UTF-8 decodes as Latin-1 would; TextDecoder, not Buffer: browser-safe.
+const ASCII = new TextDecoder('utf-8');
+const encodeAscii = (text: string) => Array.from(text, (character) => character.charCodeAt(0));
+const NAN_BYTES = encodeAscii('"NaN"');
+const INFINITY_BYTES = encodeAscii('"Infinity"');
+const MINUS_INFINITY_BYTES = encodeAscii('"-Infinity"');
+const ZERO = 0x30;
+
+function writeBytes(bytes: Uint8Array, at: number, text: readonly number[]): number {
+  for (let index = 0; index < text.length; index++) bytes[at + index] = text[index];
+  return at + text.length;
+}
+
+/** Writes String(value) (for the rare values the fast paths leave). */
+function writeText(bytes: Uint8Array, at: number, value: number): number {
+  const text = String(value);
+  for (let index = 0; index < text.length; index++) bytes[at + index] = text.charCodeAt(index);
+  return at + text.length;
+}
+
+/** Puts the digits of `m` (a positive integer below 2^31) in digitBytes, last first; returns how many. */
+function splitDigits(m: number): number {
+  let count = 0;
+  do {
+    digitBytes[count++] = ZERO + (m % 10);
+    m = (m / 10) | 0;
+  } while (m > 0);
+  return count;
 }
 
 /**
- * Writes shortestFloat32 of `values[start..end)` into `into[0..end-start)`: the loop the JSON encoder
- * runs, reading each element's exponent from the array's own bits.
+ * Writes m·10^q as Number.prototype.toString writes it (ECMA-262 Number::toString): in full from 10^-7
+ * up to 10^21, with an exponent outside; m must have no trailing zeros unless q is 0.
  */
-export function shortestFloat32Range(values: Float32Array, start: number, end: number, into: number[]): void {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  for (let index = start; index < end; index++) {
-    const value = values[index];
-    const biased = (bits[index] >>> 23) & 0xff;
-    into[index - start] =
-      value === 0 || biased === 0xff
-        ? value
-        : value < 0
-          ? -shortestPositive(-value, biased)
-          : shortestPositive(value, biased);
+function writeDecimal(bytes: Uint8Array, at: number, m: number, q: number): number {
+  const count = splitDigits(m);
+  const point = count + q; // the value is 0.d1d2…dcount × 10^point
+  let next = at;
+  if (q >= 0 && point <= 21) {
+    for (let index = count - 1; index >= 0; index--) bytes[next++] = digitBytes[index];
+    for (let zeros = 0; zeros < q; zeros++) bytes[next++] = ZERO;
+  } else if (point > 0 && point <= 21) {
+    for (let index = count - 1; index >= count - point; index--) bytes[next++] = digitBytes[index];
+    bytes[next++] = 0x2e; // .
+    for (let index = count - point - 1; index >= 0; index--) bytes[next++] = digitBytes[index];
+  } else if (point > -6 && point <= 0) {
+    bytes[next++] = ZERO;
+    bytes[next++] = 0x2e;
+    for (let zeros = 0; zeros < -point; zeros++) bytes[next++] = ZERO;
+    for (let index = count - 1; index >= 0; index--) bytes[next++] = digitBytes[index];
+  } else {
+    bytes[next++] = digitBytes[count - 1];
+    if (count > 1) {
+      bytes[next++] = 0x2e;
+      for (let index = count - 2; index >= 0; index--) bytes[next++] = digitBytes[index];
+    }
+    bytes[next++] = 0x65; // e
+    const exponent = point - 1;
+    bytes[next++] = exponent < 0 ? 0x2d : 0x2b; // - or +
+    const exponentDigits = splitDigits(Math.abs(exponent));
+    for (let index = exponentDigits - 1; index >= 0; index--) bytes[next++] = digitBytes[index];
   }
+  return next;
+}
+
+/** Writes one float32 element as JSON: shortest decimal, "NaN", "Infinity", "-Infinity" or -0. */
+function writeElement(bytes: Uint8Array, at: number, value: number, bits: number): number {
+  const biased = (bits >>> 23) & 0xff;
+  if (biased === 0xff) {
+    if (Number.isNaN(value)) return writeBytes(bytes, at, NAN_BYTES);
+    return writeBytes(bytes, at, value > 0 ? INFINITY_BYTES : MINUS_INFINITY_BYTES);
+  }
+  let next = at;
+  if (bits >>> 31) bytes[next++] = 0x2d;
+  const a = Math.abs(value);
+  if (a < 2_147_483_648 && Number.isInteger(a)) return writeDecimal(bytes, next, a, 0);
+  if (a < FULL_PRINT_LIMIT && Number.isInteger(a)) return writeText(bytes, next, a);
+  if (findShortest(a, biased)) return writeDecimal(bytes, next, foundDigits, foundExponent);
+  return writeText(bytes, next, a);
+}
+
+/** JSON array text of float32 values, each as the shortest decimal that reads back as itself. */
+export function float32sJson(values: Float32Array): string {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let text = '[';
+  for (let start = 0; start < values.length; start += CHUNK_ELEMENTS) {
+    const end = Math.min(start + CHUNK_ELEMENTS, values.length);
+    let at = 0;
+    for (let index = start; index < end; index++) {
+      if (index > 0) chunkBytes[at++] = 0x2c; // ,
+      at = writeElement(chunkBytes, at, values[index], bits[index]);
+    }
+    text += ASCII.decode(chunkBytes.subarray(0, at));
+  }
+  return `${text}]`;
 }

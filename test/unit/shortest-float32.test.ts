@@ -159,6 +159,20 @@ describe('JSON printing of FP32 and FP16 data', () => {
     const widened = `[${Array.from(data, (value) => (Number.isFinite(value) ? String(value) : '"NaN"')).join(',')}]`;
     assert.ok(text.length < widened.length * 0.7, `${text.length} characters against ${widened.length} before`);
     assert.match(text, /^\[[^\]]*,"NaN",-0,"Infinity",/);
+    // Each element is written as Number.prototype.toString writes the float64 of its decimal.
+    const elements = text.slice(1, -1).split(',');
+    assert.equal(elements.length, data.length);
+    for (let index = 0; index < data.length; index++) {
+      const value = data[index];
+      const expected = Number.isNaN(value)
+        ? '"NaN"'
+        : !Number.isFinite(value)
+          ? JSON.stringify(String(value))
+          : Object.is(value, -0)
+            ? '-0'
+            : String(shortestFloat32(value));
+      assert.equal(elements[index], expected, `element ${index} (${value})`);
+    }
   });
 
   it('FP16: every one of the 65,536 bit patterns prints as its shortest float32 decimal and reads back', () => {
