@@ -16,6 +16,7 @@ import { registerPredictRoutes } from './routes/predict.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { registerStatsRoutes } from './routes/stats.js';
+import { readRequestBody } from './request-body.js';
 import { registerRequestObservation } from './request-observation.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
 import { registerDrainHooks, type OpenRequests } from './shutdown.js';
@@ -128,10 +129,10 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();
-  // bodyLimit here too: mounted into a user's app, the app's own (smaller) limit would apply otherwise.
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) =>
-    done(null, body),
-  );
+  // Our own reader (src/server/request-body.ts): a body of known length is copied into one Buffer as
+  // it arrives, not joined in one long copy at the end. It keeps options.bodyLimit itself: mounted into
+  // a user's app, the app's own (smaller) limit would apply otherwise.
+  app.addContentTypeParser('*', (request, payload, done) => readRequestBody(request, payload, options.bodyLimit, done));
   // Compressed bodies decoded within the body limit (counted decoded); inference answers compressed
   // when the client asks (Accept-Encoding gzip or deflate), as Triton does: only those routes opt in
   // (route option `compress`), because Triton compresses nothing else and tritonclient's asyncio
