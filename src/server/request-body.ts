@@ -7,6 +7,13 @@
  * copying is spread over the arrival and the body is ready the moment its last chunk is in. Bodies of
  * unknown length (chunked, or decoded from gzip/deflate) are kept as chunks and joined, as fastify does.
  *
+ * A body of known length is also placed so that the byte at `alignedOffset` (where binary tensors
+ * start, after the binary extension's JSON header) sits at a multiple of 8 in its memory: the tensors
+ * are then typed-array views into the body, not copies (a JSON header of odd length used to leave a
+ * 30 MB FP32 input to be copied into an aligned array on the main thread). The few bytes of padding
+ * before the body belong to it alone, so the body still owns its memory (ownsItsMemory) and its
+ * tensors move to the worker with it, by transfer.
+ *
  * Either way the body limit holds (an announced length over it is refused before anything is
  * allocated; a chunked or decoded body is refused the moment it passes it), a body that ends short of
  * its Content-Length is a 400 that says so, and the stream's errors (the client going away) reach the
@@ -22,8 +29,31 @@ type Done = (error: Error | null, body?: Buffer) => void;
 /** A decoded body (src/server/request-encoding.ts) counts the bytes that came on the wire here. */
 type BodyStream = Readable & { receivedEncodedLength?: number };
 
-/** Reads the request body into one Buffer, at most `limit` bytes; a fastify content-type parser body. */
-export function readRequestBody(request: FastifyRequest, payload: BodyStream, limit: number, done: Done): void {
+/** ArrayBuffers that hold one body alone, behind a few bytes of padding (see ownsItsMemory). */
+const paddedBodies = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Whether `body` is all that its memory holds (nothing else shares its ArrayBuffer, unlike a slice of
+ * Buffer's pool), so that it may be handed to a worker by transfer.
+ */
+export function ownsItsMemory(body: Buffer): boolean {
+  return (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) || paddedBodies.has(body.buffer);
+}
+
+/** Where binary data should start: 8-byte alignment suits every datatype. */
+const ALIGNMENT = 8;
+
+/**
+ * Reads the request body into one Buffer, at most `limit` bytes; a fastify content-type parser body.
+ * `alignedOffset`: the offset in the body that should land on a multiple of 8 in memory.
+ */
+export function readRequestBody(
+  request: FastifyRequest,
+  payload: BodyStream,
+  limit: number,
+  done: Done,
+  alignedOffset = 0,
+): void {
   const declared = Number(request.headers['content-length']);
   const knownLength = request.headers['content-length'] !== undefined && Number.isSafeInteger(declared);
   if (knownLength && declared > limit) {
@@ -31,13 +61,22 @@ export function readRequestBody(request: FastifyRequest, payload: BodyStream, li
     return;
   }
   // Content-Length counts the bytes on the wire: only an undecoded body fills exactly that many.
-  if (knownLength && payload === request.raw) readIntoOneBuffer(payload, declared, done);
+  if (knownLength && payload === request.raw) readIntoOneBuffer(payload, declared, alignedOffset, done);
   else readChunks(payload, limit, knownLength ? declared : undefined, done);
 }
 
 /** A body whose length is known: one allocation, each chunk copied in as it arrives. */
-function readIntoOneBuffer(payload: BodyStream, length: number, done: Done): void {
-  const body = Buffer.allocUnsafe(length);
+function readIntoOneBuffer(payload: BodyStream, length: number, alignedOffset: number, done: Done): void {
+  const padding =
+    alignedOffset > 0 && alignedOffset < length ? (ALIGNMENT - (alignedOffset % ALIGNMENT)) % ALIGNMENT : 0;
+  let body: Buffer;
+  if (padding === 0) {
+    body = Buffer.allocUnsafe(length);
+  } else {
+    const memory = Buffer.allocUnsafeSlow(padding + length);
+    paddedBodies.add(memory.buffer);
+    body = memory.subarray(padding);
+  }
   let received = 0;
   const finish = (error: Error | null) => {
     payload.removeListener('data', onData);

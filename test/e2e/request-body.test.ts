@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { decodeResponse, encodeRequest, type EncodedRequest } from '../../src/bench/wire.js';
+import { HEADER_LENGTH_HEADER } from '../../src/protocol/binary-extension.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { rawExchange, requestHead } from '../helpers/raw-http.js';
 import { writeIdentityModel } from '../helpers/onnx-builder.js';
@@ -134,6 +135,21 @@ describe('bodies arrive whole, however they are sent', () => {
     const gzipped = await promisify(zlib.gzip)(request.body);
     const compressed = await sendInPieces(request, unevenPieces(gzipped), { extra: { 'content-encoding': 'gzip' } });
     assertEcho(compressed, data, 'gzip');
+  });
+
+  it('binary tensors after a JSON header of every length modulo 8 (aligned in memory or not): the same floats', async () => {
+    for (let extra = 0; extra < 8; extra++) {
+      const data = Float32Array.from({ length: 50_000 }, (_, index) => index * 0.5 - extra);
+      const request = encodeRequest(
+        { id: 'i'.repeat(extra), inputs: [{ name: 'x_fp32', datatype: 'FP32', shape: [1, data.length], data }] },
+        'binary',
+      );
+      assertEcho(
+        await sendInPieces(request, unevenPieces(request.body)),
+        data,
+        `header of ${request.headers[HEADER_LENGTH_HEADER]} bytes`,
+      );
+    }
   });
 
   it('eight bodies arriving at once, interleaved, each answered with its own floats', async () => {

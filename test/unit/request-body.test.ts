@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { FastifyRequest } from 'fastify';
 import { ServeError } from '../../src/protocol/errors.js';
-import { readRequestBody } from '../../src/server/request-body.js';
+import { ownsItsMemory, readRequestBody } from '../../src/server/request-body.js';
 
 /** Feeds `chunks` to the reader as the request's own stream; what it hands to `done`. */
 function read(
@@ -27,11 +27,35 @@ function read(
   });
 }
 
+/** Reads `bytes` (Content-Length known) asking for the byte at `offset` to be aligned. */
+function readAligned(bytes: Buffer, offset: number): Promise<{ body?: Buffer }> {
+  const raw = new PassThrough();
+  const request = { headers: { 'content-length': String(bytes.length) }, raw } as unknown as FastifyRequest;
+  return new Promise((resolve) => {
+    readRequestBody(request, raw, 1_000_000, (_error, body) => resolve({ body }), offset);
+    raw.end(bytes);
+  });
+}
+
 describe('readRequestBody', () => {
   it('joins the chunks of a body of known length into one Buffer', async () => {
     const { error, body } = await read({ 'content-length': '7' }, [Buffer.from('abc'), Buffer.from('defg')]);
     assert.equal(error, null);
     assert.equal(body!.toString(), 'abcdefg');
+  });
+
+  it('places the byte at alignedOffset on a multiple of 8 in memory, the body still owning its memory', async () => {
+    for (let offset = 1; offset <= 16; offset++) {
+      const bytes = Buffer.alloc(10_000, offset);
+      const { body } = await readAligned(bytes, offset);
+      assert.ok(body!.equals(bytes), `offset ${offset}: the same bytes`);
+      assert.equal((body!.byteOffset + offset) % 8, 0, `offset ${offset}`);
+      assert.ok(ownsItsMemory(body!), `offset ${offset}: owns its memory`);
+    }
+    // A small body comes from Buffer's shared pool: it does not own its memory, and is never handed over.
+    const small = await read({ 'content-length': '3' }, [Buffer.from('abc')]);
+    assert.equal(ownsItsMemory(small.body!), false);
+    assert.equal(ownsItsMemory(Buffer.from('not a body')), false);
   });
 
   it('a body that ends short of its Content-Length: 400 saying how many bytes came', async () => {
