@@ -78,54 +78,61 @@ function readIntoOneBuffer(payload: BodyStream, length: number, alignedOffset: n
     body = memory.subarray(padding);
   }
   let received = 0;
-  const finish = (error: Error | null) => {
-    payload.removeListener('data', onData);
-    payload.removeListener('end', onEnd);
-    payload.removeListener('error', onError);
-    if (error !== null) done(error);
-    else done(null, body);
-  };
-  const onData = (chunk: Buffer) => {
-    if (received + chunk.length > length) {
-      finish(lengthMismatch(`more than the ${length} bytes`, length));
-      return;
-    }
-    chunk.copy(body, received);
-    received += chunk.length;
-  };
-  const onEnd = () => finish(received === length ? null : lengthMismatch(`only ${received} bytes`, length));
-  const onError = (error: Error) => finish(clientError(error));
-  payload.on('data', onData);
-  payload.on('end', onEnd);
-  payload.on('error', onError);
-  payload.resume();
+  consume(payload, done, {
+    chunk(bytes) {
+      if (received + bytes.length > length) return lengthMismatch(`more than the ${length} bytes`, length);
+      bytes.copy(body, received);
+      received += bytes.length;
+      return undefined;
+    },
+    end: () => (received === length ? body : lengthMismatch(`only ${received} bytes`, length)),
+  });
 }
 
 /** A body of unknown length (or decoded from Content-Encoding): chunks kept, joined once at the end. */
 function readChunks(payload: BodyStream, limit: number, declared: number | undefined, done: Done): void {
   const chunks: Buffer[] = [];
   let received = 0;
-  const finish = (error: Error | null) => {
+  consume(payload, done, {
+    chunk(bytes) {
+      received += bytes.length;
+      if (received > limit || (payload.receivedEncodedLength ?? 0) > limit) {
+        return new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+      }
+      chunks.push(bytes);
+      return undefined;
+    },
+    end() {
+      const onWire = payload.receivedEncodedLength ?? received;
+      if (declared !== undefined && onWire !== declared) return lengthMismatch(`${onWire} bytes`, declared);
+      // Always a copy: a chunk may be a view into memory its stream reuses.
+      return Buffer.concat(chunks, received);
+    },
+  });
+}
+
+/**
+ * Feeds `payload`'s chunks to `reader.chunk` (an Error stops the reading) and answers `done` once:
+ * with what `reader.end` gives, or the first error (the stream's own ones as client errors).
+ */
+function consume(
+  payload: BodyStream,
+  done: Done,
+  reader: { chunk: (bytes: Buffer) => Error | undefined; end: () => Buffer | Error },
+): void {
+  const finish = (outcome: Buffer | Error) => {
     payload.removeListener('data', onData);
     payload.removeListener('end', onEnd);
     payload.removeListener('error', onError);
-    // Always a copy: a chunk may be a view into memory its stream reuses.
-    if (error !== null) done(error);
-    else done(null, Buffer.concat(chunks, received));
+    if (outcome instanceof Error) done(outcome);
+    else done(null, outcome);
   };
+  // A stream from a preParsing hook may emit strings.
   const onData = (chunk: Buffer | string) => {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    received += bytes.length;
-    if (received > limit || (payload.receivedEncodedLength ?? 0) > limit) {
-      finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
-      return;
-    }
-    chunks.push(bytes);
+    const error = reader.chunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    if (error !== undefined) finish(error);
   };
-  const onEnd = () => {
-    const onWire = payload.receivedEncodedLength ?? received;
-    finish(declared === undefined || onWire === declared ? null : lengthMismatch(`${onWire} bytes`, declared));
-  };
+  const onEnd = () => finish(reader.end());
   const onError = (error: Error) => finish(clientError(error));
   payload.on('data', onData);
   payload.on('end', onEnd);
