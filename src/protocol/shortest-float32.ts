@@ -14,7 +14,8 @@
  * back (never seen), the float64 widening is printed.
  *
  * The digits are written as ASCII bytes a chunk at a time and decoded to a string once per chunk:
- * several times faster than JSON.stringify over float64s, which must find each one's shortest digits.
+ * faster than JSON.stringify over the float64s (0.6–0.8× its time on the recognizer's answer,
+ * bench/RESULTS.md), which has to search each float64's own shortest digits.
  */
 
 /** 10^k for k = 0..22: the powers of ten a float64 holds exactly (parsed, so correctly rounded). */
@@ -103,17 +104,20 @@ function scaledTo(a: number, q: number): number {
   return a / 10 ** q;
 }
 
-/** Half the ulp of a float32 by its biased exponent: a float64 this far from `a` is a tie for float32. */
-const HALF_ULP = Float64Array.from({ length: 255 }, (_, biased) => 2 ** (Math.max(biased, 1) - 151));
-
 /** The decimal found by findShortest: foundDigits·10^foundExponent. */
 let foundDigits = 0;
 let foundExponent = 0;
 
-/** True when m·10^q reads back as `a` (and not by a tie); then it becomes the found decimal. */
-function takeIfReadsBack(m: number, q: number, a: number, halfUlp: number): boolean {
+/**
+ * True when m·10^q reads back as `a`, and not by a tie; then it becomes the found decimal. A tie: its
+ * float64 lies exactly halfway between `a` and the next float32, where 2·value − a is that float32
+ * (exact arithmetic here, the two being that close) and Math.fround picks `a` only as the even one.
+ */
+function takeIfReadsBack(m: number, q: number, a: number): boolean {
   const value = decimalValue(m, q);
-  if (Math.fround(value) !== a || Math.abs(value - a) === halfUlp) return false;
+  if (Math.fround(value) !== a) return false;
+  const mirrored = 2 * value - a;
+  if (value !== a && Math.fround(mirrored) === mirrored) return false;
   foundDigits = m;
   foundExponent = q;
   return true;
@@ -124,12 +128,12 @@ function takeIfReadsBack(m: number, q: number, a: number, halfUlp: number): bool
  * `a`, or else its neighbour on the other side (a power of two's interval is narrower below than
  * above, so the nearest point can miss where the next one hits).
  */
-function gridPointReadsBack(a: number, q: number, halfUlp: number): boolean {
+function gridPointReadsBack(a: number, q: number): boolean {
   const scaled = scaledTo(a, q);
   const nearest = Math.round(scaled);
-  if (takeIfReadsBack(nearest, q, a, halfUlp)) return true;
+  if (takeIfReadsBack(nearest, q, a)) return true;
   const other = nearest > scaled ? nearest - 1 : nearest + 1;
-  return other > 0 && takeIfReadsBack(other, q, a, halfUlp);
+  return other > 0 && takeIfReadsBack(other, q, a);
 }
 
 /**
@@ -137,13 +141,12 @@ function gridPointReadsBack(a: number, q: number, halfUlp: number): boolean {
  * back as `a` (foundDigits, foundExponent); false if none was found.
  */
 function findShortest(a: number, biased: number): boolean {
-  const halfUlp = HALF_ULP[biased];
   let q = FINEST_GRID[biased];
   // Only a power of two's asymmetric interval can miss the finest grid; one digit more always hits.
-  if (!gridPointReadsBack(a, q, halfUlp) && !gridPointReadsBack(a, --q, halfUlp)) return false;
+  if (!gridPointReadsBack(a, q) && !gridPointReadsBack(a, --q)) return false;
   let digits = foundDigits;
   let exponent = foundExponent;
-  while (gridPointReadsBack(a, ++q, halfUlp)) {
+  while (gridPointReadsBack(a, ++q)) {
     digits = foundDigits;
     exponent = foundExponent;
   }
