@@ -214,7 +214,7 @@ function splitDigits(m: number): number {
 }
 
 /**
- * Writes m·10^q as Number.prototype.toString writes it (ECMA-262 Number::toString): in full from 10^-7
+ * Writes m·10^q as Number.prototype.toString writes it (ECMA-262 Number::toString): in full from 10^-6
  * up to 10^21, with an exponent outside; m must have no trailing zeros unless q is 0.
  */
 function writeDecimal(bytes: Uint8Array, at: number, m: number, q: number): number {
