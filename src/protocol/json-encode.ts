@@ -15,6 +15,7 @@ import { internal } from './errors.js';
 import type { InferenceRequest, InferenceResponse, Parameters, WireTensor } from './json-codec.js';
 import { tensorLabel } from './json-decode.js';
 import { formatShape } from './shape.js';
+import { float32sJson } from './shortest-float32.js';
 
 /**
  * Throws an internal error unless `data` is the storage DATATYPES prescribes for the datatype and has
@@ -81,7 +82,7 @@ function printsAsItself(value: number): boolean {
   return Number.isFinite(value) && !Object.is(value, -0);
 }
 
-function floatsJson(values: Float32Array | Float64Array): string {
+function floatsJson(values: Float64Array): string {
   let index = 0;
   while (index < values.length && printsAsItself(values[index])) index++;
   if (index === values.length) return numbersJson(values);
@@ -106,12 +107,13 @@ export function encodeJsonTensorData(datatype: Datatype, data: TensorData): stri
       // BigInt64Array and BigUint64Array join to exact integer literals (no `n`); JSON.stringify refuses bigints.
       return `[${(data as BigInt64Array | BigUint64Array).join(',')}]`;
     case 'float':
-      return floatsJson(data as Float32Array | Float64Array);
+      return data instanceof Float32Array ? float32sJson(data) : floatsJson(data as Float64Array);
     case 'float16': {
       const bits = data as Uint16Array;
-      const values = new Float64Array(bits.length);
+      // Every float16 is a float32, so its shortest float32 decimal reads back as the same float16 too.
+      const values = new Float32Array(bits.length);
       for (let index = 0; index < bits.length; index++) values[index] = numberOfFloat16Bits(bits[index]);
-      return floatsJson(values);
+      return float32sJson(values);
     }
     case 'bool': {
       const bytes = data as Uint8Array;

@@ -7,6 +7,7 @@ import type { ReadinessPolicy } from '../core/readiness.js';
 import type { ServerInfo } from '../core/server-info.js';
 import { wasPublished } from '../observability/inference-events.js';
 import type { Observability } from '../observability/observability.js';
+import { HEADER_LENGTH_HEADER } from '../protocol/binary-extension.js';
 import type { ServeError } from '../protocol/errors.js';
 import type { ModelRegistry } from '../repository/model-registry.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -16,6 +17,7 @@ import { registerPredictRoutes } from './routes/predict.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { registerStatsRoutes } from './routes/stats.js';
+import { readRequestBody } from './request-body.js';
 import { registerRequestObservation } from './request-observation.js';
 import { registerRepositoryRoutes, type RepositoryRouteOptions } from './routes/repository.js';
 import { registerDrainHooks, type OpenRequests } from './shutdown.js';
@@ -66,6 +68,12 @@ export interface AppOptions {
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+
+/** Inference-Header-Content-Length as an offset into the body; 0 when absent or not a length (the route says why). */
+function binaryDataOffset(header: string | string[] | undefined): number {
+  const offset = typeof header === 'string' ? Number(header) : 0;
+  return Number.isSafeInteger(offset) && offset > 0 ? offset : 0;
+}
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
@@ -128,9 +136,12 @@ export async function registerServeRoutes(app: FastifyInstance, options: AppOpti
   // Every body reaches the handlers as raw bytes: the infer route decodes JSON and binary tensors
   // itself, exactly (INT64 beyond 2^53) and with errors that name the tensor.
   app.removeAllContentTypeParsers();
-  // bodyLimit here too: mounted into a user's app, the app's own (smaller) limit would apply otherwise.
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) =>
-    done(null, body),
+  // Our own reader (src/server/request-body.ts): a body of known length is copied into one Buffer as
+  // it arrives, not joined in one long copy at the end, with the binary tensors after the binary
+  // extension's JSON header placed aligned (views, not copies). It keeps options.bodyLimit itself:
+  // mounted into a user's app, the app's own (smaller) limit would apply otherwise.
+  app.addContentTypeParser('*', (request, payload, done) =>
+    readRequestBody(request, payload, options.bodyLimit, done, binaryDataOffset(request.headers[HEADER_LENGTH_HEADER])),
   );
   // Compressed bodies decoded within the body limit (counted decoded); inference answers compressed
   // when the client asks (Accept-Encoding gzip or deflate), as Triton does: only those routes opt in

@@ -66,7 +66,7 @@ describe('onnx-serve infer', () => {
       stdout,
       '{"model_name":"identity","model_version":"1","outputs":[' +
         '{"name":"y_int64","datatype":"INT64","shape":[1,2],"data":[9223372036854775807,-1]},' +
-        '{"name":"y_fp32","datatype":"FP32","shape":[2,3],"data":[1.5,-2,3.25,0,9.99999993922529e-9,-0]},' +
+        '{"name":"y_fp32","datatype":"FP32","shape":[2,3],"data":[1.5,-2,3.25,0,1e-8,-0]},' +
         '{"name":"y_bool","datatype":"BOOL","shape":[2,2],"data":[true,false,false,true]}]}\n',
     );
   });

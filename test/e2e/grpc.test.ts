@@ -232,7 +232,8 @@ describe('ModelInfer on FP32 (the text-orientation model)', () => {
     assert.equal(output.contents, null);
     assert.deepEqual(output.shape.map(Number), http.body.outputs[0].shape);
     const values = decodeTensorBlob(grpc.raw_output_contents[0], { datatype: 'FP32', shape: [2, 2] }, 'output', '');
-    assert.deepEqual(Array.from(values as Float32Array), http.body.outputs[0].data);
+    // HTTP JSON prints each FP32 as its shortest decimal: equal once read back as float32.
+    assert.deepEqual(Array.from(values as Float32Array), (http.body.outputs[0].data as number[]).map(Math.fround));
   });
 
   it('raw contents give the HTTP binary outputs byte for byte', async () => {

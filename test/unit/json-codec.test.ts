@@ -431,12 +431,14 @@ const SAMPLES: Record<Datatype, { sent: string; decoded: TensorData; written: st
   FP16: {
     sent: '[1.0,-2.5,65504,6.1e-5]',
     decoded: new Uint16Array([0x3c00, 0xc100, 0x7bff, 0x03ff]),
-    written: `[1,-2.5,65504,${1023 * 2 ** -24}]`,
+    // 1023·2^-24 = 0.00006097555160522461, printed as its shortest float32 decimal.
+    written: '[1,-2.5,65504,0.00006097555]',
   },
   FP32: {
     sent: '[0.5,"NaN","-Infinity",0.1]',
     decoded: new Float32Array([0.5, NaN, -Infinity, 0.1]),
-    written: '[0.5,"NaN","-Infinity",0.10000000149011612]',
+    // 0.1f is 0.10000000149011612 as a float64; 0.1 reads back as the same float32.
+    written: '[0.5,"NaN","-Infinity",0.1]',
   },
   FP64: {
     sent: '[0.1,1e308,-0,"Infinity"]',

@@ -21,6 +21,7 @@ import { encodeJsonResponse } from '../../protocol/json-encode.js';
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
+import { ownsItsMemory } from '../request-body.js';
 import { ClientGone } from '../client-gone.js';
 import { feedableDatatype, runInference, type ReadyModel } from '../../core/inference.js';
 import { checkJsonAnswerSize, DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
@@ -75,7 +76,7 @@ export function registerInferRoutes(
       const decoded = raw ? decodeRaw(model, body) : decodeBinaryRequest(body, headerLength);
       header = decoded.header;
       // The body is read once: its tensors (views into it) may take it to the worker instead of a copy.
-      if (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) surrenderBuffer(body.buffer);
+      if (ownsItsMemory(body)) surrenderBuffer(body.buffer);
       decodeInputs = () => decoded.inputs;
     }
 
