@@ -4,12 +4,14 @@
  * quantizer (the settings `precision: int8` uses, calibrated on models/text-recognizer/calibration/),
  * one per exclusion list, then reads eleven rendered lines (words next to numbers, where int8 first
  * drops spaces) alone, in threes and all eleven in one tensor padded to the widest, and times one
- * 1×3×48×1200 line, float and int8 interleaved (9 runs each, one intra-op thread, no arena: as served).
+ * 1×3×48×1200 line, float and int8 interleaved (15 runs each, one intra-op thread: as served).
  *
- *   node --import tsx bench/recognizer-int8-lines.ts
+ *   flock /tmp/onnx-serve-heavy.lock node --import tsx bench/recognizer-int8-lines.ts
  *
- * Columns: every conv and MatMul int8; the exclusion list of models/text-recognizer/config.yaml
- * (its depthwise convolutions); that list and every MatMul.
+ * Rows: every conv and MatMul int8; the depthwise convolutions left float, on the graph as exported
+ * and on the simplified graph (scales and shifts folded into the convolutions, hard-swish as
+ * HardSigmoid × x); the exclusion list of models/text-recognizer/config.yaml (the depthwise
+ * convolutions and the neck's MatMuls), simplified.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,10 +27,13 @@ const FLOAT = path.join(OCR_ASSETS, 'ch_PP-OCRv4_rec_infer.onnx');
 const CONFIG = path.resolve('models/text-recognizer/config.yaml');
 const config = parse(readFileSync(CONFIG, 'utf8')) as { quantization?: { exclude?: string[] } };
 const configured = config.quantization?.exclude ?? [];
-const VARIANTS: Array<[string, string[]]> = [
-  ['every conv and MatMul int8', []],
-  [`config.yaml's exclude (${configured.length} nodes)`, configured],
-  ['config.yaml exclude + MatMul', [...configured, 'MatMul']],
+const depthwise = configured.filter((name) => !name.includes('MatMul'));
+/** Label, nodes left in float, whether the graph is simplified first (src/quantize/simplify.ts). */
+const VARIANTS: Array<[string, string[], boolean]> = [
+  ['every conv and MatMul int8', [], true],
+  [`graph as exported, depthwise convs float (${depthwise.length})`, depthwise, false],
+  ['simplified, depthwise convs float', depthwise, true],
+  [`simplified, config.yaml's exclude (${configured.length})`, configured, true],
 ];
 const TEXTS = [
   'Alpha 101',
@@ -45,7 +50,7 @@ const TEXTS = [
 ];
 type Line = { shape: number[]; data: Float32Array };
 const lines: Line[] = await Promise.all(TEXTS.map(async (text) => recognizerInput(await renderTextLine(text))));
-const SESSION: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, enableCpuMemArena: false };
+const SESSION: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1 };
 
 /** Lines in one N×3×48×W tensor, each padded with zeros to the widest (at least 320), as the pipeline pads. */
 function batchOf(items: Line[], minWidth = 320): ort.Tensor {
@@ -90,10 +95,10 @@ try {
   );
   console.log('|---|---|---|---|---|');
   const wide = batchOf([lines[5]], 1200);
-  for (const [label, exclude] of VARIANTS) {
-    const file = path.join(scratch, `rec-${exclude.length}.onnx`);
+  for (const [index, [label, exclude, simplify]] of VARIANTS.entries()) {
+    const file = path.join(scratch, `rec-${index}.onnx`);
     const report = await quantizeModel(FLOAT, file, {
-      ...quantizeOptionsOf({ exclude }),
+      ...quantizeOptionsOf({ exclude, simplify }),
       calibration: path.resolve('models/text-recognizer/calibration'),
       config: CONFIG,
     });
@@ -101,7 +106,7 @@ try {
     const wrong = await misreads(int8);
     const floatMs: number[] = [];
     const int8Ms: number[] = [];
-    for (let i = 0; i < 9; i++) {
+    for (let i = 0; i < 15; i++) {
       let start = performance.now();
       await float.run({ x: wide });
       floatMs.push(performance.now() - start);

@@ -21,6 +21,7 @@ interface QuantizeFlags {
   perTensor?: boolean;
   reduceRange: boolean;
   exclude: string[];
+  simplify: boolean;
   reportSamples: number;
   json?: boolean;
 }
@@ -58,6 +59,10 @@ export function registerQuantizeCommand(program: Command): void {
       '--no-reduce-range',
       'full 8-bit weights, for CPUs with VNNI (AVX512-VNNI, AVX-VNNI) or ARM; the default 7-bit weights avoid overflow in AVX2’s int8 products',
     )
+    .option(
+      '--no-simplify',
+      'quantize the graph as it is, without first folding scalar scales and shifts into convolutions and hard-swish into HardSigmoid',
+    )
     .option('--exclude <names>', 'node names or op types to leave in float, comma-separated (repeatable)', collect, [])
     .option('--report-samples <n>', 'samples for the per-node error report (0 skips it)', parseCount, 4)
     .option('--json', 'print the report as JSON')
@@ -83,6 +88,7 @@ export function registerQuantizeCommand(program: Command): void {
         config: flags.config,
         maxSamples: flags.samples,
         reportSamples: flags.reportSamples,
+        simplify: flags.simplify,
       });
       console.log(flags.json ? JSON.stringify(report, null, 2) : formatQuantizeReport(report));
     });
@@ -101,6 +107,7 @@ export function formatQuantizeReport(report: QuantizeReport): string {
   const ops = Object.entries(report.quantizedOps)
     .map(([op, count]) => `${op} ${count}`)
     .join(', ');
+  const { hardSwish, foldedIntoConv } = report.simplified;
   const lines = [
     `Quantized ${before.path} into ${after.path} (${settings.join(', ')}) in ${report.seconds.toFixed(1)} s`,
     `Size:     ${before.fileSize} → ${after.fileSize} bytes (${(report.sizeRatio * 100).toFixed(1)}%)`,
@@ -108,6 +115,11 @@ export function formatQuantizeReport(report: QuantizeReport): string {
       (report.foldedActivations > 0 ? `, ${report.foldedActivations} Relu/Clip folded into them` : '') +
       (report.excluded.length > 0 ? `; left in float: ${report.excluded.join(', ')}` : ''),
   ];
+  if (hardSwish + foldedIntoConv > 0) {
+    lines.push(
+      `Simplified first: ${foldedIntoConv} Mul/Add by a constant folded into convolutions, ${hardSwish} hard-swish chains as HardSigmoid × x`,
+    );
+  }
   if (report.calibration) {
     const { samples, source, seconds } = report.calibration;
     lines.push(`Calibration: ${samples} samples from ${source} (${seconds.toFixed(1)} s)`);

@@ -77,6 +77,8 @@ export interface QuantizationConfig {
   reduce_range?: boolean;
   /** Node names or op types left in float. */
   exclude?: string[];
+  /** Fold constant scales and shifts into convolutions and hard-swish into HardSigmoid first (default true). */
+  simplify?: boolean;
   /** Most calibration samples used (default 100). */
   max_samples?: number;
 }
@@ -244,6 +246,7 @@ const SCHEMA = {
         per_channel: { type: 'boolean' },
         reduce_range: { type: 'boolean' },
         exclude: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true },
+        simplify: { type: 'boolean' },
         max_samples: positiveInt,
       },
     },

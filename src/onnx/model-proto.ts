@@ -222,3 +222,17 @@ export function removeUnusedConstants(graph: GraphProtoMessage): void {
   // Old exporters list initializers among the graph inputs too.
   graph.input = graph.input.filter((input) => !removed.has(input.name));
 }
+
+/** Clip's bound: an attribute before opset 11, the second or third input after (absent: none). */
+export function clipBound(
+  node: NodeProtoMessage,
+  constants: Map<string, TensorProtoMessage>,
+  bound: 'min' | 'max',
+): number | undefined {
+  const attribute = floatAttribute(node, bound);
+  if (attribute !== undefined) return attribute;
+  const input = node.input[bound === 'min' ? 1 : 2];
+  if (input === undefined || input === '') return undefined;
+  const tensor = constants.get(input);
+  return tensor === undefined ? undefined : floatValuesOf(tensor)?.[0];
+}

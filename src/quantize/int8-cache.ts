@@ -22,7 +22,7 @@ import { quantizeModel, type QuantizeOptions } from './quantize.js';
  * Bumped whenever the quantizer writes a different model for the same inputs (a new rewrite, a
  * different rounding), so that caches built by an older one are rebuilt.
  */
-export const QUANTIZER_VERSION = 1;
+export const QUANTIZER_VERSION = 2;
 
 /** Calibration folder, relative to config.yaml, when `quantization.calibration` is not set. */
 export const DEFAULT_CALIBRATION_FOLDER = 'calibration';
@@ -96,6 +96,7 @@ export function quantizeOptionsOf(
     perChannel: quantization.per_channel ?? true,
     reduceRange: quantization.reduce_range ?? true,
     exclude: quantization.exclude ?? [],
+    simplify: quantization.simplify ?? true,
     maxSamples: quantization.max_samples ?? 100,
     // The per-node report is for a person tuning `exclude`; the server only needs the model.
     reportSamples: 0,

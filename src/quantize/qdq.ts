@@ -11,6 +11,7 @@
  * can saturate; Relu and Clip(0, …) after a quantized op folded into its output range.
  */
 import {
+  clipBound,
   constantTensors,
   defaultOpset,
   floatAttribute,
@@ -110,7 +111,7 @@ export function planStatic(
   const dropped = new Set<NodeProtoMessage>();
   for (const node of graph.node) {
     if (!FOLDABLE_ACTIVATIONS.has(node.opType) || isExcluded(node)) continue;
-    if (node.opType === 'Clip' && clipLowerBound(node, constants) !== 0) continue;
+    if (node.opType === 'Clip' && clipBound(node, constants, 'min') !== 0) continue;
     const producer = producers.get(node.input[0]);
     if (producer === undefined || !quantizable(producer) || dropped.has(producer)) continue;
     if (!WEIGHTED.has(producer.opType) && producer.opType !== 'Add') continue;
@@ -270,16 +271,6 @@ function countConsumers(graph: GraphProtoMessage): Map<string, number> {
   const counts = new Map<string, number>();
   for (const node of graph.node) for (const input of node.input) counts.set(input, (counts.get(input) ?? 0) + 1);
   return counts;
-}
-
-/** Clip's lower bound: the `min` attribute before opset 11, the second input after. */
-function clipLowerBound(node: NodeProtoMessage, constants: Map<string, TensorProtoMessage>): number | undefined {
-  const attribute = floatAttribute(node, 'min');
-  if (attribute !== undefined) return attribute;
-  const input = node.input[1];
-  if (input === undefined || input === '') return undefined;
-  const tensor = constants.get(input);
-  return tensor === undefined ? undefined : floatValuesOf(tensor)?.[0];
 }
 
 /** uint8 asymmetric over the range widened to take in 0 (so that 0 — padding, Relu — is exact). */

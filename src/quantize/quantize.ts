@@ -16,6 +16,7 @@ import { planDynamic } from './dynamic.js';
 import { upgradeToOpset10 } from './opset.js';
 import { applyStatic, planStatic } from './qdq.js';
 import { readSamples } from './samples.js';
+import { simplifyForQuantization, type SimplifyReport } from './simplify.js';
 
 export interface QuantizeOptions {
   mode: 'static' | 'dynamic';
@@ -32,6 +33,8 @@ export interface QuantizeOptions {
   maxSamples: number;
   /** Samples for the per-node error report (default 4; 0 skips it). */
   reportSamples: number;
+  /** Fold scalar scales and shifts into convolutions and hard-swish into HardSigmoid first (default true; simplify.ts). */
+  simplify?: boolean;
 }
 
 export interface NodeError {
@@ -61,6 +64,8 @@ export interface QuantizeReport {
   /** Quantized nodes by op type. */
   quantizedOps: Record<string, number>;
   foldedActivations: number;
+  /** What the rewrites before quantization changed (zeros with simplify off). */
+  simplified: SimplifyReport;
   excluded: string[];
   /** The int8 model against the float one, on the samples (calibration ones: see `verify` for held-out inputs). */
   outputs: OutputAgreement[];
@@ -81,6 +86,9 @@ export async function quantizeModel(
   if (unknown.length > 0) {
     throw new Error(`--exclude ${unknown.join(', ')}: no node of ${modelPath} has that name or op type`);
   }
+  // Before anything reads the graph: calibration and the plan see the rewritten model. Node names
+  // are kept (Conv and the nodes left), so `exclude` still names what it named.
+  const simplified = options.simplify === false ? { hardSwish: 0, foldedIntoConv: 0 } : simplifyForQuantization(source);
   const signature = await withModelPool(modelPath, async (_pool, signature) => signature);
   // Dynamic quantization needs no samples; where the model has test data, they show what it costs.
   const hasTestData = (await findTestDataSets(path.dirname(path.resolve(modelPath)))).length > 0;
@@ -137,6 +145,7 @@ export async function quantizeModel(
       method: options.mode === 'static' ? options.method : undefined,
       per_channel: options.perChannel,
       reduce_range: options.reduceRange,
+      simplify: options.simplify !== false,
       calibration: sampleSource || undefined,
     }),
   });
@@ -171,6 +180,7 @@ export async function quantizeModel(
     quantizedNodes: quantizedNodes.length,
     quantizedOps,
     foldedActivations,
+    simplified,
     excluded,
     outputs,
     nodeErrors,

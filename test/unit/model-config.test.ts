@@ -176,7 +176,7 @@ describe('config.yaml validation', () => {
     [
       'an unknown quantization key',
       { precision: 'int8', quantization: { bits: 4 } },
-      /unknown key "quantization\.bits" \(allowed: calibration, method, percentile, per_channel, reduce_range, exclude, max_samples\)/,
+      /unknown key "quantization\.bits" \(allowed: calibration, method, percentile, per_channel, reduce_range, exclude, simplify, max_samples\)/,
     ],
     ['several problems at once', { foo: 1, warmup: { runs: -1 } }, /unknown key "foo".*; warmup\.runs must be >= 0/],
   ];

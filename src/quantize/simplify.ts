@@ -1,0 +1,275 @@
+/**
+ * Rewrites done before quantization that leave what the graph computes unchanged (up to float
+ * rounding) and take whole passes over activations away. paddle2onnx exports of PP-LCNet models
+ * (PP-OCRv4's recognizer) spell each hard-swish as Add(3) → Clip(0, 6) → Mul → Div(6) and follow
+ * each convolution and activation with a learnable scale and shift (Mul and Add by a scalar): eight
+ * elementwise passes per layer, which ONNX Runtime runs one by one in float between the int8
+ * convolutions (more time than the int8 convolutions themselves). After the rewrite a layer is the
+ * convolution, carrying the scales and shifts in its weights and bias, then HardSigmoid and Mul.
+ *
+ * - hard-swish: x · Clip(x + 3, 0, 6) / 6 becomes x · HardSigmoid(x; α = 1/6, β = 0.5).
+ * - A Mul or Add by a scalar constant after a Conv goes into its weights and bias.
+ * - A Mul or Add by a scalar constant before a Conv without padding goes into its weights and bias
+ *   (an added shift becomes the bias plus the shift times the sum of each output channel's kernel).
+ * - Before a padded Conv only the scale can move: s · x + b becomes (x + b / s) with the Conv's
+ *   weights times s, since the padding (zeros) is unchanged by the scale but not by the shift.
+ */
+import {
+  clipBound,
+  constantTensors,
+  floatValuesOf,
+  intsAttribute,
+  makeNode,
+  makeTensor,
+  ONNX_FLOAT,
+  removeUnusedConstants,
+  shapeOfTensor,
+  type GraphProtoMessage,
+  type ModelProtoMessage,
+  type NodeProtoMessage,
+  type TensorProtoMessage,
+} from '../onnx/model-proto.js';
+
+export interface SimplifyReport {
+  /** Add → Clip → Mul → Div chains rewritten as HardSigmoid → Mul. */
+  hardSwish: number;
+  /** Mul and Add nodes whose constant went into a convolution's weights or bias. */
+  foldedIntoConv: number;
+}
+
+/** Rewrites the model in place. */
+export function simplifyForQuantization(model: ModelProtoMessage): SimplifyReport {
+  const graph = model.graph;
+  const report = { hardSwish: rewriteHardSwish(graph), foldedIntoConv: 0 };
+  report.foldedIntoConv += foldAfterConv(graph);
+  report.foldedIntoConv += foldBeforeConv(graph);
+  if (report.hardSwish + report.foldedIntoConv > 0) removeUnusedConstants(graph);
+  return report;
+}
+
+/** Who reads each tensor and who writes it, taken afresh after every rewrite. */
+class GraphIndex {
+  readonly constants: Map<string, TensorProtoMessage>;
+  readonly producers = new Map<string, NodeProtoMessage>();
+  private readonly consumers = new Map<string, NodeProtoMessage[]>();
+  private readonly outputs: Set<string>;
+
+  constructor(readonly graph: GraphProtoMessage) {
+    this.constants = constantTensors(graph);
+    this.outputs = new Set(graph.output.map((output) => output.name));
+    for (const node of graph.node) {
+      for (const output of node.output) this.producers.set(output, node);
+      for (const input of node.input) {
+        const list = this.consumers.get(input);
+        if (list === undefined) this.consumers.set(input, [node]);
+        else list.push(node);
+      }
+    }
+  }
+
+  /** The one node reading `tensor`, when nothing else (graph outputs included) reads it. */
+  soleConsumer(tensor: string): NodeProtoMessage | undefined {
+    const list = this.consumers.get(tensor);
+    return list?.length === 1 && !this.outputs.has(tensor) ? list[0] : undefined;
+  }
+
+  /** The value of a one-element float constant. */
+  scalar(tensor: string): number | undefined {
+    const constant = this.constants.get(tensor);
+    if (constant === undefined || constant.dataType !== ONNX_FLOAT) return undefined;
+    const values = floatValuesOf(constant);
+    return values?.length === 1 ? values[0] : undefined;
+  }
+
+  /** For a Mul or Add of one tensor and one scalar constant: the tensor and the scalar. */
+  scalarOperation(node: NodeProtoMessage): { input: string; value: number } | undefined {
+    if (!isDefaultDomain(node) || (node.opType !== 'Mul' && node.opType !== 'Add') || node.input.length !== 2) {
+      return undefined;
+    }
+    const [a, b] = node.input;
+    const aValue = this.scalar(a);
+    const bValue = this.scalar(b);
+    if (aValue !== undefined && bValue === undefined && !this.constants.has(b)) return { input: b, value: aValue };
+    if (bValue !== undefined && aValue === undefined && !this.constants.has(a)) return { input: a, value: bValue };
+    return undefined;
+  }
+}
+
+function isDefaultDomain(node: NodeProtoMessage): boolean {
+  return node.domain === '' || node.domain === 'ai.onnx';
+}
+
+function rewriteHardSwish(graph: GraphProtoMessage): number {
+  let count = 0;
+  for (;;) {
+    const index = new GraphIndex(graph);
+    const match = graph.node.map((node) => matchHardSwish(index, node)).find((found) => found !== undefined);
+    if (match === undefined) return count;
+    const { x, nodes, output } = match;
+    const label = nodes[nodes.length - 1].name || output;
+    const gate = `${label}_hard_sigmoid`;
+    const replacement = [
+      makeNode('HardSigmoid', [x], [gate], `${label}_hard_sigmoid`, { floats: { alpha: 1 / 6, beta: 0.5 } }),
+      makeNode('Mul', [x, gate], [output], `${label}_hard_swish`),
+    ];
+    const at = graph.node.indexOf(nodes[nodes.length - 1]);
+    graph.node.splice(at, 1, ...replacement);
+    graph.node = graph.node.filter((node) => !nodes.includes(node));
+    count++;
+  }
+}
+
+/** Add(x, 3) → Clip(0, 6) → Mul(x, ·) → Div(·, 6) or Mul(·, 1/6), each read only by the next. */
+function matchHardSwish(
+  index: GraphIndex,
+  add: NodeProtoMessage,
+): { x: string; nodes: NodeProtoMessage[]; output: string } | undefined {
+  const shift = index.scalarOperation(add);
+  if (add.opType !== 'Add' || shift === undefined || shift.value !== 3) return undefined;
+  const x = shift.input;
+  const clip = index.soleConsumer(add.output[0]);
+  if (clip === undefined || clip.opType !== 'Clip' || !isDefaultDomain(clip) || clip.input[0] !== add.output[0]) {
+    return undefined;
+  }
+  if (clipBound(clip, index.constants, 'min') !== 0 || clipBound(clip, index.constants, 'max') !== 6) return undefined;
+  const product = index.soleConsumer(clip.output[0]);
+  if (product === undefined || product.opType !== 'Mul' || !isDefaultDomain(product)) return undefined;
+  const [a, b] = product.input;
+  if (!((a === x && b === clip.output[0]) || (b === x && a === clip.output[0]))) return undefined;
+  const divide = index.soleConsumer(product.output[0]);
+  if (divide === undefined || !isDefaultDomain(divide) || divide.input[0] !== product.output[0]) return undefined;
+  const by = index.scalar(divide.input[1]);
+  const isSixth =
+    (divide.opType === 'Div' && by === 6) ||
+    (divide.opType === 'Mul' && by !== undefined && Math.abs(by - 1 / 6) < 1e-7);
+  if (!isSixth) return undefined;
+  return { x, nodes: [add, clip, product, divide], output: divide.output[0] };
+}
+
+/** A Conv with float constant weights (and bias, if any): what can take a folded scale or shift. */
+function convWeights(
+  index: GraphIndex,
+  conv: NodeProtoMessage,
+): { weights: Float64Array; bias: Float64Array; dims: number[] } | undefined {
+  if (conv.opType !== 'Conv' || !isDefaultDomain(conv)) return undefined;
+  const weight = index.constants.get(conv.input[1]);
+  if (weight === undefined || weight.dataType !== ONNX_FLOAT) return undefined;
+  const weights = floatValuesOf(weight);
+  const dims = shapeOfTensor(weight);
+  if (weights === undefined || dims.length < 3) return undefined;
+  let bias = new Float64Array(dims[0]);
+  if (conv.input.length > 2 && conv.input[2] !== '') {
+    const tensor = index.constants.get(conv.input[2]);
+    const values = tensor?.dataType === ONNX_FLOAT ? floatValuesOf(tensor) : undefined;
+    if (values === undefined || values.length !== dims[0]) return undefined;
+    bias = Float64Array.from(values);
+  }
+  return { weights: Float64Array.from(weights), bias, dims };
+}
+
+/** Gives the Conv new weight and bias initializers (its old ones may be read by other nodes). */
+function setConvWeights(
+  graph: GraphProtoMessage,
+  conv: NodeProtoMessage,
+  { weights, bias, dims }: { weights: Float64Array; bias: Float64Array; dims: number[] },
+): void {
+  const label = conv.name || conv.output[0];
+  const names = [`${label}_folded_weight`, `${label}_folded_bias`];
+  graph.initializer = graph.initializer.filter((tensor) => !names.includes(tensor.name));
+  graph.initializer.push(
+    makeTensor(names[0], ONNX_FLOAT, dims, Float32Array.from(weights)),
+    makeTensor(names[1], ONNX_FLOAT, [dims[0]], Float32Array.from(bias)),
+  );
+  conv.input = [conv.input[0], names[0], names[1]];
+}
+
+/** Conv → Mul(s) / Add(b), any number in a row: weights · s, bias · s + b. */
+function foldAfterConv(graph: GraphProtoMessage): number {
+  let count = 0;
+  for (;;) {
+    const index = new GraphIndex(graph);
+    let done = true;
+    for (const conv of graph.node) {
+      const next = index.soleConsumer(conv.output[0]);
+      const operation = next === undefined ? undefined : index.scalarOperation(next);
+      const folded = operation === undefined ? undefined : convWeights(index, conv);
+      if (next === undefined || operation === undefined || folded === undefined) continue;
+      if (next.opType === 'Mul') {
+        folded.weights = folded.weights.map((w) => w * operation.value);
+        folded.bias = folded.bias.map((b) => b * operation.value);
+      } else {
+        folded.bias = folded.bias.map((b) => b + operation.value);
+      }
+      setConvWeights(graph, conv, folded);
+      conv.output = [next.output[0]];
+      graph.node = graph.node.filter((node) => node !== next);
+      count++;
+      done = false;
+      break;
+    }
+    if (done) return count;
+  }
+}
+
+function hasPadding(conv: NodeProtoMessage): boolean {
+  const autoPad = conv.attribute.find((a) => a.name === 'auto_pad')?.s;
+  const mode = autoPad === undefined ? 'NOTSET' : Buffer.from(autoPad).toString();
+  if (mode !== 'NOTSET' && mode !== 'VALID') return true;
+  return (intsAttribute(conv, 'pads') ?? []).some((pad) => pad !== 0);
+}
+
+/**
+ * Mul(s) / Add(b) → Conv: into the weights when the Conv has no padding; before a padded Conv, a
+ * Mul(s) → Add(b) pair becomes Add(b / s) with the weights · s.
+ */
+function foldBeforeConv(graph: GraphProtoMessage): number {
+  let count = 0;
+  for (;;) {
+    const index = new GraphIndex(graph);
+    let done = true;
+    for (const conv of graph.node) {
+      const previous = index.producers.get(conv.input[0]);
+      const operation = previous === undefined ? undefined : index.scalarOperation(previous);
+      if (previous === undefined || operation === undefined || index.soleConsumer(previous.output[0]) !== conv)
+        continue;
+      const folded = convWeights(index, conv);
+      if (folded === undefined) continue;
+      const perOutput = folded.weights.length / folded.dims[0];
+      if (!hasPadding(conv)) {
+        if (previous.opType === 'Mul') {
+          folded.weights = folded.weights.map((w) => w * operation.value);
+        } else {
+          folded.bias = folded.bias.map((b, channel) => {
+            let sum = 0;
+            for (let i = channel * perOutput; i < (channel + 1) * perOutput; i++) sum += folded.weights[i];
+            return b + operation.value * sum;
+          });
+        }
+        setConvWeights(graph, conv, folded);
+        conv.input[0] = operation.input;
+        graph.node = graph.node.filter((node) => node !== previous);
+      } else {
+        // Padded: only Add(b) after Mul(s) with s ≠ 0; the shift stays, divided by the scale.
+        const scale = previous.opType === 'Add' ? index.producers.get(operation.input) : undefined;
+        const scaling = scale === undefined ? undefined : index.scalarOperation(scale);
+        if (scale === undefined || scaling === undefined || scale.opType !== 'Mul') continue;
+        if (index.soleConsumer(scale.output[0]) !== previous || !(Math.abs(scaling.value) > 0)) continue;
+        if (!Number.isFinite(operation.value / scaling.value)) continue;
+        folded.weights = folded.weights.map((w) => w * scaling.value);
+        setConvWeights(graph, conv, folded);
+        const label = previous.name || previous.output[0];
+        const shiftName = `${label}_unscaled_shift`;
+        graph.initializer = graph.initializer.filter((tensor) => tensor.name !== shiftName);
+        graph.initializer.push(
+          makeTensor(shiftName, ONNX_FLOAT, [1], Float32Array.of(operation.value / scaling.value)),
+        );
+        previous.input = [scaling.input, shiftName];
+        graph.node = graph.node.filter((node) => node !== scale);
+      }
+      count++;
+      done = false;
+      break;
+    }
+    if (done) return count;
+  }
+}
