@@ -27,6 +27,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEPLOYED_MALLOC_ENV } from '../test/helpers/deployed-malloc.js';
 import { characterErrorRate, editDistance, normalizeText, wordAccuracy } from '../test/helpers/ocr-metrics.js';
 
 const argv = process.argv.slice(2);
@@ -99,7 +100,7 @@ async function startOnnxServe(repository: string): Promise<{ base: string; pid: 
       repository,
     ],
     // As deployed (deploy/Dockerfile, docs/deploy.md): freed tensors go back to the system.
-    { cwd: project, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' } },
+    { cwd: project, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...DEPLOYED_MALLOC_ENV } },
   );
   child.on('error', (error) => console.error(`onnx-serve: ${error.message}`));
   servers.push(child);

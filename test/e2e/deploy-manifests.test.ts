@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { registerServeCommand } from '../../src/cli/serve.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, type RunningServer } from '../../src/server/start.js';
+import { DEPLOYED_MALLOC_ENV } from '../helpers/deployed-malloc.js';
 import { OCR_ASSETS } from '../helpers/ocr.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -94,6 +95,13 @@ describe('Dockerfile', () => {
     // Built into the folder the server then reads (the image sets it for both).
     assert.ok(runs.some(buildsCache), 'the image builds the int8 files its default repository asks for');
     assert.ok(instruction('ENV').includes('ONNX_SERVE_CACHE_DIR=/app/cache'), JSON.stringify(instruction('ENV')));
+    // The malloc settings the tests' and benchmarks' child servers run with.
+    for (const [name, value] of Object.entries(DEPLOYED_MALLOC_ENV)) {
+      assert.ok(
+        instruction('ENV').includes(`${name}=${value}`),
+        `${name}=${value}: ${JSON.stringify(instruction('ENV'))}`,
+      );
+    }
     assert.match(dockerfile, /^FROM node:24-slim AS build$/m);
   });
 

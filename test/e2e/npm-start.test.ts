@@ -20,10 +20,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { DEPLOYED_MALLOC_ENV } from '../helpers/deployed-malloc.js';
 
 const run = promisify(execFile);
-/** Without npm_* variables: the npm started here must not inherit the settings of the one running the tests. */
-const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+/**
+ * Without npm_* variables: the npm started here must not inherit the settings of the one running the
+ * tests; nor the malloc settings start.sh is to supply.
+ */
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && !Object.keys(DEPLOYED_MALLOC_ENV).includes(key)),
+);
 
 describe('scripts/start.sh decides when to build', () => {
   let project: string;
@@ -40,10 +46,15 @@ describe('scripts/start.sh decides when to build', () => {
     mkdirSync(path.join(project, 'src'));
     writeFileSync(path.join(project, 'src/index.ts'), 'export {};\n');
     for (const file of ['tsconfig.json', 'tsconfig.build.json']) writeFileSync(path.join(project, file), '{}\n');
-    // The "compiler" writes a CLI that prints its arguments, and notes each build.
+    // The "compiler" writes a CLI that prints its arguments and malloc settings, and notes each build.
+    writeFileSync(
+      path.join(project, 'cli.js'),
+      "console.log(process.argv.slice(2).join(' '));\n" +
+        "console.log('malloc', process.env.MALLOC_MMAP_THRESHOLD_, process.env.GLIBC_TUNABLES);\n",
+    );
     const build =
       "node -e \"const fs=require('fs');fs.mkdirSync('dist/cli',{recursive:true});" +
-      "fs.writeFileSync('dist/cli/index.js','console.log(process.argv.slice(2).join(\\' \\'))');" +
+      "fs.copyFileSync('cli.js','dist/cli/index.js');" +
       "fs.appendFileSync('builds.log','build\\n')\"";
     writeFileSync(
       path.join(project, 'package.json'),
@@ -68,6 +79,23 @@ describe('scripts/start.sh decides when to build', () => {
   it('does not build again when nothing changed', async () => {
     assert.match(await start(), /^serve --flag$/m);
     assert.equal(builds(), 1);
+  });
+
+  it('serves with the deployed malloc settings, keeping those the environment already has', async () => {
+    const malloc = async (extra: Record<string, string>) => {
+      const { stdout } = await run('bash', ['scripts/start.sh'], { cwd: project, env: { ...env, ...extra } });
+      return /^malloc (.*)$/m.exec(stdout)?.[1];
+    };
+    const { MALLOC_MMAP_THRESHOLD_: threshold, GLIBC_TUNABLES: tunables } = DEPLOYED_MALLOC_ENV;
+    assert.equal(await malloc({}), `${threshold} ${tunables}`);
+    assert.equal(
+      await malloc({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }),
+      `${threshold} glibc.malloc.arena_max=2:${tunables}`,
+    );
+    assert.equal(
+      await malloc({ MALLOC_MMAP_THRESHOLD_: '1048576', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }),
+      '1048576 glibc.malloc.hugetlb=0',
+    );
   });
 
   it('builds again after a source file changed', async () => {
