@@ -34,6 +34,7 @@ const VARIANTS: Array<[string, string[], boolean]> = [
   [`graph as exported, depthwise convs float (${depthwise.length})`, depthwise, false],
   ['simplified, depthwise convs float', depthwise, true],
   [`simplified, config.yaml's exclude (${configured.length})`, configured, true],
+  ['simplified, depthwise convs and every MatMul float', [...depthwise, 'MatMul'], true],
 ];
 const TEXTS = [
   'Alpha 101',
@@ -47,6 +48,9 @@ const TEXTS = [
   'Ship to 17 Baker Street',
   'Order 98765 confirmed',
   'Page 3 of 7',
+  'alpha 42',
+  'Baker Street',
+  'Hello World 2026',
 ];
 type Line = { shape: number[]; data: Float32Array };
 const lines: Line[] = await Promise.all(TEXTS.map(async (text) => recognizerInput(await renderTextLine(text))));
