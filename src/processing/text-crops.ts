@@ -117,11 +117,16 @@ export function warp(image: RgbImage, toSource: number[], width: number, height:
       const b = (y0 * sw + x1) * 3;
       const c = (y1 * sw + x0) * 3;
       const d = (y1 * sw + x1) * 3;
-      for (let k = 0; k < 3; k++) {
-        const top = source[a + k] + (source[b + k] - source[a + k]) * fx;
-        const bottom = source[c + k] + (source[d + k] - source[c + k]) * fx;
-        data[to + k] = Math.round(top + (bottom - top) * fy);
-      }
+      // The three channels written out, and rounding by + 0.5 (the values are not negative).
+      let top = source[a] + (source[b] - source[a]) * fx;
+      let bottom = source[c] + (source[d] - source[c]) * fx;
+      data[to] = top + (bottom - top) * fy + 0.5;
+      top = source[a + 1] + (source[b + 1] - source[a + 1]) * fx;
+      bottom = source[c + 1] + (source[d + 1] - source[c + 1]) * fx;
+      data[to + 1] = top + (bottom - top) * fy + 0.5;
+      top = source[a + 2] + (source[b + 2] - source[a + 2]) * fx;
+      bottom = source[c + 2] + (source[d + 2] - source[c + 2]) * fx;
+      data[to + 2] = top + (bottom - top) * fy + 0.5;
     }
   }
   return { data, width, height };
