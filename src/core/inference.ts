@@ -14,6 +14,7 @@ import {
   publishInferenceStarted,
 } from '../observability/inference-events.js';
 import type { ReadyModelVersion } from '../repository/model-version.js';
+import { parseReducedOutputName } from '../runtime/output-reductions.js';
 import { protocolShape, type TensorSpec } from '../runtime/signature.js';
 import type { CancelSignal } from '../scheduler/model-queue.js';
 import { checkBatchSize } from './batch-size.js';
@@ -41,6 +42,12 @@ export interface InferenceContext {
   signal?: CancelSignal;
   /** Tensor and BYTES limits on what the request may ask (default DEFAULT_REQUEST_LIMITS). */
   limits?: RequestLimits;
+  /**
+   * The server's own callers (image pipelines): outputs reduced in the worker that ran the model,
+   * named as output-reductions.ts says, answered instead of the header's outputs. No client request
+   * reaches this (its output names are checked against the signature).
+   */
+  reducedOutputs?: string[];
 }
 
 export interface InferenceResult {
@@ -70,7 +77,7 @@ export async function runInference(
   let items = 1;
   try {
     const decodeWithinLimits = () => checkBytesElements(decodeInputs(), limits);
-    const result = await validateAndRun(model, header, decodeWithinLimits, context.signal, (count) => {
+    const result = await validateAndRun(model, header, decodeWithinLimits, context, (count) => {
       started = true;
       items = count;
       publishInferenceStarted({ model });
@@ -110,7 +117,7 @@ async function validateAndRun(
   model: ReadyModel,
   header: InferenceRequestHeader,
   decodeInputs: () => NamedTensor[],
-  signal: CancelSignal | undefined,
+  { signal, reducedOutputs }: InferenceContext,
   onDecoded: (items: number) => void,
 ): Promise<InferenceResult> {
   const { signature } = model.loaded;
@@ -137,7 +144,13 @@ async function validateAndRun(
     if (count !== undefined) classCounts.set(output.name, count);
   });
 
-  const wanted = header.outputs?.map((output) => output.name);
+  for (const name of reducedOutputs ?? []) {
+    const output = parseReducedOutputName(name)?.output;
+    if (output === undefined || !signature.outputs.some((spec) => spec.name === output)) {
+      throw new Error(`${name} names no reduction of an output of model ${label}`);
+    }
+  }
+  const wanted = reducedOutputs ?? header.outputs?.map((output) => output.name);
   const inputs = decodeInputs();
   const items = inputs[0]?.shape[0] ?? 1;
   onDecoded(items);

@@ -7,7 +7,8 @@ import { resolveSource } from '../repository/scan.js';
 import { requestBatchCap } from '../core/batch-size.js';
 import { runInference, type ReadyModel } from '../core/inference.js';
 import type { RgbImage } from './image-decode.js';
-import { ctcClasses, ctcGreedyDecode, type RecognizedText } from './postprocess/ctc.js';
+import { reducedOutputName } from '../runtime/output-reductions.js';
+import { ctcClasses, ctcDecodeBest, type RecognizedText } from './postprocess/ctc.js';
 import { DB_DEFAULTS, detectTextBoxes, type DbOptions, type TextBox } from './postprocess/db-text-detection.js';
 import { topK, type ScoredLabel, type TopKOptions } from './postprocess/top-k.js';
 import { compilePreprocess, preprocessImages, type Placement, type PreprocessPlan } from './preprocess.js';
@@ -165,27 +166,49 @@ export async function predictImages<T extends keyof PredictionOf>(
   for (let start = 0; start < images.length; start += perRequest) {
     const chunk = images.slice(start, start + perRequest);
     const { tensor, placements } = await timed(timings, 'preprocess', () => preprocessImages(chunk, preprocess));
+    const reduced = bestClassOutputs(imageModel);
     const { response, timings: run } = await runInference(
       model,
       { inputs: [{ name: tensor.name, datatype: tensor.datatype, shape: tensor.shape }] },
       () => [tensor],
+      reduced === undefined ? {} : { reducedOutputs: reduced },
     );
     timings.queue += run.queueMs;
     timings.infer += run.computeMs;
-    const output = response.outputs[0];
     const batch = await timed(timings, 'postprocess', () =>
-      postprocessBatch(imageModel.postprocess, output, placements),
+      postprocessBatch(imageModel.postprocess, response.outputs, placements),
     );
     answers.push(...(batch as Array<PredictionOf[T]>));
   }
   return answers;
 }
 
+/**
+ * For CTC: the best class and its probability per step, reduced in the worker (output-reductions.ts),
+ * instead of every class's probability.
+ */
+function bestClassOutputs({ model, postprocess }: ImageModel): string[] | undefined {
+  if (postprocess.type !== 'ctc') return undefined;
+  const { name: output, dims } = model.loaded.signature.outputs[0];
+  // A class count the file fixes is checked here; an open one, by each decoded index.
+  const classes = dims[dims.length - 1];
+  if (typeof classes === 'number' && classes !== postprocess.classes.length) {
+    throw unavailable(
+      `output ${output} has ${classes} classes but the CTC dictionary gives ${postprocess.classes.length} (blank + lines + space)`,
+    );
+  }
+  return [
+    reducedOutputName(output, 'argmax', postprocess.sumsToOne),
+    reducedOutputName(output, 'max', postprocess.sumsToOne),
+  ];
+}
+
 function postprocessBatch(
   postprocess: Postprocessor,
-  output: NamedTensor,
+  outputs: NamedTensor[],
   placements: Placement[],
 ): Array<PredictionOf[keyof PredictionOf]> {
+  const output = outputs[0];
   const data = output.data as Float32Array;
   const { shape } = output;
   switch (postprocess.type) {
@@ -196,13 +219,24 @@ function postprocessBatch(
         shape.slice(1).reduce((a, b) => a * b, 1),
         postprocess.options,
       );
-    case 'ctc':
-      if (shape[2] !== postprocess.classes.length) {
+    case 'ctc': {
+      // N×T best classes and their probabilities (bestClassOutputs).
+      const [rows, steps] = shape;
+      try {
+        return ctcDecodeBest(
+          output.data as Int32Array,
+          outputs[1].data as Float32Array,
+          rows,
+          steps,
+          postprocess.classes,
+          postprocess.blankIndex,
+        );
+      } catch (error) {
         throw unavailable(
-          `output ${output.name} has ${shape[2]} classes but the CTC dictionary gives ${postprocess.classes.length} (blank + lines + space)`,
+          `output ${output.name} of the CTC recognizer does not match its dictionary (blank + lines + space, ${postprocess.classes.length} classes): ${(error as Error).message}`,
         );
       }
-      return ctcGreedyDecode(data, shape, postprocess.classes, postprocess.blankIndex, postprocess.sumsToOne);
+    }
     case 'db_text_detection': {
       // N×1×H×W: one probability map per image.
       const [height, width] = shape.slice(-2);

@@ -13,6 +13,7 @@ import { createSessionWithFallback } from './execution-providers.js';
 import { readSignature } from './signature.js';
 import { DEFAULT_WARMUP_RUNS, warmupInputs } from './warmup.js';
 import type { WarmupReport, WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
+import { sessionOutputsFor, withReductions } from './output-reductions.js';
 
 const port = parentPort!;
 const sessions = new Map<number, ort.InferenceSession>();
@@ -39,8 +40,15 @@ async function runSession(
 ): Promise<NamedTensor[]> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const tensor of inputs) feeds[tensor.name] = toOrtTensor(tensor);
-  const results = names === undefined ? await session.run(feeds) : await session.run(feeds, names);
-  return Object.entries(results).map(([name, value]) => fromOrtTensor(name, value));
+  if (names === undefined) {
+    return Object.entries(await session.run(feeds)).map(([name, value]) => fromOrtTensor(name, value));
+  }
+  // Reduced outputs (output-reductions.ts) are computed here from the full ones, which stay in this thread.
+  const results = await session.run(feeds, sessionOutputsFor(names, session.outputNames));
+  return withReductions(
+    names,
+    new Map(Object.entries(results).map(([name, value]) => [name, fromOrtTensor(name, value)])),
+  );
 }
 
 async function warmup(session: ort.InferenceSession, setup: WorkerSetup): Promise<WarmupReport> {

@@ -228,6 +228,13 @@ describe('bad input gets a clear answer and the server keeps serving', () => {
       message: /unknown output "logits" for model text-orientation; its outputs are: softmax_0\.tmp_0/,
     },
     {
+      // The image pipelines' reduced outputs (src/runtime/output-reductions.ts) are not for clients.
+      name: 'a reduction the server computes for its own pipelines',
+      body: { ...orientationRequest(), outputs: [{ name: 'softmax_0.tmp_0#argmax' }] },
+      status: 400,
+      message: /unknown output "softmax_0\.tmp_0#argmax" for model text-orientation; its outputs are: softmax_0\.tmp_0/,
+    },
+    {
       name: 'empty body',
       body: '',
       status: 400,

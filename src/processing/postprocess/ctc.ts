@@ -1,3 +1,5 @@
+import { bestAlongLastAxis } from '../../runtime/output-reductions.js';
+
 /** One recognised text line. */
 export interface RecognizedText {
   text: string;
@@ -20,12 +22,6 @@ export function ctcClasses(
 }
 
 /**
- * Added to what the unseen classes could hold: a float32 softmax over thousands of classes sums to 1
- * only within rounding (~1e-6), and the slack makes the scan stop a little later, never too early.
- */
-const SUM_SLACK = 1e-3;
-
-/**
  * Greedy CTC decoding of an N×T×C probability tensor: the best class at each time step, repeats
  * merged, blanks dropped.
  *
@@ -41,22 +37,39 @@ export function ctcGreedyDecode(
   blankIndex = 0,
   sumsToOne = false,
 ): RecognizedText[] {
-  const [rows, steps, classCount] = shape;
+  const [rows, steps] = shape;
+  const { indices, maxima } = bestAlongLastAxis(probabilities, shape, sumsToOne);
+  return ctcDecodeBest(indices, maxima, rows, steps, classes, blankIndex);
+}
+
+/**
+ * Greedy CTC decoding from each step's best class and its probability (N×T each, as the worker's
+ * output reduction gives them): repeats merged, blanks dropped, confidence the mean probability of
+ * the characters kept.
+ */
+export function ctcDecodeBest(
+  indices: ArrayLike<number>,
+  maxima: ArrayLike<number>,
+  rows: number,
+  steps: number,
+  classes: readonly string[],
+  blankIndex = 0,
+): RecognizedText[] {
   const result: RecognizedText[] = [];
   for (let n = 0; n < rows; n++) {
     let text = '';
     let sum = 0;
     let kept = 0;
     let previous = -1;
-    for (let t = 0; t < steps; t++) {
-      const base = (n * steps + t) * classCount;
-      const best = sumsToOne
-        ? bestOfDistribution(probabilities, base, classCount)
-        : bestOf(probabilities, base, classCount);
-      const bestP = probabilities[base + best];
+    for (let t = n * steps; t < (n + 1) * steps; t++) {
+      const best = indices[t];
       if (best !== blankIndex && best !== previous) {
-        text += classes[best];
-        sum += bestP;
+        const character = classes[best];
+        if (character === undefined) {
+          throw new RangeError(`class ${best} at step ${t - n * steps} is beyond the ${classes.length} CTC classes`);
+        }
+        text += character;
+        sum += maxima[t];
         kept += 1;
       }
       previous = best;
@@ -64,35 +77,4 @@ export function ctcGreedyDecode(
     result.push({ text, confidence: kept === 0 ? 0 : sum / kept });
   }
   return result;
-}
-
-/** Index of the largest of `count` values from `base` (the first of equals). */
-function bestOf(values: ArrayLike<number>, base: number, count: number): number {
-  let best = 0;
-  let bestP = -Infinity;
-  for (let k = 0; k < count; k++) {
-    const p = values[base + k];
-    if (p > bestP) {
-      bestP = p;
-      best = k;
-    }
-  }
-  return best;
-}
-
-/** bestOf for values that sum to 1: stops once no unseen value can exceed the best. */
-function bestOfDistribution(values: ArrayLike<number>, base: number, count: number): number {
-  let best = 0;
-  let bestP = -Infinity;
-  let unseen = 1 + SUM_SLACK;
-  for (let k = 0; k < count; k++) {
-    const p = values[base + k];
-    if (p > bestP) {
-      bestP = p;
-      best = k;
-    }
-    unseen -= p;
-    if (bestP > unseen) break;
-  }
-  return best;
 }
