@@ -209,8 +209,11 @@ async function fairnessCells(url: string, count: number): Promise<void> {
     if (!probes.some((p) => p.where === where)) probes.push({ model: `mlp${i}`, where });
   }
   const alone = await c1(url, 'heavy');
+  const heavy = ((await (await fetch(`${url}/v2/models/heavy`)).json()) as { runtime: Record<string, unknown> })
+    .runtime;
   console.log(
-    `  heavy alone c=1: p50 ${ms(alone.p50Ms)} ms, server compute ${ms(alone.serverComputeMs ?? NaN)} ms (load ${load()})`,
+    `  heavy alone c=1: p50 ${ms(alone.p50Ms)} ms, server compute ${ms(alone.serverComputeMs ?? NaN)} ms; ` +
+      `${String(heavy.instances)} instance(s) × ${String(heavy.intra_op_threads)} intra-op thread(s) on worker thread(s) ${JSON.stringify(heavy.worker_threads)} (load ${load()})`,
   );
   for (const { model, where } of probes) {
     const idle = await c1(url, model);
@@ -219,7 +222,8 @@ async function fairnessCells(url: string, count: number): Promise<void> {
     const rise = probe.p50Ms - idle.p50Ms;
     console.log(
       `  fairness ${model} (${where}): c=1 p50 idle ${ms(idle.p50Ms)} ms, while heavy flooded ${ms(probe.p50Ms)} ms ` +
-        `(+${ms(rise)} ms, ${(probe.p50Ms / idle.p50Ms).toFixed(2)}×); heavy's compute per run ${ms(share)} ms ` +
+        `(+${ms(rise)} ms, ${(probe.p50Ms / idle.p50Ms).toFixed(2)}×; server queue mean ${ms(idle.serverQueueMs ?? NaN)} → ${ms(probe.serverQueueMs ?? NaN)} ms); ` +
+        `heavy's compute per run ${ms(share)} ms ` +
         `(mean batch ${(flood.batchSize ?? NaN).toFixed(1)}, ${flood.throughput.toFixed(0)} infer/s): rise ${rise <= share ? 'within' : 'ABOVE'} ` +
         `its compute share; errors ${probe.errors + flood.errors} (load ${load()})`,
     );
