@@ -111,7 +111,7 @@ async function load(id: number, setup: WorkerSetup): Promise<void> {
 function enqueue(command: RunCommand): void {
   const hosted = sessions.get(command.session);
   if (hosted === undefined) {
-    send({ type: 'error', id: command.id, error: `session ${command.session} is not loaded in this worker` });
+    notLoaded(command);
     return;
   }
   line.push(hosted.model, command);
@@ -134,10 +134,14 @@ function takeNext(): void {
   void run(command).finally(scheduleTake);
 }
 
+function notLoaded(command: RunCommand): void {
+  send({ type: 'error', id: command.id, error: `session ${command.session} is not loaded in this worker` });
+}
+
 async function run(command: RunCommand): Promise<void> {
   const hosted = sessions.get(command.session);
   if (hosted === undefined) {
-    send({ type: 'error', id: command.id, error: `session ${command.session} is not loaded in this worker` });
+    notLoaded(command);
     return;
   }
   const started = performance.now();
