@@ -12,6 +12,9 @@
  *                          request to every model with the RSS sampled throughout)
  *        [--fairness]     (adds a heavier model, floods it, and sets a small model's c=1 p50 rise
  *                          on its thread and on another against the flood's compute per run)
+ *        [--flood-process]   (the flood from a process of its own, bench/flood-client.ts)
+ *        [--heavy-instances 4]   (instances of the heavier model: more than --workers puts several
+ *                          of its sessions on one thread, each with a run in flight)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -38,6 +41,9 @@ const fairness = process.argv.includes('--fairness');
 const HEAVY_LAYERS = [64, 2048, 2048, 16];
 const intraOp = flag('--intra-op', '');
 const instances = flag('--instances', '');
+const heavyInstances = flag('--heavy-instances', '');
+/** The flood from a child process (bench/flood-client.ts): the probe's timing then shares no event loop with it. */
+const floodProcess = process.argv.includes('--flood-process');
 /** config.yaml for every model: only what the flags set, defaults otherwise. */
 const configYaml =
   (instances === '' ? '' : `instances: ${instances}\n`) +
@@ -66,7 +72,9 @@ async function writeRepository(count: number): Promise<string> {
   if (fairness) {
     await mkdir(path.join(dir, 'heavy', '1'), { recursive: true });
     await writeFile(path.join(dir, 'heavy', '1', 'model.onnx'), mlpModel(count, HEAVY_LAYERS));
-    if (configYaml !== '') await writeFile(path.join(dir, 'heavy', 'config.yaml'), configYaml);
+    const heavyYaml = heavyInstances === '' ? configYaml : configYaml.replace(/^instances: .*\n/m, '');
+    const heavyConfig = (heavyInstances === '' ? '' : `instances: ${heavyInstances}\n`) + heavyYaml;
+    if (heavyConfig !== '') await writeFile(path.join(dir, 'heavy', 'config.yaml'), heavyConfig);
   }
   return dir;
 }
@@ -153,6 +161,7 @@ async function c1(url: string, model: string): Promise<LevelResult> {
 
 /** c=1 on `model` while `flooded` gets FLOOD_CONCURRENCY requests in flight; also the flood's throughput. */
 async function c1WhileFlooded(url: string, model: string, flooded: string) {
+  if (floodProcess) return c1WhileFloodedFromChild(url, model, flooded);
   const body = flooded === 'heavy' ? heavyRequest : request;
   const flood = httpTarget(`${url}/v2/models/${flooded}/infer`, body, FLOOD_CONCURRENCY);
   const floodRun = runLevel(flood.send, {
@@ -166,6 +175,39 @@ async function c1WhileFlooded(url: string, model: string, flooded: string) {
   const floodResult = await floodRun;
   flood.close();
   return { probe, flood: floodResult };
+}
+
+/** As c1WhileFlooded, the flood sent by bench/flood-client.ts in a process of its own. */
+async function c1WhileFloodedFromChild(url: string, model: string, flooded: string) {
+  const width = flooded === 'heavy' ? HEAVY_LAYERS[0] : LAYERS[0];
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'bench/flood-client.ts',
+      `${url}/v2/models/${flooded}/infer`,
+      String(width),
+      String(FLOOD_CONCURRENCY),
+      String(seconds + 1),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async (what: string) => {
+    const line = await lines.next();
+    if (line.done === true) throw new Error(`bench/flood-client.ts ended before ${what}`);
+    return line.value as string;
+  };
+  try {
+    if ((await next('flooding')) !== 'flooding') throw new Error('bench/flood-client.ts did not start flooding');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const probe = await c1(url, model);
+    const flood = JSON.parse(await next('its result')) as LevelResult;
+    return { probe, flood };
+  } finally {
+    child.kill('SIGTERM');
+  }
 }
 
 /**
@@ -209,8 +251,11 @@ async function fairnessCells(url: string, count: number): Promise<void> {
     if (!probes.some((p) => p.where === where)) probes.push({ model: `mlp${i}`, where });
   }
   const alone = await c1(url, 'heavy');
+  const heavy = ((await (await fetch(`${url}/v2/models/heavy`)).json()) as { runtime: Record<string, unknown> })
+    .runtime;
   console.log(
-    `  heavy alone c=1: p50 ${ms(alone.p50Ms)} ms, server compute ${ms(alone.serverComputeMs ?? NaN)} ms (load ${load()})`,
+    `  heavy alone c=1: p50 ${ms(alone.p50Ms)} ms, server compute ${ms(alone.serverComputeMs ?? NaN)} ms; ` +
+      `${String(heavy.instances)} instance(s) × ${String(heavy.intra_op_threads)} intra-op thread(s) on worker thread(s) ${JSON.stringify(heavy.worker_threads)} (load ${load()})`,
   );
   for (const { model, where } of probes) {
     const idle = await c1(url, model);
@@ -219,7 +264,8 @@ async function fairnessCells(url: string, count: number): Promise<void> {
     const rise = probe.p50Ms - idle.p50Ms;
     console.log(
       `  fairness ${model} (${where}): c=1 p50 idle ${ms(idle.p50Ms)} ms, while heavy flooded ${ms(probe.p50Ms)} ms ` +
-        `(+${ms(rise)} ms, ${(probe.p50Ms / idle.p50Ms).toFixed(2)}×); heavy's compute per run ${ms(share)} ms ` +
+        `(+${ms(rise)} ms, ${(probe.p50Ms / idle.p50Ms).toFixed(2)}×; mean ${ms(idle.meanMs)} → ${ms(probe.meanMs)} ms, of which server queue ${ms(idle.serverQueueMs ?? NaN)} → ${ms(probe.serverQueueMs ?? NaN)} ms); ` +
+        `heavy's compute per run ${ms(share)} ms ` +
         `(mean batch ${(flood.batchSize ?? NaN).toFixed(1)}, ${flood.throughput.toFixed(0)} infer/s): rise ${rise <= share ? 'within' : 'ABOVE'} ` +
         `its compute share; errors ${probe.errors + flood.errors} (load ${load()})`,
     );

@@ -1,8 +1,9 @@
 /**
  * One worker thread of the server-wide pool, hosting the ONNX Runtime sessions of any number of
  * model instances. onnxruntime-node's `run()` executes synchronously on the calling JS thread, so
- * sessions live here and the main thread only moves tensors. Commands are taken in arrival order,
- * whatever model they are for: the main thread's queues bound how many each model has in flight.
+ * sessions live here and the main thread only moves tensors. The thread runs one session at a time;
+ * runs wait in a line that is fair across models (fair-queue.ts), the main thread's queues bound how
+ * many each model has in flight (one batch per instance).
  */
 import { parentPort } from 'node:worker_threads';
 // First: decides how onnxruntime-common stores FP16 data, before anything creates a tensor.
@@ -10,13 +11,26 @@ import './float16-storage.js';
 import * as ort from 'onnxruntime-node';
 import { DATATYPES, datatypeOfOrtType, type NamedTensor, type Tensor, type TensorData } from '../protocol/datatypes.js';
 import { createSessionWithFallback } from './execution-providers.js';
+import { FairQueue } from './fair-queue.js';
 import { readSignature } from './signature.js';
 import { DEFAULT_WARMUP_RUNS, warmupInputs } from './warmup.js';
 import type { WarmupReport, WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
 import { sessionOutputsFor, withReductions } from './output-reductions.js';
 
+type RunCommand = Extract<WorkerCommand, { type: 'run' }>;
+
+interface HostedSession {
+  session: ort.InferenceSession;
+  /** The model version it is an instance of: the line takes turns between these. */
+  model: string;
+}
+
 const port = parentPort!;
-const sessions = new Map<number, ort.InferenceSession>();
+const sessions = new Map<number, HostedSession>();
+/** Runs received and not started. */
+const line = new FairQueue<RunCommand>();
+/** A take is scheduled or a run is under way: the next take follows it. */
+let taking = false;
 
 function send(event: WorkerEvent, transfer: ArrayBuffer[] = []): void {
   port.postMessage(event, transfer);
@@ -81,7 +95,7 @@ async function load(id: number, setup: WorkerSetup): Promise<void> {
     session = created.session;
     const loadMs = performance.now() - started;
     const report = await warmup(session, setup);
-    sessions.set(id, session);
+    sessions.set(id, { session, model: setup.label });
     send({
       type: 'ready',
       session: id,
@@ -97,30 +111,68 @@ async function load(id: number, setup: WorkerSetup): Promise<void> {
   }
 }
 
-function run(command: Extract<WorkerCommand, { type: 'run' }>): void {
-  const session = sessions.get(command.session);
-  if (session === undefined) {
-    send({ type: 'error', id: command.id, error: `session ${command.session} is not loaded in this worker` });
+/**
+ * Queues a run. The take waits for the check phase (setImmediate): every message that arrived in
+ * this poll phase, or during the run before, is in the line by then, so the take chooses among all
+ * of them. With one run waiting that costs one turn of this thread's event loop, a few µs.
+ */
+function enqueue(command: RunCommand): void {
+  const hosted = sessions.get(command.session);
+  if (hosted === undefined) {
+    notLoaded(command);
+    return;
+  }
+  line.push(hosted.model, command);
+  if (!taking) scheduleTake();
+}
+
+function scheduleTake(): void {
+  taking = true;
+  setImmediate(takeNext);
+}
+
+function takeNext(): void {
+  const command = line.shift();
+  if (command === undefined) {
+    taking = false;
+    return;
+  }
+  // After the run, the next take is again one turn later: messages that came in during the
+  // synchronous run are delivered (poll phase) before it (check phase).
+  void run(command).finally(scheduleTake);
+}
+
+function notLoaded(command: RunCommand): void {
+  send({ type: 'error', id: command.id, error: `session ${command.session} is not loaded in this worker` });
+}
+
+async function run(command: RunCommand): Promise<void> {
+  const hosted = sessions.get(command.session);
+  if (hosted === undefined) {
+    notLoaded(command);
     return;
   }
   const started = performance.now();
-  // An exception here (bad feeds, a kernel's error) fails this request only; the session serves on.
-  runSession(session, command.inputs, command.outputs).then(
-    (outputs) => {
-      const transfer = [
-        ...new Set(outputs.flatMap((o) => (ArrayBuffer.isView(o.data) ? [o.data.buffer as ArrayBuffer] : []))),
-      ];
-      send({ type: 'result', id: command.id, outputs, computeMs: performance.now() - started }, transfer);
-    },
-    (error: unknown) => send({ type: 'error', id: command.id, error: (error as Error).message }),
-  );
+  try {
+    const outputs = await runSession(hosted.session, command.inputs, command.outputs);
+    const transfer = [
+      ...new Set(outputs.flatMap((o) => (ArrayBuffer.isView(o.data) ? [o.data.buffer as ArrayBuffer] : []))),
+    ];
+    send({ type: 'result', id: command.id, outputs, computeMs: performance.now() - started }, transfer);
+  } catch (error) {
+    // An exception here (bad feeds, a kernel's error) fails this request only; the session serves on.
+    send({ type: 'error', id: command.id, error: (error as Error).message });
+  }
 }
 
 /** The main thread sends `release` only once the session has nothing in flight. */
 async function release(id: number): Promise<void> {
-  const session = sessions.get(id);
+  const hosted = sessions.get(id);
   sessions.delete(id);
-  await session?.release().catch(() => undefined);
+  if (hosted !== undefined && ![...sessions.values()].some((other) => other.model === hosted.model)) {
+    line.forget(hosted.model);
+  }
+  await hosted?.session.release().catch(() => undefined);
   send({ type: 'released', session: id });
 }
 
@@ -141,7 +193,7 @@ send({ type: 'started' });
 port.on('message', (command: WorkerCommand) => {
   switch (command.type) {
     case 'run':
-      run(command);
+      enqueue(command);
       break;
     case 'load':
       void load(command.session, command.setup);
@@ -153,7 +205,9 @@ port.on('message', (command: WorkerCommand) => {
       void prime(command.model);
       break;
     case 'close':
-      void Promise.allSettled([...sessions.values()].map((session) => session.release())).finally(() => port.close());
+      void Promise.allSettled([...sessions.values()].map((hosted) => hosted.session.release())).finally(() =>
+        port.close(),
+      );
       break;
   }
 });

@@ -203,6 +203,59 @@ describe('a flooded model beside an idle one on the same thread', () => {
   });
 });
 
+describe("a thread's line takes turns between models", () => {
+  // ~4 M multiply-adds a row: a run of BLOCK rows lasts long enough (tens of ms) that the runs sent
+  // right after it are in the thread's line before it ends.
+  const HEAVY = [64, 2048, 2048, 16];
+  const BLOCK = 128;
+  let dir: string;
+  let server: RunningServer;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'shared-workers-turns-'));
+    // Two instances on one thread: the flooded model has two runs in the thread's line at once.
+    await writeRepositoryModel(dir, 'heavy', mlpModel(7, HEAVY), SMALL.replace('instances: 1', 'instances: 2'));
+    await writeRepositoryModel(dir, 'mlp0', mlpModel(0), SMALL);
+    await writeRepositoryModel(dir, 'mlp1', mlpModel(1), SMALL);
+    server = await startTestServer({ modelRepository: dir, workers: 1 });
+  });
+
+  after(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs other models' requests, even one that fails, before the busy model's next queued run", async () => {
+    const heavy = server.registry.resolveReady('heavy').pool;
+    assert.equal(server.registry.workers.threads.length, 1);
+    assert.equal(server.registry.workers.threads[0].sessions.size, 4, "heavy's two instances, mlp0 and mlp1");
+    const rows = (count: number, width: number) => [
+      { name: 'x', datatype: 'FP32' as const, shape: [count, width], data: new Float32Array(count * width).fill(0.25) },
+    ];
+    const order: string[] = [];
+    const track = (name: string, run: Promise<unknown>) =>
+      run.then(
+        () => order.push(name),
+        (error: Error) => order.push(`${name} failed: ${error.message.split('\n')[0]}`),
+      );
+    // Sent in this order, in one turn of the main thread, to one thread: in arrival order heavy's
+    // second run would go before both small models.
+    const runs = [
+      track('heavy, instance 0', heavy.run(rows(BLOCK, HEAVY[0]))),
+      track('heavy, instance 1', heavy.run(rows(1, HEAVY[0]))),
+      track('mlp1 (bad width)', server.registry.resolveReady('mlp1').pool.run(rows(1, 3))),
+      track('mlp0', server.registry.resolveReady('mlp0').pool.run(rows(1, MLP_LAYERS[0]))),
+    ];
+    await within('the four runs', Promise.all(runs));
+    assert.deepEqual(order, [
+      'heavy, instance 0',
+      'mlp1 (bad width) failed: onnxruntime failed: Got invalid dimensions for input: x for the following indices',
+      'mlp0',
+      'heavy, instance 1',
+    ]);
+  });
+});
+
 describe('many models with the default config on a 4-core budget', () => {
   // No session settings in config.yaml: per model, the defaults would be 1 instance × 4 intra-op threads.
   const COUNT = 10;
