@@ -37,9 +37,12 @@ export interface SimplifyReport {
 /** Rewrites the model in place. */
 export function simplifyForQuantization(model: ModelProtoMessage): SimplifyReport {
   const graph = model.graph;
-  const report = { hardSwish: rewriteHardSwish(graph), foldedIntoConv: 0 };
-  report.foldedIntoConv += foldAfterConv(graph);
-  report.foldedIntoConv += foldScaleBeforeConv(graph);
+  const report = {
+    hardSwish: rewriteEach(graph, (index, node) => rewriteHardSwish(graph, index, node)),
+    foldedIntoConv: 0,
+  };
+  report.foldedIntoConv += rewriteEach(graph, (index, node) => foldAfterConv(graph, index, node));
+  report.foldedIntoConv += rewriteEach(graph, (index, node) => foldScaleBeforeConv(graph, index, node));
   if (report.hardSwish + report.foldedIntoConv > 0) removeUnusedConstants(graph);
   return report;
 }
@@ -96,24 +99,37 @@ function isDefaultDomain(node: NodeProtoMessage): boolean {
   return node.domain === '' || node.domain === 'ai.onnx';
 }
 
-function rewriteHardSwish(graph: GraphProtoMessage): number {
+/**
+ * Applies `rewrite` at the first node where it applies, again and again (the index taken afresh after
+ * each change), until it applies nowhere; answers how many times it applied.
+ */
+function rewriteEach(
+  graph: GraphProtoMessage,
+  rewrite: (index: GraphIndex, node: NodeProtoMessage) => boolean,
+): number {
   let count = 0;
   for (;;) {
     const index = new GraphIndex(graph);
-    const match = graph.node.map((node) => matchHardSwish(index, node)).find((found) => found !== undefined);
-    if (match === undefined) return count;
-    const { x, nodes, output } = match;
-    const label = nodes[nodes.length - 1].name || output;
-    const gate = `${label}_hard_sigmoid`;
-    const replacement = [
-      makeNode('HardSigmoid', [x], [gate], `${label}_hard_sigmoid`, { floats: { alpha: 1 / 6, beta: 0.5 } }),
-      makeNode('Mul', [x, gate], [output], `${label}_hard_swish`),
-    ];
-    const at = graph.node.indexOf(nodes[nodes.length - 1]);
-    graph.node.splice(at, 1, ...replacement);
-    graph.node = graph.node.filter((node) => !nodes.includes(node));
+    if (!graph.node.some((node) => rewrite(index, node))) return count;
     count++;
   }
+}
+
+/** A hard-swish chain at `add` becomes HardSigmoid → Mul. */
+function rewriteHardSwish(graph: GraphProtoMessage, index: GraphIndex, add: NodeProtoMessage): boolean {
+  const match = matchHardSwish(index, add);
+  if (match === undefined) return false;
+  const { x, nodes, output } = match;
+  const label = nodes[nodes.length - 1].name || output;
+  const gate = `${label}_hard_sigmoid`;
+  const replacement = [
+    makeNode('HardSigmoid', [x], [gate], `${label}_hard_sigmoid`, { floats: { alpha: 1 / 6, beta: 0.5 } }),
+    makeNode('Mul', [x, gate], [output], `${label}_hard_swish`),
+  ];
+  const at = graph.node.indexOf(nodes[nodes.length - 1]);
+  graph.node.splice(at, 1, ...replacement);
+  graph.node = graph.node.filter((node) => !nodes.includes(node));
+  return true;
 }
 
 /** Add(x, 3) → Clip(0, 6) → Mul(x, ·) → Div(·, 6) or Mul(·, 1/6), each read only by the next. */
@@ -180,32 +196,22 @@ function setConvWeights(
   conv.input = [conv.input[0], names[0], names[1]];
 }
 
-/** Conv → Mul(s) / Add(b), any number in a row: weights · s, bias · s + b. */
-function foldAfterConv(graph: GraphProtoMessage): number {
-  let count = 0;
-  for (;;) {
-    const index = new GraphIndex(graph);
-    let done = true;
-    for (const conv of graph.node) {
-      const next = index.soleConsumer(conv.output[0]);
-      const operation = next === undefined ? undefined : index.scalarOperation(next);
-      const folded = operation === undefined ? undefined : convWeights(index, conv);
-      if (next === undefined || operation === undefined || folded === undefined) continue;
-      if (next.opType === 'Mul') {
-        folded.weights = folded.weights.map((w) => w * operation.value);
-        folded.bias = folded.bias.map((b) => b * operation.value);
-      } else {
-        folded.bias = folded.bias.map((b) => b + operation.value);
-      }
-      setConvWeights(graph, conv, folded);
-      conv.output = [next.output[0]];
-      graph.node = graph.node.filter((node) => node !== next);
-      count++;
-      done = false;
-      break;
-    }
-    if (done) return count;
+/** Conv → Mul(s) or Add(b) (repeated, any number in a row): weights · s, bias · s + b. */
+function foldAfterConv(graph: GraphProtoMessage, index: GraphIndex, conv: NodeProtoMessage): boolean {
+  const next = index.soleConsumer(conv.output[0]);
+  const operation = next === undefined ? undefined : index.scalarOperation(next);
+  const folded = operation === undefined ? undefined : convWeights(index, conv);
+  if (next === undefined || operation === undefined || folded === undefined) return false;
+  if (next.opType === 'Mul') {
+    folded.weights = folded.weights.map((w) => w * operation.value);
+    folded.bias = folded.bias.map((b) => b * operation.value);
+  } else {
+    folded.bias = folded.bias.map((b) => b + operation.value);
   }
+  setConvWeights(graph, conv, folded);
+  conv.output = [next.output[0]];
+  graph.node = graph.node.filter((node) => node !== next);
+  return true;
 }
 
 /**
@@ -215,35 +221,25 @@ function foldAfterConv(graph: GraphProtoMessage): number {
  * added at the end of some lines: bench/recognizer-int8-lines.ts); the Conv's input is then the
  * scaled input divided by s, which quantizes as the original did.
  */
-function foldScaleBeforeConv(graph: GraphProtoMessage): number {
-  let count = 0;
-  for (;;) {
-    const index = new GraphIndex(graph);
-    let done = true;
-    for (const conv of graph.node) {
-      const shift = index.producers.get(conv.input[0]);
-      const shifting = shift === undefined ? undefined : index.scalarOperation(shift);
-      if (shift === undefined || shifting === undefined || shift.opType !== 'Add') continue;
-      if (index.soleConsumer(shift.output[0]) !== conv) continue;
-      const scale = index.producers.get(shifting.input);
-      const scaling = scale === undefined ? undefined : index.scalarOperation(scale);
-      if (scale === undefined || scaling === undefined || scale.opType !== 'Mul') continue;
-      if (index.soleConsumer(scale.output[0]) !== shift || !(Math.abs(scaling.value) > 0)) continue;
-      const unscaled = shifting.value / scaling.value;
-      const folded = convWeights(index, conv);
-      if (folded === undefined || !Number.isFinite(unscaled)) continue;
-      folded.weights = folded.weights.map((w) => w * scaling.value);
-      setConvWeights(graph, conv, folded);
-      const label = shift.name || shift.output[0];
-      const shiftName = `${label}_unscaled_shift`;
-      graph.initializer = graph.initializer.filter((tensor) => tensor.name !== shiftName);
-      graph.initializer.push(makeTensor(shiftName, ONNX_FLOAT, [1], Float32Array.of(unscaled)));
-      shift.input = [scaling.input, shiftName];
-      graph.node = graph.node.filter((node) => node !== scale);
-      count++;
-      done = false;
-      break;
-    }
-    if (done) return count;
-  }
+function foldScaleBeforeConv(graph: GraphProtoMessage, index: GraphIndex, conv: NodeProtoMessage): boolean {
+  const shift = index.producers.get(conv.input[0]);
+  const shifting = shift === undefined ? undefined : index.scalarOperation(shift);
+  if (shift === undefined || shifting === undefined || shift.opType !== 'Add') return false;
+  if (index.soleConsumer(shift.output[0]) !== conv) return false;
+  const scale = index.producers.get(shifting.input);
+  const scaling = scale === undefined ? undefined : index.scalarOperation(scale);
+  if (scale === undefined || scaling === undefined || scale.opType !== 'Mul') return false;
+  if (index.soleConsumer(scale.output[0]) !== shift || !(Math.abs(scaling.value) > 0)) return false;
+  const unscaled = shifting.value / scaling.value;
+  const folded = convWeights(index, conv);
+  if (folded === undefined || !Number.isFinite(unscaled)) return false;
+  folded.weights = folded.weights.map((w) => w * scaling.value);
+  setConvWeights(graph, conv, folded);
+  const label = shift.name || shift.output[0];
+  const shiftName = `${label}_unscaled_shift`;
+  graph.initializer = graph.initializer.filter((tensor) => tensor.name !== shiftName);
+  graph.initializer.push(makeTensor(shiftName, ONNX_FLOAT, [1], Float32Array.of(unscaled)));
+  shift.input = [scaling.input, shiftName];
+  graph.node = graph.node.filter((node) => node !== scale);
+  return true;
 }
