@@ -5,7 +5,6 @@ import { imageModelFor, noTime, predictImages, timed, type ImageModel, type Stag
 import type { Point } from './postprocess/db-text-detection.js';
 import type { ScoredLabel } from './postprocess/top-k.js';
 import { looksSideways, readingCorners, readingOrder, uprightPoint, type PageTurn } from './reading-order.js';
-import type { RecognizedText } from './postprocess/ctc.js';
 import { recognizeInBatches, type RecognizerBatch } from './recognizer-batches.js';
 import { rotateHalf, straightenedCrop } from './text-crops.js';
 
@@ -88,36 +87,8 @@ export async function runOcrPipeline(
   const pages = await step('crop', (own) =>
     timed(own, 'preprocess', () => images.map((image, i) => cutPage(image, loneLineOr(image, boxesOf(detected[i]))))),
   );
-  // While the orientation classifier votes, the recognizer already reads the pages that stand upright
-  // as cut (the votes turn few pages); a page the votes turn, and a line turned on its own, is read
-  // again after them. A page on its side waits: its turn (90° or 270°) is the votes' to decide.
-  const asCut = pages.map((page) => [...page.crops]);
-  const early = pages.map((page) => orientation === undefined || page.turn === 0);
-  const readInBatches = (crops: RgbImage[], own: StageTimings, stop?: { stopped: boolean }) =>
-    recognizeInBatches(
-      recognizer,
-      crops,
-      pipeline.recognizer_batch_size ?? 6,
-      pipeline.recognizer_batch_columns ?? RECOGNIZER_BATCH_COLUMNS,
-      own,
-      profile?.recognizerBatches,
-      stop,
-    );
-  const earlyStages = noTime();
-  const stopEarly = { stopped: false };
-  const earlyCrops = pages.flatMap((page, p) => (early[p] ? asCut[p] : []));
-  const earlyTexts = readInBatches(earlyCrops, earlyStages, stopEarly);
-  // Awaited below, or on the way out when a step fails first: never an unhandled rejection.
-  earlyTexts.catch(() => undefined);
-  try {
-    if (orientation !== undefined) {
-      await step('orientation', (own) => turnUpsideDownPages(orientation, pages, pipeline, own));
-      // Nothing read early is still wanted: the rest of it is not worth the cores.
-      stopEarly.stopped = !pages.some((page, p) => early[p] && page.crops.some((crop, i) => crop === asCut[p][i]));
-    }
-  } catch (error) {
-    stopEarly.stopped = true;
-    throw error;
+  if (orientation !== undefined) {
+    await step('orientation', (own) => turnUpsideDownPages(orientation, pages, pipeline, own));
   }
 
   const order = await step('reading order', (own) =>
@@ -129,26 +100,16 @@ export async function runOcrPipeline(
       ),
     ),
   );
-  const texts = await step('recognize', async (own) => {
-    const readEarly = await earlyTexts;
-    for (const stage of Object.keys(earlyStages) as Array<keyof StageTimings>) own[stage] += earlyStages[stage];
-    const read: RecognizedText[] = [];
-    const again: Array<{ at: number; crop: RgbImage }> = [];
-    let next = 0;
-    pages.forEach((page, p) => {
-      page.crops.forEach((crop, i) => {
-        const fromEarly = early[p] ? readEarly[next++] : undefined;
-        if (fromEarly !== undefined && crop === asCut[p][i]) read.push(fromEarly);
-        else again.push({ at: read.push({ text: '', confidence: 0 }) - 1, crop });
-      });
-    });
-    const readAgain = await readInBatches(
-      again.map((entry) => entry.crop),
+  const texts = await step('recognize', (own) =>
+    recognizeInBatches(
+      recognizer,
+      pages.flatMap((page) => page.crops),
+      pipeline.recognizer_batch_size ?? 6,
+      pipeline.recognizer_batch_columns ?? RECOGNIZER_BATCH_COLUMNS,
       own,
-    );
-    again.forEach((entry, k) => (read[entry.at] = readAgain[k]));
-    return read;
-  });
+      profile?.recognizerBatches,
+    ),
+  );
 
   const minConfidence = pipeline.min_confidence ?? 0.5;
   let first = 0;

@@ -49,7 +49,7 @@ export function planBatches(widths: number[], batchSize: number, maxColumns = In
   return batches;
 }
 
-/** Every crop read (unless stopped), answers in the crops' own order. */
+/** Every crop read, answers in the crops' own order. */
 export async function recognizeInBatches(
   recognizer: ImageModel,
   crops: RgbImage[],
@@ -57,8 +57,6 @@ export async function recognizeInBatches(
   maxColumns: number,
   timings: StageTimings,
   trace?: RecognizerBatch[],
-  /** Set to stop sending batches (those sent still finish); the crops not read stay unanswered. */
-  stop?: { stopped: boolean },
 ): Promise<RecognizedText[]> {
   // Planned at the size really sent: a batch over the recognizer's max_batch_size would be split
   // (or refused) after sorting, and the halves padded to each other's widths.
@@ -71,7 +69,7 @@ export async function recognizeInBatches(
   const inFlight = Math.max(1, recognizer.model.instances) + 1;
   let next = 0;
   const lane = async () => {
-    while (next < batches.length && stop?.stopped !== true) {
+    while (next < batches.length) {
       const batch = batches[next++];
       const start = performance.now();
       const texts = await predictImages<'ctc'>(
