@@ -1,0 +1,122 @@
+/**
+ * Two builds side by side on text-orientation's small binary request (1×3×48×192 FP32, 108 KB body):
+ * this checkout's `dist/` and a baseline build (ONNX_SERVE_BASELINE_CLI, e.g. main's, built from
+ * `git archive main` in test-artifacts/), each serving a repository that holds only text-orientation,
+ * both started before the first cell. `wrk` cells at c=1 and c=16 alternate between the two in the
+ * order A B B A per round, so a neighbour's load falls on both alike (run-to-run spread on this
+ * machine is ±20 %: one cell each says nothing).
+ *
+ * Usage (`npm run build` first, in both checkouts):
+ *   ONNX_SERVE_BASELINE_CLI=test-artifacts/base/dist/cli/index.js \
+ *     node --import tsx bench/hot-path-interleaved.ts [seconds per cell, default 5] [rounds, default 3]
+ *   node --import tsx bench/hot-path-interleaved.ts --profile [seconds, default 6]
+ * --profile: this checkout's build alone under `node --cpu-prof` (worker threads included), c=1 and
+ * c=16, summarised per request by component and function. Prints markdown for bench/RESULTS.md.
+ */
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { syntheticInputs } from '../src/bench/targets.js';
+import { encodeRequest } from '../src/bench/wire.js';
+import { profileSummary, withServer, wrk, wrkScript, type WrkResult } from './wrk.js';
+
+const MODEL = 'text-orientation';
+const INFER = `/v2/models/${MODEL}/infer`;
+const profile = process.argv[2] === '--profile';
+const seconds = Number((profile ? process.argv[3] : process.argv[2]) ?? (profile ? 6 : 5));
+const rounds = Number(process.argv[3] ?? 3);
+const baseline = process.env.ONNX_SERVE_BASELINE_CLI;
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+// Inside the checkout: the model's source package is looked up in node_modules from its folder up.
+await mkdir('test-artifacts', { recursive: true });
+const dir = await mkdtemp(path.resolve('test-artifacts', 'interleaved-'));
+try {
+  const repository = path.join(dir, 'models');
+  await mkdir(repository);
+  await cp(path.resolve('models', MODEL), path.join(repository, MODEL), { recursive: true });
+  const body = encodeRequest(
+    { inputs: syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: [1, 3, 48, 192] }) },
+    'binary',
+  );
+  const script = await wrkScript(dir, 'binary', body);
+  const serve =
+    (cli: string, extra: string[] = []) =>
+    (port: number) => [
+      ...extra,
+      cli,
+      'serve',
+      '--model-repository',
+      repository,
+      '--grpc-port',
+      '0',
+      '--log-level',
+      'warn',
+      '--port',
+      String(port),
+    ];
+  say(`Run ${new Date().toISOString()}, ${seconds} s per cell, load average ${load()} at the start.`);
+  say();
+  if (profile) {
+    for (const c of [1, 16]) {
+      const profiles = path.join(dir, `profiles-c${c}`);
+      const served = await withServer(
+        serve('dist/cli/index.js', ['--cpu-prof', '--cpu-prof-dir', profiles]),
+        '/v2/health/ready',
+        async (base) => {
+          await wrk(`${base}${INFER}`, script, 4, 2);
+          return wrk(`${base}${INFER}`, script, c, seconds);
+        },
+      );
+      await profileSummary(
+        profiles,
+        served.requests,
+        `c${c} under --cpu-prof (${served.perSecond.toFixed(0)} req/s, load ${load()})`,
+      );
+    }
+  } else {
+    if (baseline === undefined)
+      throw new Error('set ONNX_SERVE_BASELINE_CLI to the baseline build (its dist/cli/index.js)');
+    const cells: Array<{ build: string; c: number; result: WrkResult }> = [];
+    await withServer(serve(baseline), '/v2/health/ready', (baseUrl) =>
+      withServer(serve('dist/cli/index.js'), '/v2/health/ready', async (branchUrl) => {
+        const urls = { base: `${baseUrl}${INFER}`, branch: `${branchUrl}${INFER}` };
+        for (const url of Object.values(urls)) await wrk(url, script, 4, 2); // warm
+        say('| round | build | load | req/s | p50 ms | p99 ms | errors | load average |');
+        say('|---:|---|---|---:|---:|---:|---:|---|');
+        for (let round = 1; round <= rounds; round++) {
+          for (const c of [1, 16]) {
+            // A B B A, then B A A B: each build goes first in every other round.
+            const order = round % 2 === 1 ? (['base', 'branch'] as const) : (['branch', 'base'] as const);
+            for (const build of [...order, ...[...order].reverse()]) {
+              const result = await wrk(urls[build], script, c, seconds);
+              cells.push({ build, c, result });
+              say(
+                `| ${round} | ${build} | c${c} | ${result.perSecond.toFixed(0)} | ${result.p50.toFixed(2)} | ${result.p99.toFixed(2)} | ${result.errors} | ${load()} |`,
+              );
+            }
+          }
+        }
+      }),
+    );
+    say();
+    say('| build | load | cells | mean req/s | median p50 ms |');
+    say('|---|---|---:|---:|---:|');
+    for (const c of [1, 16]) {
+      for (const build of ['base', 'branch']) {
+        const mine = cells.filter((cell) => cell.build === build && cell.c === c).map((cell) => cell.result);
+        const mean = mine.reduce((sum, r) => sum + r.perSecond, 0) / mine.length;
+        const p50s = mine.map((r) => r.p50).sort((a, b) => a - b);
+        const median = (p50s[(p50s.length - 1) >> 1] + p50s[p50s.length >> 1]) / 2;
+        say(`| ${build} | c${c} | ${mine.length} | ${mean.toFixed(0)} | ${median.toFixed(2)} |`);
+      }
+    }
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
