@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest } from '../src/bench/wire.js';
-import { profileSummary, withServer, wrk, wrkScript, type WrkResult } from './wrk.js';
+import { cpuPerRequest, profileSummary, threadCpu, withServer, wrk, wrkScript, type WrkResult } from './wrk.js';
 
 const MODEL = 'text-orientation';
 const INFER = `/v2/models/${MODEL}/infer`;
@@ -82,22 +82,27 @@ try {
   } else {
     if (baseline === undefined)
       throw new Error('set ONNX_SERVE_BASELINE_CLI to the baseline build (its dist/cli/index.js)');
-    const cells: Array<{ build: string; c: number; result: WrkResult }> = [];
-    await withServer(serve(baseline), '/v2/health/ready', (baseUrl) =>
-      withServer(serve('dist/cli/index.js'), '/v2/health/ready', async (branchUrl) => {
+    const cells: Array<{ build: string; c: number; result: WrkResult; cpu: { main: number; others: number } }> = [];
+    await withServer(serve(baseline), '/v2/health/ready', (baseUrl, basePid) =>
+      withServer(serve('dist/cli/index.js'), '/v2/health/ready', async (branchUrl, branchPid) => {
         const urls = { base: `${baseUrl}${INFER}`, branch: `${branchUrl}${INFER}` };
+        const pids = { base: basePid, branch: branchPid };
         for (const url of Object.values(urls)) await wrk(url, script, 4, 2); // warm
-        say('| round | build | load | req/s | p50 ms | p99 ms | errors | load average |');
-        say('|---:|---|---|---:|---:|---:|---:|---|');
+        say(
+          '| round | build | load | req/s | p50 ms | p99 ms | errors | main thread CPU µs/request | other threads CPU µs/request | load average |',
+        );
+        say('|---:|---|---|---:|---:|---:|---:|---:|---:|---|');
         for (let round = 1; round <= rounds; round++) {
           for (const c of [1, 16]) {
             // A B B A, then B A A B: each build goes first in every other round.
             const order = round % 2 === 1 ? (['base', 'branch'] as const) : (['branch', 'base'] as const);
             for (const build of [...order, ...[...order].reverse()]) {
+              const before = await threadCpu(pids[build]);
               const result = await wrk(urls[build], script, c, seconds);
-              cells.push({ build, c, result });
+              const cpu = cpuPerRequest(pids[build], before, await threadCpu(pids[build]), result.requests);
+              cells.push({ build, c, result, cpu });
               say(
-                `| ${round} | ${build} | c${c} | ${result.perSecond.toFixed(0)} | ${result.p50.toFixed(2)} | ${result.p99.toFixed(2)} | ${result.errors} | ${load()} |`,
+                `| ${round} | ${build} | c${c} | ${result.perSecond.toFixed(0)} | ${result.p50.toFixed(2)} | ${result.p99.toFixed(2)} | ${result.errors} | ${cpu.main.toFixed(0)} | ${cpu.others.toFixed(0)} | ${load()} |`,
               );
             }
           }
@@ -105,15 +110,20 @@ try {
       }),
     );
     say();
-    say('| build | load | cells | mean req/s | median p50 ms |');
-    say('|---|---|---:|---:|---:|');
+    say(
+      '| build | load | cells | mean req/s | median p50 ms | mean main thread CPU µs/request | mean other threads CPU µs/request |',
+    );
+    say('|---|---|---:|---:|---:|---:|---:|');
     for (const c of [1, 16]) {
       for (const build of ['base', 'branch']) {
-        const mine = cells.filter((cell) => cell.build === build && cell.c === c).map((cell) => cell.result);
-        const mean = mine.reduce((sum, r) => sum + r.perSecond, 0) / mine.length;
-        const p50s = mine.map((r) => r.p50).sort((a, b) => a - b);
+        const mine = cells.filter((cell) => cell.build === build && cell.c === c);
+        const mean = (pick: (cell: (typeof mine)[number]) => number) =>
+          mine.reduce((sum, cell) => sum + pick(cell), 0) / mine.length;
+        const p50s = mine.map((cell) => cell.result.p50).sort((a, b) => a - b);
         const median = (p50s[(p50s.length - 1) >> 1] + p50s[p50s.length >> 1]) / 2;
-        say(`| ${build} | c${c} | ${mine.length} | ${mean.toFixed(0)} | ${median.toFixed(2)} |`);
+        say(
+          `| ${build} | c${c} | ${mine.length} | ${mean((cell) => cell.result.perSecond).toFixed(0)} | ${median.toFixed(2)} | ${mean((cell) => cell.cpu.main).toFixed(0)} | ${mean((cell) => cell.cpu.others).toFixed(0)} |`,
+        );
       }
     }
   }

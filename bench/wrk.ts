@@ -73,20 +73,55 @@ export async function wrk(url: string, script: string, connections: number, dura
 export async function withServer<T>(
   args: (port: number) => string[],
   ready: string,
-  fn: (base: string) => Promise<T>,
+  fn: (base: string, pid: number) => Promise<T>,
 ): Promise<T> {
   const port = await freePort();
   const child = startChild(args(port));
   const base = `http://127.0.0.1:${port}`;
   try {
     await waitFor(`${base}${ready}`, child);
-    return await fn(base);
+    return await fn(base, child.pid!);
   } finally {
     if (child.exitCode === null) {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
   }
+}
+
+// ---- CPU time per thread ----
+
+/** CPU time (ns, from /proc/<pid>/task/<tid>/schedstat) of each thread of a process, by thread id. */
+export async function threadCpu(pid: number): Promise<Map<number, number>> {
+  const times = new Map<number, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    try {
+      times.set(Number(tid), Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).split(' ')[0]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return times;
+}
+
+/**
+ * CPU µs per request between two threadCpu snapshots: the main thread (its id is the pid) and the
+ * rest of the process (worker threads with ORT's own threads, V8's GC helpers, libuv's pool).
+ */
+export function cpuPerRequest(
+  pid: number,
+  before: Map<number, number>,
+  after: Map<number, number>,
+  requests: number,
+): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  for (const [tid, ns] of after) {
+    const spent = (ns - (before.get(tid) ?? 0)) / 1000 / requests;
+    if (tid === pid) main += spent;
+    else others += spent;
+  }
+  return { main, others };
 }
 
 // ---- profiles ----
