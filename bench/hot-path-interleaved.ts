@@ -1,8 +1,9 @@
 /**
  * Two builds side by side on text-orientation's small binary request (1×3×48×192 FP32, 108 KB body):
  * this checkout's `dist/` and a baseline build (ONNX_SERVE_BASELINE_CLI, e.g. main's, built from
- * `git archive main` in test-artifacts/), each serving a repository that holds only text-orientation,
- * both started before the first cell. `wrk` cells at c=1 and c=16 alternate between the two in the
+ * `git archive main` in test-artifacts/), each serving a repository that holds only its own
+ * checkout's text-orientation (models/text-orientation, config.yaml included), both started before
+ * the first cell. `wrk` cells at c=1 and c=16 alternate between the two in the
  * order A B B A per round, so a neighbour's load falls on both alike (run-to-run spread on this
  * machine is ±20 %: one cell each says nothing).
  *
@@ -37,17 +38,21 @@ const say = (line = '') => process.stdout.write(`${line}\n`);
 await mkdir('test-artifacts', { recursive: true });
 const dir = await mkdtemp(path.resolve('test-artifacts', 'interleaved-'));
 try {
-  const repository = path.join(dir, 'models');
-  await mkdir(repository);
-  await cp(path.resolve('models', MODEL), path.join(repository, MODEL), { recursive: true });
+  // Each build serves its own checkout's text-orientation (its config.yaml may differ).
+  const repositoryOf = async (cli: string) => {
+    const checkout = path.resolve(path.dirname(cli), '..', '..');
+    const repository = await mkdtemp(path.join(dir, 'models-'));
+    await cp(path.join(checkout, 'models', MODEL), path.join(repository, MODEL), { recursive: true });
+    return repository;
+  };
   const body = encodeRequest(
     { inputs: syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: [1, 3, 48, 192] }) },
     'binary',
   );
   const script = await wrkScript(dir, 'binary', body);
-  const serve =
-    (cli: string, extra: string[] = []) =>
-    (port: number) => [
+  const serve = async (cli: string, extra: string[] = []) => {
+    const repository = await repositoryOf(cli);
+    return (port: number) => [
       ...extra,
       cli,
       'serve',
@@ -60,13 +65,14 @@ try {
       '--port',
       String(port),
     ];
+  };
   say(`Run ${new Date().toISOString()}, ${seconds} s per cell, load average ${load()} at the start.`);
   say();
   if (profile) {
     for (const c of [1, 16]) {
       const profiles = path.join(dir, `profiles-c${c}`);
       const served = await withServer(
-        serve('dist/cli/index.js', ['--cpu-prof', '--cpu-prof-dir', profiles]),
+        await serve('dist/cli/index.js', ['--cpu-prof', '--cpu-prof-dir', profiles]),
         '/v2/health/ready',
         async (base) => {
           await wrk(`${base}${INFER}`, script, 4, 2);
@@ -83,8 +89,9 @@ try {
     if (baseline === undefined)
       throw new Error('set ONNX_SERVE_BASELINE_CLI to the baseline build (its dist/cli/index.js)');
     const cells: Array<{ build: string; c: number; result: WrkResult; cpu: { main: number; others: number } }> = [];
-    await withServer(serve(baseline), '/v2/health/ready', (baseUrl, basePid) =>
-      withServer(serve('dist/cli/index.js'), '/v2/health/ready', async (branchUrl, branchPid) => {
+    const [baseArgs, branchArgs] = [await serve(baseline), await serve('dist/cli/index.js')];
+    await withServer(baseArgs, '/v2/health/ready', (baseUrl, basePid) =>
+      withServer(branchArgs, '/v2/health/ready', async (branchUrl, branchPid) => {
         const urls = { base: `${baseUrl}${INFER}`, branch: `${branchUrl}${INFER}` };
         const pids = { base: basePid, branch: branchPid };
         for (const url of Object.values(urls)) await wrk(url, script, 4, 2); // warm
