@@ -56,11 +56,15 @@ try {
   say('|---|---|---:|---:|---:|---:|');
   const raws = [];
   for (const batch of [1, 4, 8, 16]) {
-    for (const spinning of [true, false]) {
-      const r = await rawSessionRun(FILE, SHAPE, batch, spinning, Math.min(seconds, 4));
+    for (const [spinning, threads] of [
+      [true, undefined],
+      [false, undefined],
+      [false, 1],
+    ] as const) {
+      const r = await rawSessionRun(FILE, SHAPE, batch, spinning, Math.min(seconds, 4), threads);
       raws.push(r);
       say(
-        `| raw session.run batch ${batch}, ${spinning ? 'spinning' : 'no spinning'} | ${load()} | ${r.throughput.toFixed(0)} | ${r.p50.toFixed(2)} | | |`,
+        `| raw session.run batch ${batch}, ${r.threads} thread${r.threads === 1 ? '' : 's'}, ${spinning ? 'spinning' : 'no spinning'} | ${load()} | ${r.throughput.toFixed(0)} | ${r.p50.toFixed(2)} | | |`,
       );
     }
   }
