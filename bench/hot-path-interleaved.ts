@@ -19,7 +19,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest } from '../src/bench/wire.js';
-import { cpuPerRequest, profileSummary, threadCpu, withServer, wrk, wrkScript, type WrkResult } from './wrk.js';
+import {
+  cpuPerRequest,
+  profileUnderLoad,
+  serveArgs,
+  threadCpu,
+  withServer,
+  wrk,
+  wrkScript,
+  type WrkResult,
+} from './wrk.js';
 
 const MODEL = 'text-orientation';
 const INFER = `/v2/models/${MODEL}/infer`;
@@ -50,40 +59,24 @@ try {
     'binary',
   );
   const script = await wrkScript(dir, 'binary', body);
-  const serve = async (cli: string, extra: string[] = []) => {
+  const serve = async (cli: string) => {
     const repository = await repositoryOf(cli);
-    return (port: number) => [
-      ...extra,
-      cli,
-      'serve',
-      '--model-repository',
-      repository,
-      '--grpc-port',
-      '0',
-      '--log-level',
-      'warn',
-      '--port',
-      String(port),
-    ];
+    return (port: number) => serveArgs(cli, port, ['--model-repository', repository]);
   };
   say(`Run ${new Date().toISOString()}, ${seconds} s per cell, load average ${load()} at the start.`);
   say();
   if (profile) {
+    const serveProfiled = await serve('dist/cli/index.js');
     for (const c of [1, 16]) {
-      const profiles = path.join(dir, `profiles-c${c}`);
-      const served = await withServer(
-        await serve('dist/cli/index.js', ['--cpu-prof', '--cpu-prof-dir', profiles]),
-        '/v2/health/ready',
-        async (base) => {
-          await wrk(`${base}${INFER}`, script, 4, 2);
-          return wrk(`${base}${INFER}`, script, c, seconds);
-        },
-      );
-      await profileSummary(
-        profiles,
-        served.requests,
-        `c${c} under --cpu-prof (${served.perSecond.toFixed(0)} req/s, load ${load()})`,
-      );
+      await profileUnderLoad({
+        serve: serveProfiled,
+        path: INFER,
+        script,
+        connections: c,
+        seconds,
+        profiles: path.join(dir, `profiles-c${c}`),
+        load,
+      });
     }
   } else {
     if (baseline === undefined)

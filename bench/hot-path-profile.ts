@@ -13,7 +13,7 @@ import path from 'node:path';
 import { syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest } from '../src/bench/wire.js';
 import { rawSessionRun } from './raw-session.js';
-import { profileSummary, withServer, wrk, wrkScript, type WrkResult } from './wrk.js';
+import { profileSummary, profileUnderLoad, serveArgs, withServer, wrk, wrkScript, type WrkResult } from './wrk.js';
 
 const seconds = Number(process.argv[2] ?? 8);
 const summarizeOnly = process.argv[3]; // a folder of .cpuprofile files: only summarise it
@@ -38,16 +38,7 @@ try {
   const inputs = syntheticInputs([{ name: 'x', datatype: 'FP32' }], { x: SHAPE });
   const binary = await wrkScript(dir, 'binary', encodeRequest({ inputs }, 'binary'));
   const json = await wrkScript(dir, 'json', encodeRequest({ inputs }, 'json'));
-  const serve = (port: number) => [
-    'dist/cli/index.js',
-    'serve',
-    '--grpc-port',
-    '0',
-    '--log-level',
-    'warn',
-    '--port',
-    String(port),
-  ];
+  const serve = (port: number) => serveArgs('dist/cli/index.js', port);
   const infer = `/v2/models/${MODEL}/infer`;
 
   say(`Run ${new Date().toISOString()}, ${seconds} s per cell, load average ${load()} at the start.`);
@@ -105,22 +96,15 @@ try {
   );
 
   for (const c of [1, 16]) {
-    const profiles = path.join(dir, `profiles-c${c}`);
-    // Worker threads inherit --cpu-prof and write their own profiles when they end (at shutdown).
-    const served = await withServer(
-      (port) => ['--cpu-prof', '--cpu-prof-dir', profiles, ...serve(port)],
-      '/v2/health/ready',
-      async (base) => {
-        await wrk(`${base}${infer}`, binary, 4, 2);
-        return wrk(`${base}${infer}`, binary, c, seconds);
-      },
-    );
-    // Warm-up and loading are in the profiles too: a few hundred ms against the measured load.
-    await profileSummary(
-      profiles,
-      served.requests,
-      `c${c} under --cpu-prof (${served.perSecond.toFixed(0)} req/s, load ${load()})`,
-    );
+    await profileUnderLoad({
+      serve,
+      path: infer,
+      script: binary,
+      connections: c,
+      seconds,
+      profiles: path.join(dir, `profiles-c${c}`),
+      load,
+    });
   }
 } finally {
   await rm(dir, { recursive: true, force: true });

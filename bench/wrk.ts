@@ -70,6 +70,11 @@ export async function wrk(url: string, script: string, connections: number, dura
   };
 }
 
+/** A built server's arguments: `cli` serving on 127.0.0.1:`port`, gRPC off, warnings only; `extra` after `serve`. */
+export function serveArgs(cli: string, port: number, extra: string[] = []): string[] {
+  return [cli, 'serve', ...extra, '--grpc-port', '0', '--log-level', 'warn', '--port', String(port)];
+}
+
 export async function withServer<T>(
   args: (port: number) => string[],
   ready: string,
@@ -87,6 +92,36 @@ export async function withServer<T>(
       await new Promise((resolve) => child.once('exit', resolve));
     }
   }
+}
+
+/**
+ * A built server under `node --cpu-prof` (worker threads inherit it and write their own profiles when
+ * they end, at shutdown), warmed up, then `wrk` at `connections` on `path` for `seconds`; prints the
+ * profiles' summary. Loading and warm-up are in the profiles too: ~150 ms against the measured load.
+ */
+export async function profileUnderLoad(options: {
+  serve: (port: number) => string[];
+  path: string;
+  script: string;
+  connections: number;
+  seconds: number;
+  profiles: string;
+  load: () => string;
+}): Promise<void> {
+  const { serve, path: target, script, connections, seconds, profiles } = options;
+  const served = await withServer(
+    (port) => ['--cpu-prof', '--cpu-prof-dir', profiles, ...serve(port)],
+    '/v2/health/ready',
+    async (base) => {
+      await wrk(`${base}${target}`, script, 4, 2);
+      return wrk(`${base}${target}`, script, connections, seconds);
+    },
+  );
+  await profileSummary(
+    profiles,
+    served.requests,
+    `c${connections} under --cpu-prof (${served.perSecond.toFixed(0)} req/s, load ${options.load()})`,
+  );
 }
 
 // ---- CPU time per thread ----
