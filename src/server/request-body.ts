@@ -14,7 +14,7 @@
  * before the body belong to it alone, so the body still owns its memory (ownsItsMemory) and its
  * tensors move to the worker with it, by transfer.
  *
- * Bodies of known length from 16 KiB to 4 MiB are read into memory from the process's BufferPool
+ * Bodies of known length from 4 KiB to 4 MiB are read into memory from the process's BufferPool
  * (src/runtime/buffer-pool.ts), larger than the body (a power of two), which the infer route gives
  * back once its request has settled: a stream of small requests then allocates no body memory.
  *
