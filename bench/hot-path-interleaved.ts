@@ -7,7 +7,7 @@
  * order A B B A per round, so a neighbour's load falls on both alike (run-to-run spread on this
  * machine is ±20 %: one cell each says nothing). Each cell also reports the server's CPU time per
  * request, the main thread apart from the others (worker threads with ONNX Runtime's, V8's helpers),
- * read from /proc/<pid>/task/*/schedstat around the cell: CPU time, unlike a profile's sampled wall
+ * read from /proc/<pid>/task/<tid>/schedstat around the cell: CPU time, unlike a profile's sampled wall
  * time, does not count the moments a thread waits for a core, and moves less with the neighbours.
  *
  * Usage (`npm run build` first, in both checkouts):
