@@ -10,6 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import './float16-storage.js';
 import * as ort from 'onnxruntime-node';
 import { DATATYPES, datatypeOfOrtType, type NamedTensor, type Tensor, type TensorData } from '../protocol/datatypes.js';
+import { isPoolSize } from './buffer-pool.js';
 import { createSessionWithFallback } from './execution-providers.js';
 import { FairQueue } from './fair-queue.js';
 import { readSignature } from './signature.js';
@@ -143,7 +144,12 @@ function takeNext(): void {
 }
 
 function notLoaded(command: RunCommand): void {
-  send({ type: 'error', id: command.id, error: `session ${command.session} is not loaded in this worker` });
+  send({
+    type: 'error',
+    id: command.id,
+    error: `session ${command.session} is not loaded in this worker`,
+    recycled: [],
+  });
 }
 
 async function run(command: RunCommand): Promise<void> {
@@ -155,14 +161,32 @@ async function run(command: RunCommand): Promise<void> {
   const started = performance.now();
   try {
     const outputs = await runSession(hosted.session, command.inputs, command.outputs);
-    const transfer = [
-      ...new Set(outputs.flatMap((o) => (ArrayBuffer.isView(o.data) ? [o.data.buffer as ArrayBuffer] : []))),
-    ];
-    send({ type: 'result', id: command.id, outputs, computeMs: performance.now() - started }, transfer);
+    const transfer = new Set(
+      outputs.flatMap((o) => (ArrayBuffer.isView(o.data) ? [o.data.buffer as ArrayBuffer] : [])),
+    );
+    const recycled = recyclable(command.inputs, transfer);
+    for (const buffer of recycled) transfer.add(buffer);
+    send({ type: 'result', id: command.id, outputs, computeMs: performance.now() - started, recycled }, [...transfer]);
   } catch (error) {
     // An exception here (bad feeds, a kernel's error) fails this request only; the session serves on.
-    send({ type: 'error', id: command.id, error: (error as Error).message });
+    const recycled = recyclable(command.inputs, new Set());
+    send({ type: 'error', id: command.id, error: (error as Error).message, recycled }, recycled);
   }
+}
+
+/**
+ * The inputs' buffers of a finished run, to go back to the main thread's BufferPool (only its sizes,
+ * and never one an output lives in): session.run has returned, so nothing here reads them again.
+ */
+function recyclable(inputs: NamedTensor[], outputBuffers: ReadonlySet<ArrayBuffer>): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const input of inputs) {
+    const buffer = ArrayBuffer.isView(input.data) ? input.data.buffer : undefined;
+    if (buffer instanceof ArrayBuffer && isPoolSize(buffer.byteLength) && !outputBuffers.has(buffer)) {
+      buffers.add(buffer);
+    }
+  }
+  return [...buffers];
 }
 
 /** The main thread sends `release` only once the session has nothing in flight. */

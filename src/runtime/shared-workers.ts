@@ -7,7 +7,10 @@
 import { Worker } from 'node:worker_threads';
 import type { NamedTensor } from '../protocol/datatypes.js';
 import { internal } from '../protocol/errors.js';
+import { bufferPool, isSurrendered } from './buffer-pool.js';
 import type { WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
+
+export { surrenderBuffer } from './buffer-pool.js';
 
 export type SessionReady = Extract<WorkerEvent, { type: 'ready' }>;
 
@@ -189,7 +192,7 @@ export class SharedWorkers {
     const movable = inputs.map((tensor) => {
       if (!ArrayBuffer.isView(tensor.data)) return tensor;
       const data =
-        ownsWholeBuffer(tensor.data) || surrendered.has(tensor.data.buffer) ? tensor.data : tensor.data.slice();
+        ownsWholeBuffer(tensor.data) || isSurrendered(tensor.data.buffer) ? tensor.data : tensor.data.slice();
       if (!transfer.includes(data.buffer as ArrayBuffer)) transfer.push(data.buffer as ArrayBuffer);
       return { ...tensor, data };
     });
@@ -269,6 +272,7 @@ export class SharedWorkers {
         thread.releases.delete(event.session);
         break;
       case 'result': {
+        for (const buffer of event.recycled) bufferPool.recycle(buffer);
         const pending = thread.runs.get(event.id);
         thread.runs.delete(event.id);
         if (pending === undefined) return;
@@ -281,6 +285,7 @@ export class SharedWorkers {
         break;
       }
       case 'error':
+        for (const buffer of event.recycled) bufferPool.recycle(buffer);
         thread.runs.get(event.id)?.reject(internal(`onnxruntime failed: ${event.error}`));
         thread.runs.delete(event.id);
         break;
@@ -314,17 +319,6 @@ export class SharedWorkers {
     }
     for (const owner of lost) owner.lost(cause);
   }
-}
-
-const surrendered = new WeakSet<ArrayBufferLike>();
-
-/**
- * The caller will not touch `buffer` again (say, an HTTP body once its tensors are decoded): tensors
- * that are views into it move to the worker with the whole buffer, detached here, instead of being
- * copied out. Only for a plain ArrayBuffer that nothing else shares (not a Buffer pool slab).
- */
-export function surrenderBuffer(buffer: ArrayBufferLike): void {
-  if (buffer instanceof ArrayBuffer) surrendered.add(buffer);
 }
 
 function ownsWholeBuffer(view: ArrayBufferView): boolean {

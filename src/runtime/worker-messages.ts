@@ -36,8 +36,9 @@ export type WorkerEvent =
     }
   | { type: 'failed'; session: number; error: string }
   | { type: 'released'; session: number }
-  | { type: 'result'; id: number; outputs: NamedTensor[]; computeMs: number }
-  | { type: 'error'; id: number; error: string };
+  /** `recycled`: the run's input buffers, transferred back for the main thread's BufferPool. */
+  | { type: 'result'; id: number; outputs: NamedTensor[]; computeMs: number; recycled: ArrayBuffer[] }
+  | { type: 'error'; id: number; error: string; recycled: ArrayBuffer[] };
 
 export type WorkerCommand =
   | { type: 'load'; session: number; setup: WorkerSetup }

@@ -5,13 +5,32 @@
  * every transport gets the same batching, bound and timings.
  */
 import type { Logger } from 'pino';
-import type { NamedTensor } from '../protocol/datatypes.js';
+import { DATATYPES, type NamedTensor } from '../protocol/datatypes.js';
 import { cancelled, overloaded, timedOut, unavailable } from '../protocol/errors.js';
 import type { ModelSignature } from '../runtime/signature.js';
 import type { RunResult } from '../runtime/worker-pool.js';
 import type { BatchingPolicy } from './batching-policy.js';
 import { nextBatch, type Queued } from './dynamic-batcher.js';
-import { batchKey, concatAlongBatch, itemsOf, splitAlongBatch } from './tensor-batch.js';
+import { bufferPool } from '../runtime/buffer-pool.js';
+import {
+  batchKey,
+  concatAlongBatch,
+  itemsOf,
+  splitAlongBatch,
+  tensorDataOver,
+  type TensorAllocator,
+} from './tensor-batch.js';
+
+/**
+ * A batch's tensors in memory from the BufferPool: they go to the worker by transfer and come back
+ * with the result, so a stream of batches allocates no new tensor memory (src/runtime/buffer-pool.ts).
+ */
+const pooledTensorData: TensorAllocator = (datatype, length) => {
+  const buffer = bufferPool.take(length * DATATYPES[datatype].byteSize);
+  return buffer === undefined
+    ? (DATATYPES[datatype].create(length) as ReturnType<TensorAllocator>)
+    : tensorDataOver(datatype, buffer, length);
+};
 
 /** Where a request went: the worker pool's run. */
 export interface BatchRunner {
@@ -269,7 +288,10 @@ export class ModelQueue {
   async #dispatch(batch: Request[]): Promise<void> {
     this.#running++;
     try {
-      const inputs = concatAlongBatch(batch.map((request) => request.inputs));
+      const inputs = concatAlongBatch(
+        batch.map((request) => request.inputs),
+        pooledTensorData,
+      );
       const result = await this.#runner.run(inputs, batch[0].outputs);
       const batchSize = batch.reduce((sum, request) => sum + request.items, 0);
       const finish = (request: Request, outputs: NamedTensor[]) => {

@@ -2,10 +2,24 @@
  * Requests to one batch and the batch's outputs back to requests, along dimension 0. Pure functions
  * over typed arrays: the scheduler decides who runs together, these only move the numbers.
  */
-import { DATATYPES, elementCount, type NamedTensor, type TensorData } from '../protocol/datatypes.js';
+import { DATATYPES, elementCount, type Datatype, type NamedTensor, type TensorData } from '../protocol/datatypes.js';
 import { pendingBytesOf } from '../protocol/tensor-bytes.js';
 
 type Settable = { set(source: ArrayLike<number | bigint>, offset: number): void };
+type NumericData = Exclude<TensorData, string[]>;
+
+/** Storage for `length` elements of a numeric datatype, which concatAlongBatch fills completely. */
+export type TensorAllocator = (datatype: Exclude<Datatype, 'BYTES'>, length: number) => NumericData;
+
+const freshTensorData: TensorAllocator = (datatype, length) => DATATYPES[datatype].create(length) as NumericData;
+
+type NumericArrayConstructor = new (buffer: ArrayBuffer, byteOffset: number, length: number) => NumericData;
+
+/** A view of `length` elements of `datatype` at the start of `buffer` (which may be larger). */
+export function tensorDataOver(datatype: Exclude<Datatype, 'BYTES'>, buffer: ArrayBuffer, length: number): NumericData {
+  const View = DATATYPES[datatype].create(0).constructor as NumericArrayConstructor;
+  return new View(buffer, 0, length);
+}
 
 /**
  * What must agree for requests to share a batch: input names, datatypes and every dimension after
@@ -34,7 +48,10 @@ export function itemsOf(inputs: readonly NamedTensor[]): number {
  * A lone request's tensors pass as they are. An input still over unaligned bytes (tensor-bytes.ts)
  * is copied from those bytes straight into the batch's buffer, without an aligned copy first.
  */
-export function concatAlongBatch(requests: ReadonlyArray<readonly NamedTensor[]>): NamedTensor[] {
+export function concatAlongBatch(
+  requests: ReadonlyArray<readonly NamedTensor[]>,
+  allocate: TensorAllocator = freshTensorData,
+): NamedTensor[] {
   if (requests.length === 1) return [...requests[0]];
   return requests[0].map((first) => {
     const parts = requests.map((inputs) => inputs.find((input) => input.name === first.name)!);
@@ -44,7 +61,7 @@ export function concatAlongBatch(requests: ReadonlyArray<readonly NamedTensor[]>
     if (first.datatype === 'BYTES') {
       data = parts.flatMap((part) => part.data as string[]);
     } else {
-      const batchData = DATATYPES[first.datatype].create(elementCount(shape)) as Exclude<TensorData, string[]>;
+      const batchData = allocate(first.datatype, elementCount(shape));
       const batchBytes = new Uint8Array(batchData.buffer, batchData.byteOffset, batchData.byteLength);
       const byteSize = DATATYPES[first.datatype].byteSize;
       let offset = 0;

@@ -14,6 +14,10 @@
  * before the body belong to it alone, so the body still owns its memory (ownsItsMemory) and its
  * tensors move to the worker with it, by transfer.
  *
+ * Bodies of known length from 4 KiB to 4 MiB are read into memory from the process's BufferPool
+ * (src/runtime/buffer-pool.ts), larger than the body (a power of two), which the infer route gives
+ * back once its request has settled: a stream of small requests then allocates no body memory.
+ *
  * Either way the body limit holds (an announced length over it is refused before anything is
  * allocated; a chunked or decoded body is refused the moment it passes it), a body that ends short of
  * its Content-Length is a 400 that says so, and the stream's errors (the client going away) reach the
@@ -23,21 +27,22 @@ import type { FastifyRequest } from 'fastify';
 import { errorCodes } from 'fastify';
 import type { Readable } from 'node:stream';
 import { invalidArgument, ServeError } from '../protocol/errors.js';
+import { bufferPool } from '../runtime/buffer-pool.js';
 
 type Done = (error: Error | null, body?: Buffer) => void;
 
 /** A decoded body (src/server/request-encoding.ts) counts the bytes that came on the wire here. */
 type BodyStream = Readable & { receivedEncodedLength?: number };
 
-/** ArrayBuffers that hold one body alone, behind a few bytes of padding (see ownsItsMemory). */
-const paddedBodies = new WeakSet<ArrayBufferLike>();
+/** ArrayBuffers that hold one body alone, behind a few bytes of padding or with room after it (see ownsItsMemory). */
+const loneBodies = new WeakSet<ArrayBufferLike>();
 
 /**
  * Whether `body` is all that its memory holds (nothing else shares its ArrayBuffer, unlike a slice of
  * Buffer's pool), so that it may be handed to a worker by transfer.
  */
 export function ownsItsMemory(body: Buffer): boolean {
-  return (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) || paddedBodies.has(body.buffer);
+  return (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) || loneBodies.has(body.buffer);
 }
 
 /** Where binary data should start: 8-byte alignment suits every datatype. */
@@ -70,11 +75,16 @@ function readIntoOneBuffer(payload: BodyStream, length: number, alignedOffset: n
   const padding =
     alignedOffset > 0 && alignedOffset < length ? (ALIGNMENT - (alignedOffset % ALIGNMENT)) % ALIGNMENT : 0;
   let body: Buffer;
-  if (padding === 0) {
+  const pooled = bufferPool.take(padding + length);
+  if (pooled !== undefined) {
+    // A body alone in its memory, as a padded one: its tensors may take that memory to a worker.
+    loneBodies.add(pooled);
+    body = Buffer.from(pooled, padding, length);
+  } else if (padding === 0) {
     body = Buffer.allocUnsafe(length);
   } else {
     const memory = Buffer.allocUnsafeSlow(padding + length);
-    paddedBodies.add(memory.buffer);
+    loneBodies.add(memory.buffer);
     body = memory.subarray(padding);
   }
   let received = 0;

@@ -62,7 +62,7 @@ it('lists every model with its state, provider and inputs', async () => {
   assert.equal(await text(`${orientation} .health`), 'healthy');
   assert.match(
     await text(`${orientation} .runtime`),
-    /^cpu · 1 instance × \d threads? · load \d+ ms · warmup \d+ runs \d+ ms$/,
+    /^cpu · \d+ instances? × 1 thread · load \d+ ms · warmup \d+ runs \d+ ms$/,
   );
   assert.equal(await text(`${orientation} .try-shape`), 'x 1×3×48×192');
   assert.equal(await page.locator(`${orientation} .io tbody tr`).count(), 2);

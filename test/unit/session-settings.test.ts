@@ -34,10 +34,10 @@ it('the default OCR repository keeps its layout on 2, 4 and 16 cores (the pipeli
   assert.equal(configs.length, 4);
   for (const usable of [2, 4, 16]) {
     const plan = sharedThreadPlan(configs, cores(usable));
-    // detector and orientation: 1 × usable; recognizer sets intra_op_threads 1: usable instances × 1.
+    // detector: 1 × usable; orientation and recognizer set intra_op_threads 1: usable instances × 1 each.
     assert.deepEqual(
       [plan.sessions, plan.extraThreads, plan.shared],
-      [2 + usable, 2 * (usable - 1), false],
+      [1 + 2 * usable, usable - 1, false],
       `${usable} cores`,
     );
   }

@@ -15,11 +15,13 @@ import {
   parseInferenceRequest,
   type DecodedInferenceRequest,
   type InferenceRequestHeader,
+  type InferenceResponse,
 } from '../../protocol/json-codec.js';
 import { decodeJsonInputs } from '../../protocol/json-decode.js';
 import { encodeJsonResponse } from '../../protocol/json-encode.js';
 import type { ModelRegistry } from '../../repository/model-registry.js';
 import { protocolShape } from '../../runtime/signature.js';
+import { bufferPool } from '../../runtime/buffer-pool.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
 import { ownsItsMemory } from '../request-body.js';
 import { ClientGone } from '../client-gone.js';
@@ -81,12 +83,19 @@ export function registerInferRoutes(
     }
 
     const receivedAt = performance.now() - reply.elapsedTime;
-    const { response } = await runInference(model, header, decodeInputs, {
-      requestId: request.id,
-      receivedAt,
-      signal: new ClientGone(reply.raw),
-      limits,
-    });
+    let response: InferenceResponse;
+    try {
+      ({ response } = await runInference(model, header, decodeInputs, {
+        requestId: request.id,
+        receivedAt,
+        signal: new ClientGone(reply.raw),
+        limits,
+      }));
+    } finally {
+      // Settled: its tensors were copied into a batch, handed to a worker (the body is then detached,
+      // and comes back from there) or never used, so a body from the BufferPool can serve the next one.
+      bufferPool.release(body.buffer);
+    }
     const isBinary = raw ? () => true : binaryOutputSelector(header);
     const jsonElements = checkJsonAnswerSize(
       response.outputs.filter((output) => !isBinary(output.name)),
