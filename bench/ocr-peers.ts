@@ -100,7 +100,7 @@ async function startOnnxServe(repository: string): Promise<{ base: string; pid: 
       repository,
     ],
     // As deployed (deploy/Dockerfile, docs/deploy.md): freed tensors go back to the system.
-    { cwd: project, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...DEPLOYED_MALLOC_ENV } },
+    { cwd: project, stdio: ['ignore', 'ignore', 'inherit'], env: { ...DEPLOYED_MALLOC_ENV, ...process.env } },
   );
   child.on('error', (error) => console.error(`onnx-serve: ${error.message}`));
   servers.push(child);

@@ -44,7 +44,7 @@ const CROP_STRETCH = 1.2;
  */
 const PAGE_FLIP_LEAN = 0.4;
 /** Default recognizer_batch_columns, measured in bench/ocr-batching.ts (bench/RESULTS.md). */
-const RECOGNIZER_BATCH_COLUMNS = 2048;
+const RECOGNIZER_BATCH_COLUMNS = 1200;
 /** A single detected box covering at least this share of the image: the image is one word or line. */
 const LONE_LINE_COVER = 0.5;
 
