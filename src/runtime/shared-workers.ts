@@ -240,7 +240,8 @@ export class SharedWorkers {
     // A thread's JS garbage is small (messages, promises; tensors live outside the heap), but V8 on
     // Node 24 grows an isolate's young generation with the allocation rate and keeps it: a few
     // threads each growing it by tens of MiB moved the server's resident size by up to ~15 % between
-    // readings of test/e2e/soak.test.ts. Capped, the same soak stayed within ±2 % (6 runs).
+    // readings of test/e2e/soak.test.ts. Capped, the soak run alone stayed within ±2 % (10 runs); in
+    // a full suite it still moved 16 % once, so this is not all of that noise.
     const worker = new Worker(WORKER_URL, {
       name: `${this.#name} #${slot}`,
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
