@@ -2,8 +2,8 @@
  * Does an int8 text-recognizer read rendered lines as the float one does, alone and batched, and
  * how much faster is it? Builds int8 variants of the npm package's recognizer with the project's
  * quantizer (the settings `precision: int8` uses, calibrated on models/text-recognizer/calibration/),
- * one per exclusion list, then reads eleven rendered lines (words next to numbers, where int8 first
- * drops spaces) alone, in threes and all eleven in one tensor padded to the widest, and times one
+ * one per exclusion list, then reads fourteen rendered lines (words next to numbers, where int8 first
+ * drops spaces) alone, in threes and all fourteen in one tensor padded to the widest, and times one
  * 1×3×48×1200 line, float and int8 interleaved (15 runs each, one intra-op thread: as served).
  *
  *   flock /tmp/onnx-serve-heavy.lock node --import tsx bench/recognizer-int8-lines.ts
@@ -95,7 +95,7 @@ try {
     `float: misread alone ${floatMisreads.alone.length}, in threes ${floatMisreads.threes.length}, together ${floatMisreads.together.length}`,
   );
   console.log(
-    `\n| int8 variant | build s | misread alone / in threes / all 11 together | 1×3×48×1200 float → int8 ms | speed-up |`,
+    `\n| int8 variant | build s | misread alone / in threes / all 14 together | 1×3×48×1200 float → int8 ms | speed-up |`,
   );
   console.log('|---|---|---|---|---|');
   const wide = batchOf([lines[5]], 1200);
