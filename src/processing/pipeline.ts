@@ -5,6 +5,7 @@ import { imageModelFor, noTime, predictImages, timed, type ImageModel, type Stag
 import type { Point } from './postprocess/db-text-detection.js';
 import type { ScoredLabel } from './postprocess/top-k.js';
 import { looksSideways, readingCorners, readingOrder, uprightPoint, type PageTurn } from './reading-order.js';
+import { resizedForModel } from './preprocess.js';
 import { recognizeInBatches, type RecognizerBatch } from './recognizer-batches.js';
 import { rotateHalf, straightenedCrop } from './text-crops.js';
 
@@ -85,7 +86,9 @@ export async function runOcrPipeline(
 
   const detected = await step('detect', (own) => predictImages<'db_text_detection'>(detector, images, own));
   const pages = await step('crop', (own) =>
-    timed(own, 'preprocess', () => images.map((image, i) => cutPage(image, loneLineOr(image, boxesOf(detected[i]))))),
+    timed(own, 'preprocess', () =>
+      Promise.all(images.map((image, i) => cutPage(image, loneLineOr(image, boxesOf(detected[i])), recognizer))),
+    ),
   );
   if (orientation !== undefined) {
     await step('orientation', (own) => turnUpsideDownPages(orientation, pages, pipeline, own));
@@ -170,17 +173,25 @@ function quadArea(quad: Point[]): number {
   return Math.abs(twice) / 2;
 }
 
-/** Straightened crops of every box, read as the page's shape suggests (on its side when most boxes stand up). */
-function cutPage(image: RgbImage, boxes: Point[][]): Page {
+/**
+ * Straightened crops of every box, read as the page's shape suggests (on its side when most boxes
+ * stand up), already resized for the recognizer: sharp resizes each crop on its own threads while
+ * this one warps the next, at a moment when the models' threads are idle (in the recognizer's
+ * requests, the resizing took cores from its runs). The orientation classifier's pieces are cut
+ * from these crops too, at its input height already.
+ */
+async function cutPage(image: RgbImage, boxes: Point[][], recognizer: ImageModel): Promise<Page> {
   const turn: PageTurn = looksSideways(boxes) ? 90 : 0;
   const corners = boxes.map((box) => readingCorners(box, turn, image.width, image.height));
-  return {
-    image,
-    boxes,
-    turn,
-    corners,
-    crops: corners.map((quad) => straightenedCrop(image, quad, CROP_HEIGHT_SCALE, CROP_STRETCH)),
-  };
+  // Only a resize that keeps the crop's shape: the orientation votes weigh crops by their length.
+  const keepsShape = recognizer.preprocess.resize.mode === 'fixed_height';
+  const crops = await Promise.all(
+    corners.map((quad) => {
+      const crop = straightenedCrop(image, quad, CROP_HEIGHT_SCALE, CROP_STRETCH);
+      return keepsShape ? resizedForModel(crop, recognizer.preprocess) : crop;
+    }),
+  );
+  return { image, boxes, turn, corners, crops };
 }
 
 /**

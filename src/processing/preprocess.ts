@@ -296,6 +296,19 @@ async function resizedPixels(image: RgbImage, layout: Layout): Promise<Buffer> {
 }
 
 /**
+ * The image resized as preprocessImages would resize it, without its canvas or encoding:
+ * preprocessImages then takes it as it is. Lets a pipeline resize its crops while the model's
+ * threads are idle, instead of in each request while they compute. shorter_side_crop's images come
+ * back untouched (resized and cropped once, they would be resized again).
+ */
+export async function resizedForModel(image: RgbImage, plan: PreprocessPlan): Promise<RgbImage> {
+  if (plan.resize.mode === 'shorter_side_crop') return image;
+  const layout = layoutOf(image, plan.resize);
+  const data = await resizedPixels(image, layout);
+  return { data, width: layout.resizeWidth, height: layout.resizeHeight };
+}
+
+/**
  * One channel of one image into the tensor, each byte through the channel's lookup table: a plain
  * loop with everything in arguments, which V8 compiles tightly (the three channels interleaved in one
  * closure's loop took ~30 % longer in the OCR pipeline's CPU profile; most of what is left is the

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PreprocessConfig } from '../../src/config/processing-config.js';
 import type { RgbImage } from '../../src/processing/image-decode.js';
-import { compilePreprocess, preprocessImages } from '../../src/processing/preprocess.js';
+import { compilePreprocess, preprocessImages, resizedForModel } from '../../src/processing/preprocess.js';
 import type { TensorSpec } from '../../src/runtime/signature.js';
 
 const input = (dims: Array<number | string>, datatype: TensorSpec['datatype'] = 'FP32'): TensorSpec[] => [
@@ -95,6 +95,28 @@ describe('preprocessing', () => {
     );
     const small = await run(config, ['N', 3, 48, 'w'], [solid(10, 10, [1, 1, 1])]);
     assert.deepEqual(small.tensor.shape, [1, 3, 48, 100]);
+  });
+
+  it('an image resized ahead (resizedForModel) gives the same tensor as the image itself', async () => {
+    // A gradient, so that resizing twice would show in the pixels.
+    const image = solid(97, 23, [0, 0, 0]);
+    for (let i = 0; i < image.data.length; i++) image.data[i] = (i * 37) % 256;
+    const resizes: PreprocessConfig['resize'][] = [
+      { mode: 'fixed_height', height: 48, min_width: 64, max_width: 400, multiple_of: 4 },
+      { mode: 'fixed_height', height: 48, max_width: 120 },
+      { mode: 'fit_pad', width: 64, height: 64 },
+      { mode: 'stretch', width: 40, height: 30 },
+      { mode: 'limit_side', max_side: 64, multiple_of: 8 },
+      { mode: 'shorter_side_crop', shorter_side: 40, width: 32, height: 32 },
+    ];
+    for (const resize of resizes) {
+      const plan = compilePreprocess({ resize }, input(['N', 3, 'h', 'w']), 'm');
+      const ahead = await resizedForModel(image, plan);
+      const direct = await preprocessImages([image], plan);
+      const after = await preprocessImages([ahead], plan);
+      assert.deepEqual(after.tensor.shape, direct.tensor.shape, resize.mode);
+      assert.deepEqual(after.tensor.data, direct.tensor.data, resize.mode);
+    }
   });
 
   it('limit_side shrinks the longer side to the limit and rounds each side to the multiple', async () => {
