@@ -61,7 +61,7 @@ export function registerQuantizeCommand(program: Command): void {
     )
     .option(
       '--no-simplify',
-      'quantize the graph as it is, without first folding scalar scales and shifts into convolutions and hard-swish into HardSigmoid',
+      'quantize the graph as it is, without first folding scalar scales and shifts into convolutions and hard-swish chains into HardSwish',
     )
     .option('--exclude <names>', 'node names or op types to leave in float, comma-separated (repeatable)', collect, [])
     .option('--report-samples <n>', 'samples for the per-node error report (0 skips it)', parseCount, 4)
@@ -107,7 +107,7 @@ export function formatQuantizeReport(report: QuantizeReport): string {
   const ops = Object.entries(report.quantizedOps)
     .map(([op, count]) => `${op} ${count}`)
     .join(', ');
-  const { hardSwish, foldedIntoConv } = report.simplified;
+  const { hardSwish, foldedIntoConv, keptOpset } = report.simplified;
   const lines = [
     `Quantized ${before.path} into ${after.path} (${settings.join(', ')}) in ${report.seconds.toFixed(1)} s`,
     `Size:     ${before.fileSize} → ${after.fileSize} bytes (${(report.sizeRatio * 100).toFixed(1)}%)`,
@@ -117,7 +117,8 @@ export function formatQuantizeReport(report: QuantizeReport): string {
   ];
   if (hardSwish + foldedIntoConv > 0) {
     lines.push(
-      `Simplified first: ${foldedIntoConv} Mul/Add by a constant folded into convolutions, ${hardSwish} hard-swish chains as HardSigmoid × x`,
+      `Simplified first: ${foldedIntoConv} Mul/Add by a constant folded into convolutions, ${hardSwish} hard-swish chains as ` +
+        (keptOpset === undefined ? 'HardSwish' : `HardSigmoid × x (the model stays at its opset: ${keptOpset})`),
     );
   }
   if (report.calibration) {

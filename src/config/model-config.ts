@@ -77,7 +77,7 @@ export interface QuantizationConfig {
   reduce_range?: boolean;
   /** Node names or op types left in float. */
   exclude?: string[];
-  /** Fold constant scales and shifts into convolutions and hard-swish into HardSigmoid first (default true). */
+  /** Fold constant scales and shifts into convolutions and hard-swish chains into HardSwish first (default true). */
   simplify?: boolean;
   /** Most calibration samples used (default 100). */
   max_samples?: number;

@@ -22,7 +22,7 @@ import { quantizeModel, type QuantizeOptions } from './quantize.js';
  * Bumped whenever the quantizer writes a different model for the same inputs (a new rewrite, a
  * different rounding), so that caches built by an older one are rebuilt.
  */
-export const QUANTIZER_VERSION = 2;
+export const QUANTIZER_VERSION = 3;
 
 /** Calibration folder, relative to config.yaml, when `quantization.calibration` is not set. */
 export const DEFAULT_CALIBRATION_FOLDER = 'calibration';

@@ -33,7 +33,7 @@ export interface QuantizeOptions {
   maxSamples: number;
   /** Samples for the per-node error report (default 4; 0 skips it). */
   reportSamples: number;
-  /** Fold scalar scales and shifts into convolutions and hard-swish into HardSigmoid first (default true; simplify.ts). */
+  /** Fold scalar scales and shifts into convolutions and hard-swish chains into HardSwish first (default true; simplify.ts). */
   simplify?: boolean;
 }
 

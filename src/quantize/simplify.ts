@@ -5,9 +5,12 @@
  * each convolution and activation with a learnable scale and shift (Mul and Add by a scalar): eight
  * elementwise passes per layer, which ONNX Runtime runs one by one in float between the int8
  * convolutions (more time than the int8 convolutions themselves). After the rewrite a layer is the
- * convolution, carrying the scales and shifts in its weights and bias, then HardSigmoid and Mul.
+ * convolution, carrying the scales and shifts in its weights and bias, then one HardSwish.
  *
- * - hard-swish: x · Clip(x + 3, 0, 6) / 6 becomes x · HardSigmoid(x; α = 1/6, β = 0.5).
+ * - hard-swish: x · Clip(x + 3, 0, 6) / 6 becomes HardSwish(x), an operator from opset 14: the model
+ *   is raised to it where that changes nothing it computes (opset.ts). Otherwise it becomes
+ *   x · HardSigmoid(x; α = 1/6, β = 0.5): two passes, and in an int8 model the dequantized x read
+ *   twice, which ONNX Runtime dequantizes twice (5 % of the int8 recognizer's time, bench/RESULTS.md).
  * - A Mul or Add by a scalar constant after a Conv goes into its weights and bias.
  * - Before a Conv, a Mul by a scalar then an Add of one: the scale goes into the weights,
  *   s · x + b becomes x + b / s (foldScaleBeforeConv says why the shift stays).
@@ -26,21 +29,29 @@ import {
   type NodeProtoMessage,
   type TensorProtoMessage,
 } from '../onnx/model-proto.js';
+import { raiseToOpset14 } from './opset.js';
 
 export interface SimplifyReport {
-  /** Add → Clip → Mul → Div chains rewritten as HardSigmoid → Mul. */
+  /** Add → Clip → Mul → Div chains rewritten as HardSwish (or HardSigmoid → Mul, see keptOpset). */
   hardSwish: number;
   /** Mul and Add nodes whose constant went into a convolution's weights or bias. */
   foldedIntoConv: number;
+  /** Why the model stayed at its opset, its hard-swish chains HardSigmoid → Mul rather than HardSwish. */
+  keptOpset?: string;
 }
 
 /** Rewrites the model in place. */
 export function simplifyForQuantization(model: ModelProtoMessage): SimplifyReport {
   const graph = model.graph;
-  const report = {
-    hardSwish: rewriteEach(graph, (index, node) => rewriteHardSwish(graph, index, node)),
+  const chains = new GraphIndex(graph);
+  const keptOpset = graph.node.some((node) => matchHardSwish(chains, node) !== undefined)
+    ? raiseToOpset14(model)
+    : undefined;
+  const report: SimplifyReport = {
+    hardSwish: rewriteEach(graph, (index, node) => rewriteHardSwish(graph, index, node, keptOpset === undefined)),
     foldedIntoConv: 0,
   };
+  if (keptOpset !== undefined) report.keptOpset = keptOpset;
   report.foldedIntoConv += rewriteEach(graph, (index, node) => foldAfterConv(graph, index, node));
   report.foldedIntoConv += rewriteEach(graph, (index, node) => foldScaleBeforeConv(graph, index, node));
   if (report.hardSwish + report.foldedIntoConv > 0) removeUnusedConstants(graph);
@@ -115,17 +126,24 @@ function rewriteEach(
   }
 }
 
-/** A hard-swish chain at `add` becomes HardSigmoid → Mul. */
-function rewriteHardSwish(graph: GraphProtoMessage, index: GraphIndex, add: NodeProtoMessage): boolean {
+/** A hard-swish chain at `add` becomes HardSwish (`single`, at opset 14) or HardSigmoid → Mul. */
+function rewriteHardSwish(
+  graph: GraphProtoMessage,
+  index: GraphIndex,
+  add: NodeProtoMessage,
+  single: boolean,
+): boolean {
   const match = matchHardSwish(index, add);
   if (match === undefined) return false;
   const { x, nodes, output } = match;
   const label = nodes[nodes.length - 1].name || output;
   const gate = `${label}_hard_sigmoid`;
-  const replacement = [
-    makeNode('HardSigmoid', [x], [gate], `${label}_hard_sigmoid`, { floats: { alpha: 1 / 6, beta: 0.5 } }),
-    makeNode('Mul', [x, gate], [output], `${label}_hard_swish`),
-  ];
+  const replacement = single
+    ? [makeNode('HardSwish', [x], [output], `${label}_hard_swish`)]
+    : [
+        makeNode('HardSigmoid', [x], [gate], `${label}_hard_sigmoid`, { floats: { alpha: 1 / 6, beta: 0.5 } }),
+        makeNode('Mul', [x, gate], [output], `${label}_hard_swish`),
+      ];
   const at = graph.node.indexOf(nodes[nodes.length - 1]);
   graph.node.splice(at, 1, ...replacement);
   graph.node = graph.node.filter((node) => !nodes.includes(node));

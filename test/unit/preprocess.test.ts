@@ -101,7 +101,7 @@ describe('preprocessing', () => {
     // A gradient, so that resizing twice would show in the pixels.
     const image = solid(97, 23, [0, 0, 0]);
     for (let i = 0; i < image.data.length; i++) image.data[i] = (i * 37) % 256;
-    const resizes: PreprocessConfig['resize'][] = [
+    const resizes: Array<NonNullable<PreprocessConfig['resize']>> = [
       { mode: 'fixed_height', height: 48, min_width: 64, max_width: 400, multiple_of: 4 },
       { mode: 'fixed_height', height: 48, max_width: 120 },
       { mode: 'fit_pad', width: 64, height: 64 },

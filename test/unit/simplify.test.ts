@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import {
   cloneModelProto,
+  defaultOpset,
   encodeModelProto,
   makeNode,
   makeTensor,
@@ -139,13 +140,14 @@ describe('simplifyForQuantization', () => {
     const report = simplifyForQuantization(simplified);
     assert.deepEqual(report, { hardSwish: 2, foldedIntoConv: 7 });
     const after = ops(simplified);
-    // Left: three Conv, two HardSigmoid × x, and the shifts before conv_b and conv_c (their scales
-    // went into the weights). 7 = a1 ×2 and b1 ×2 after a Conv, the scales of a2 and b2, and the
-    // shift after the last Conv (its output feeds nothing else).
+    // Left: three Conv, two HardSwish (the model moved from opset 13 to 14 for them), and the shifts
+    // before conv_b and conv_c (their scales went into the weights). 7 = a1 ×2 and b1 ×2 after a
+    // Conv, the scales of a2 and b2, and the shift after the last Conv (its output feeds nothing else).
     assert.deepEqual(
-      { Conv: count(after, 'Conv'), HardSigmoid: count(after, 'HardSigmoid'), Mul: count(after, 'Mul') },
-      { Conv: 3, HardSigmoid: 2, Mul: 2 },
+      { Conv: count(after, 'Conv'), HardSwish: count(after, 'HardSwish'), Mul: count(after, 'Mul') },
+      { Conv: 3, HardSwish: 2, Mul: 0 },
     );
+    assert.equal(defaultOpset(simplified), 14);
     assert.equal(count(after, 'Add'), 2, after.join(' '));
     assert.equal(count(after, 'Clip') + count(after, 'Div'), 0);
     // Node names of the convolutions stay, so quantization.exclude still names them.
@@ -162,6 +164,28 @@ describe('simplifyForQuantization', () => {
     let worst = 0;
     for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
     assert.ok(worst < 1e-5, `largest difference ${worst}`);
+  });
+
+  it('writes hard-swish as HardSigmoid × x where the model cannot move to opset 14, computing the same', async () => {
+    const original = layerModel();
+    // LRN is not on the list of operators known to mean the same at opset 14.
+    original.graph.node.push(makeNode('LRN', ['y'], ['y_lrn'], 'lrn', { ints: { size: 3 } }));
+    original.graph.output.push({ name: 'y_lrn', type: { tensorType: { elemType: ONNX_FLOAT } } });
+    const simplified = cloneModelProto(original);
+    const report = simplifyForQuantization(simplified);
+    assert.equal(report.hardSwish, 2);
+    assert.match(report.keptOpset ?? '', /LRN \(node lrn\) is not known to compute the same at opset 14/);
+    assert.equal(defaultOpset(simplified), 13);
+    const after = ops(simplified);
+    assert.deepEqual(
+      { HardSwish: count(after, 'HardSwish'), HardSigmoid: count(after, 'HardSigmoid'), Mul: count(after, 'Mul') },
+      { HardSwish: 0, HardSigmoid: 2, Mul: 2 },
+    );
+    const random = seeded(3);
+    const x = Float32Array.from({ length: 3 * 9 * 11 }, () => 4 * random());
+    const want = (await run(original, x)).y_lrn;
+    const got = (await run(simplified, x)).y_lrn;
+    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-4 * (1 + Math.abs(want[i])));
   });
 
   it('leaves a shift after a Conv whose output something else reads', async () => {
