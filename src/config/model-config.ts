@@ -28,6 +28,14 @@ export interface ModelConfig {
   precision?: 'float' | 'int8';
   /** How the int8 variant is built (only with `precision: int8`). */
   quantization?: QuantizationConfig;
+  /**
+   * Whether the served graph is simplified first (constant scales and shifts folded into
+   * convolutions, hard-swish as one HardSwish; exact up to float rounding). With precision float
+   * (default false) the server builds the simplified copy on first load and keeps it in the cache
+   * folder; with int8 (default true) the quantizer simplifies before quantizing, as
+   * `quantization.simplify` says.
+   */
+  simplify?: boolean;
   /** Version number given to `source` (default 1). */
   version?: number;
   /** File name inside each version folder (default model.onnx). */
@@ -236,6 +244,7 @@ const SCHEMA = {
     pipeline: PIPELINE_SCHEMA,
     label_filename: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
     precision: { enum: ['float', 'int8'] },
+    simplify: { type: 'boolean' },
     quantization: {
       type: 'object',
       additionalProperties: false,
@@ -280,6 +289,14 @@ function crossFieldProblems(config: ModelConfig): string[] {
   }
   if (config.quantization !== undefined && config.precision !== 'int8') {
     problems.push('quantization is set but precision is not int8; set precision: int8 or remove quantization');
+  }
+  const { simplify } = config;
+  if (
+    simplify !== undefined &&
+    config.quantization?.simplify !== undefined &&
+    config.quantization.simplify !== simplify
+  ) {
+    problems.push(`simplify is ${simplify} but quantization.simplify is ${!simplify}; set one of them`);
   }
   if (config.quantization?.percentile !== undefined && config.quantization.method !== 'percentile') {
     problems.push('quantization.percentile needs quantization.method: percentile');

@@ -1,14 +1,15 @@
 /**
- * `precision: int8` in a model's config.yaml: the int8 variant of its float file, built with the
- * project's quantizer on the calibration inputs the config names, and kept in a cache folder so
- * that the next start loads it at once.
+ * Variants of a model file that the server builds on first load and keeps in a cache folder so that
+ * the next start loads them at once: `precision: int8` (the int8 variant, built with the project's
+ * quantizer on the calibration inputs the config names) and `simplify: true` (the float graph
+ * simplified, simplify.ts).
  *
  * A cached file is used only when its manifest says it was built from the same float file (by
- * hash), with the same quantizer settings, quantizer version, calibration files and preprocessing,
- * and when the file still has the hash recorded at build time; anything else rebuilds it. Files
- * are written under a temporary name and renamed into place, the model before its manifest, so a
- * build cut short leaves either nothing or a model without a manifest (rebuilt), never a broken
- * file that is served.
+ * hash), with the same settings, quantizer version, calibration files and preprocessing, and when
+ * the file still has the hash recorded at build time; anything else rebuilds it. Files are written
+ * under a temporary name and renamed into place, the model before its manifest, so a build cut
+ * short leaves either nothing or a model without a manifest (rebuilt), never a broken file that is
+ * served.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -16,11 +17,13 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import os from 'node:os';
 import path from 'node:path';
 import type { ModelConfig, QuantizationConfig } from '../config/model-config.js';
+import { readModelProto, writeModelProto } from '../onnx/model-proto.js';
 import { quantizeModel, type QuantizeOptions } from './quantize.js';
+import { simplifyGraph } from './simplify.js';
 
 /**
- * Bumped whenever the quantizer writes a different model for the same inputs (a new rewrite, a
- * different rounding), so that caches built by an older one are rebuilt.
+ * Bumped whenever the quantizer or simplify.ts writes a different model for the same inputs (a new
+ * rewrite, a different rounding), so that caches built by an older one are rebuilt.
  */
 export const QUANTIZER_VERSION = 3;
 
@@ -55,8 +58,9 @@ export interface Int8Request {
   building?: (reason: string) => void;
 }
 
-export interface Int8Variant {
-  /** The int8 file to serve, inside the cache folder. */
+/** A file of the cache, built from a float model file. */
+export interface CachedVariant {
+  /** The file to serve, inside the cache folder. */
   path: string;
   floatPath: string;
   /** Hash of everything the file was built from: the float file, settings, calibration, quantizer version. */
@@ -67,6 +71,9 @@ export interface Int8Variant {
   buildReason?: string;
   /** Seconds the build took. */
   buildSeconds?: number;
+}
+
+export interface Int8Variant extends CachedVariant {
   /** The calibration inputs, as the quantizer described them. */
   calibration: string;
 }
@@ -75,18 +82,23 @@ interface Manifest {
   key: string;
   quantizer_version: number;
   float: { path: string; sha256: string };
-  int8: { sha256: string; bytes: number };
-  settings: Omit<QuantizeOptions, 'calibration' | 'config'>;
-  calibration: string;
+  /** The built file. */
+  variant: { sha256: string; bytes: number };
   built_at: string;
   build_seconds: number;
-  /** The int8 model against the float one on the calibration samples. */
-  outputs: Array<{ name: string; cosine: number; maxAbsError: number }>;
+  /** int8: the quantizer's settings. */
+  settings?: Omit<QuantizeOptions, 'calibration' | 'config'>;
+  calibration?: string;
+  /** int8: the model against the float one on the calibration samples. */
+  outputs?: Array<{ name: string; cosine: number; maxAbsError: number }>;
+  /** simplify: what the rewrites changed. */
+  simplified?: { hardSwish: number; foldedIntoConv: number; keptOpset?: string };
 }
 
 /** The quantizer's options for a config's `quantization` block: `onnx-serve quantize`'s defaults. */
 export function quantizeOptionsOf(
   quantization: QuantizationConfig = {},
+  simplify?: boolean,
 ): Omit<QuantizeOptions, 'calibration' | 'config'> {
   const method = quantization.method ?? 'minmax';
   return {
@@ -96,7 +108,7 @@ export function quantizeOptionsOf(
     perChannel: quantization.per_channel ?? true,
     reduceRange: quantization.reduce_range ?? true,
     exclude: quantization.exclude ?? [],
-    simplify: quantization.simplify ?? true,
+    simplify: quantization.simplify ?? simplify ?? true,
     maxSamples: quantization.max_samples ?? 100,
     // The per-node report is for a person tuning `exclude`; the server only needs the model.
     reportSamples: 0,
@@ -106,7 +118,7 @@ export function quantizeOptionsOf(
 /** The cached int8 variant of the request's float file, built (and cached) first when it is missing or stale. */
 export async function int8Variant(request: Int8Request): Promise<Int8Variant> {
   const { floatPath, config, configDir, cacheDir } = request;
-  const settings = quantizeOptionsOf(config.quantization);
+  const settings = quantizeOptionsOf(config.quantization, config.simplify);
   const calibration = path.resolve(configDir, config.quantization?.calibration ?? DEFAULT_CALIBRATION_FOLDER);
   if (!existsSync(calibration)) {
     throw new Error(
@@ -124,51 +136,97 @@ export async function int8Variant(request: Int8Request): Promise<Int8Variant> {
       preprocess: config.preprocess ?? null,
     }),
   ).slice(0, 32);
-  const dir = path.join(cacheDir, 'int8');
-  const file = path.join(dir, `${path.basename(floatPath, '.onnx')}.int8-${key}.onnx`);
-  const manifestFile = `${file}.json`;
+  const file = path.join(cacheDir, 'int8', `${path.basename(floatPath, '.onnx')}.int8-${key}.onnx`);
+  const found = await cachedBuild(file, key, floatPath, floatHash, request.building, async (temporary) => {
+    let report;
+    try {
+      report = await quantizeModel(floatPath, temporary, { ...settings, calibration, config: configFileIn(configDir) });
+    } catch (error) {
+      throw new Error(`building the int8 variant of ${floatPath} failed: ${(error as Error).message}`);
+    }
+    return {
+      settings,
+      calibration: report.calibration?.source ?? calibration,
+      outputs: report.outputs.map(({ name, cosine, maxAbsError }) => ({ name, cosine, maxAbsError })),
+    };
+  });
+  return { ...found.variant, calibration: found.manifest.calibration ?? calibration };
+}
 
+export interface SimplifiedRequest {
+  /** The float model file the config names. */
+  floatPath: string;
+  cacheDir: string;
+  /** Called when a build starts, with why (nothing cached, or what is wrong with the cached file). */
+  building?: (reason: string) => void;
+}
+
+/**
+ * The cached copy of the float file with its graph simplified (`simplify: true`; simplify.ts's
+ * rewrites, exact up to float rounding), built (and cached) first when it is missing or stale.
+ */
+export async function simplifiedVariant(request: SimplifiedRequest): Promise<CachedVariant> {
+  const { floatPath, cacheDir } = request;
+  const floatHash = await sha256File(floatPath);
+  const key = sha256(JSON.stringify({ quantizer: QUANTIZER_VERSION, float: floatHash, simplify: true })).slice(0, 32);
+  const file = path.join(cacheDir, 'simplified', `${path.basename(floatPath, '.onnx')}.simplified-${key}.onnx`);
+  const found = await cachedBuild(file, key, floatPath, floatHash, request.building, async (temporary) => {
+    try {
+      const model = await readModelProto(floatPath);
+      const simplified = simplifyGraph(model);
+      await writeModelProto(temporary, model);
+      return { simplified };
+    } catch (error) {
+      throw new Error(`simplifying ${floatPath} failed: ${(error as Error).message}`);
+    }
+  });
+  return found.variant;
+}
+
+/**
+ * The cache's file for `key`: as it is when its manifest and hash hold, else built by `build` into a
+ * temporary file (which `build` writes) and renamed into place with its manifest.
+ */
+async function cachedBuild(
+  file: string,
+  key: string,
+  floatPath: string,
+  floatHash: string,
+  building: ((reason: string) => void) | undefined,
+  build: (temporary: string) => Promise<Partial<Manifest>>,
+): Promise<{ variant: CachedVariant; manifest: Manifest }> {
+  const manifestFile = `${file}.json`;
   const problem = await cachedProblem(file, manifestFile, key);
   if (problem === undefined) {
     const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Manifest;
-    return { path: file, floatPath, key, source: 'cache', calibration: manifest.calibration };
+    return { variant: { path: file, floatPath, key, source: 'cache' }, manifest };
   }
-
+  const dir = path.dirname(file);
   try {
     await mkdir(dir, { recursive: true });
   } catch (error) {
     throw new Error(`cannot create the cache folder ${dir} (set --cache-dir): ${(error as Error).message}`);
   }
   await removeAbandoned(dir);
-  request.building?.(problem);
+  building?.(problem);
   const started = performance.now();
   const temporary = temporaryName(file);
-  let report;
+  let details;
   try {
-    report = await quantizeModel(floatPath, temporary, {
-      ...settings,
-      calibration,
-      config: configFileIn(configDir),
-    });
+    details = await build(temporary);
   } catch (error) {
     await rm(temporary, { force: true });
-    throw new Error(`building the int8 variant of ${floatPath} failed: ${(error as Error).message}`);
+    throw error;
   }
   const buildSeconds = (performance.now() - started) / 1000;
   const manifest: Manifest = {
     key,
     quantizer_version: QUANTIZER_VERSION,
     float: { path: floatPath, sha256: floatHash },
-    int8: { sha256: await sha256File(temporary), bytes: (await stat(temporary)).size },
-    settings,
-    calibration: report.calibration?.source ?? calibration,
+    variant: { sha256: await sha256File(temporary), bytes: (await stat(temporary)).size },
     built_at: new Date().toISOString(),
     build_seconds: Math.round(buildSeconds * 10) / 10,
-    outputs: report.outputs.map((output) => ({
-      name: output.name,
-      cosine: output.cosine,
-      maxAbsError: output.maxAbsError,
-    })),
+    ...details,
   };
   // The model first: a manifest never names a file that is not complete.
   await rename(temporary, file);
@@ -176,13 +234,8 @@ export async function int8Variant(request: Int8Request): Promise<Int8Variant> {
   await writeFile(temporaryManifest, `${JSON.stringify(manifest, null, 2)}\n`);
   await rename(temporaryManifest, manifestFile);
   return {
-    path: file,
-    floatPath,
-    key,
-    source: 'built',
-    buildReason: problem,
-    buildSeconds,
-    calibration: manifest.calibration,
+    variant: { path: file, floatPath, key, source: 'built', buildReason: problem, buildSeconds },
+    manifest,
   };
 }
 
@@ -195,12 +248,12 @@ async function cachedProblem(file: string, manifestFile: string, key: string): P
   } catch (error) {
     return `its manifest ${manifestFile} is missing or unreadable (${(error as Error).message})`;
   }
-  if (manifest.key !== key || typeof manifest.int8?.sha256 !== 'string') {
+  if (manifest.key !== key || typeof manifest.variant?.sha256 !== 'string') {
     return `its manifest ${manifestFile} does not describe this build`;
   }
   const actual = await sha256File(file);
-  if (actual !== manifest.int8.sha256) {
-    return `the cached file is corrupt (sha256 ${actual.slice(0, 12)}…, built as ${manifest.int8.sha256.slice(0, 12)}…)`;
+  if (actual !== manifest.variant.sha256) {
+    return `the cached file is corrupt (sha256 ${actual.slice(0, 12)}…, built as ${manifest.variant.sha256.slice(0, 12)}…)`;
   }
   return undefined;
 }

@@ -16,7 +16,7 @@ import { planDynamic } from './dynamic.js';
 import { upgradeToOpset10 } from './opset.js';
 import { applyStatic, planStatic } from './qdq.js';
 import { readSamples } from './samples.js';
-import { simplifyForQuantization, type SimplifyReport } from './simplify.js';
+import { simplifyGraph, type SimplifyReport } from './simplify.js';
 
 export interface QuantizeOptions {
   mode: 'static' | 'dynamic';
@@ -88,7 +88,7 @@ export async function quantizeModel(
   }
   // Before anything reads the graph: calibration and the plan see the rewritten model. Node names
   // are kept (Conv and the nodes left), so `exclude` still names what it named.
-  const simplified = options.simplify === false ? { hardSwish: 0, foldedIntoConv: 0 } : simplifyForQuantization(source);
+  const simplified = options.simplify === false ? { hardSwish: 0, foldedIntoConv: 0 } : simplifyGraph(source);
   const signature = await withModelPool(modelPath, async (_pool, signature) => signature);
   // Dynamic quantization needs no samples; where the model has test data, they show what it costs.
   const hasTestData = (await findTestDataSets(path.dirname(path.resolve(modelPath)))).length > 0;

@@ -41,7 +41,7 @@ export interface SimplifyReport {
 }
 
 /** Rewrites the model in place. */
-export function simplifyForQuantization(model: ModelProtoMessage): SimplifyReport {
+export function simplifyGraph(model: ModelProtoMessage): SimplifyReport {
   const graph = model.graph;
   const chains = new GraphIndex(graph);
   const keptOpset = graph.node.some((node) => matchHardSwish(chains, node) !== undefined)

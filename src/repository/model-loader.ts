@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { resolveInputBounds } from '../config/input-bounds.js';
 import { pipelineSteps } from '../config/processing-config.js';
 import type { ExecutionProviderName } from '../config/model-config.js';
-import { defaultCacheDir, int8Variant } from '../quantize/int8-cache.js';
+import { defaultCacheDir, int8Variant, simplifiedVariant } from '../quantize/int8-cache.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { defaultProviderFallbackMessage, requestedProviderFallbackMessage } from '../runtime/provider-messages.js';
 import type { SupervisorEvents } from '../runtime/instance-supervisor.js';
@@ -97,11 +97,29 @@ export class ModelLoader {
     }
   }
 
-  /** The file the version serves: its own, or with `precision: int8` the int8 variant from the cache (built first if needed). */
+  /**
+   * The file the version serves: its own, or from the cache (built first if needed) the int8
+   * variant (`precision: int8`) or the simplified copy (`simplify: true`).
+   */
   async #servedFile(version: ModelVersion): Promise<ServedFile> {
     const { spec } = version;
-    if (spec.config.precision !== 'int8') return { path: spec.modelPath, precision: 'float' };
     const fields = { model: version.name, version: version.version, float: spec.modelPath, cacheDir: this.#cacheDir };
+    if (spec.config.precision !== 'int8') {
+      if (spec.config.simplify !== true) return { path: spec.modelPath, precision: 'float' };
+      const variant = await simplifiedVariant({
+        floatPath: spec.modelPath,
+        cacheDir: this.#cacheDir,
+        building: (reason) =>
+          this.#log.info({ ...fields, reason }, `model ${version.label}: simplifying its graph (${reason})`),
+      });
+      this.#log.info(
+        { ...fields, simplified: variant.path, reason: variant.buildReason, buildSeconds: variant.buildSeconds },
+        variant.source === 'built'
+          ? `model ${version.label}: graph simplified in ${variant.buildSeconds!.toFixed(1)} s: ${variant.path}`
+          : `model ${version.label}: simplified graph from the cache: ${variant.path}`,
+      );
+      return { path: variant.path, precision: 'float', simplified: variant };
+    }
     const variant = await int8Variant({
       floatPath: spec.modelPath,
       config: spec.config,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { InputBound } from '../config/input-bounds.js';
 import { unavailable, type ServeError } from '../protocol/errors.js';
-import type { Int8Variant } from '../quantize/int8-cache.js';
+import type { CachedVariant, Int8Variant } from '../quantize/int8-cache.js';
 import type { CpuBudget } from '../runtime/cpu.js';
 import { resolveSessionSettings, type SessionSettings } from '../runtime/session-settings.js';
 import type { PoolReady, WorkerPool } from '../runtime/worker-pool.js';
@@ -31,12 +31,17 @@ export interface OnDemand {
   lastUsed: number;
 }
 
-/** The ONNX file a version's sessions run: the configured one, or its int8 variant (`precision: int8`). */
+/**
+ * The ONNX file a version's sessions run: the configured one, its int8 variant (`precision: int8`)
+ * or its simplified copy (`simplify: true`).
+ */
 export interface ServedFile {
   path: string;
   precision: 'float' | 'int8';
   /** With precision int8: the cache entry, and whether this load built it. */
   int8?: Int8Variant;
+  /** With simplify: the cache entry, and whether this load built it. */
+  simplified?: CachedVariant;
 }
 
 /** What a loaded version runs on: the instances' report, their pool and the queue in front of it. */

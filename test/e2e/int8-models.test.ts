@@ -14,10 +14,12 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
+import * as ort from 'onnxruntime-node';
 import type { RunningServer } from '../../src/server/start.js';
 import { capturingLogger } from '../helpers/log-capture.js';
 import { characterErrorRate } from '../helpers/ocr-metrics.js';
 import { prosePage, renderPhoto } from '../helpers/ocr-photos.js';
+import { OCR_ASSETS } from '../helpers/ocr.js';
 import { ocrRepositoryWith } from '../helpers/repository.js';
 import { getJson, startTestServer } from '../helpers/server.js';
 import { within } from '../helpers/wait.js';
@@ -158,7 +160,7 @@ describe('precision: int8 on the default OCR models', () => {
       await third.server.close();
     }
     const manifest = JSON.parse(await readFile(`${damaged}.json`, 'utf8'));
-    assert.equal(await sha256(damaged), manifest.int8.sha256);
+    assert.equal(await sha256(damaged), manifest.variant.sha256);
   });
 
   it('onnx-serve build-cache builds what the repository asks for ahead of the start, which then loads it from the cache', async () => {
@@ -167,13 +169,19 @@ describe('precision: int8 on the default OCR models', () => {
     const buildCache = () =>
       run(process.execPath, [CLI, 'build-cache', '--model-repository', repository, '--cache-dir', cacheDir]);
     const first = await buildCache();
-    assert.match(first.stdout, /^text-orientation:1: building its int8 variant \(not cached yet\)\n/);
+    // The detector is float with simplify: true (its config.yaml): its simplified graph is built too.
+    assert.match(
+      first.stdout,
+      /^text-detector:1: building its simplified graph \(not cached yet\)\ntext-detector:1: built in [\d.]+ s: \S+\.simplified-[0-9a-f]{32}\.onnx\n/,
+    );
+    assert.match(first.stdout, /\ntext-orientation:1: building its int8 variant \(not cached yet\)\n/);
     assert.match(first.stdout, /\ntext-orientation:1: built in [\d.]+ s: \S+\.int8-[0-9a-f]+\.onnx\n$/);
-    assert.doesNotMatch(first.stdout, /text-detector/); // float: nothing to build
     const [built] = await cachedFiles(cacheDir);
+    const [simplified] = (await readdir(path.join(cacheDir, 'simplified'))).filter((file) => file.endsWith('.onnx'));
     assert.equal(
       (await buildCache()).stdout,
-      `text-orientation:1: already in the cache: ${path.join(cacheDir, 'int8', built)}\n`,
+      `text-detector:1: already in the cache: ${path.join(cacheDir, 'simplified', simplified)}\n` +
+        `text-orientation:1: already in the cache: ${path.join(cacheDir, 'int8', built)}\n`,
     );
 
     const { server, lines } = await start(repository, cacheDir);
@@ -181,6 +189,45 @@ describe('precision: int8 on the default OCR models', () => {
       assert.equal((await runtimeOf(server, 'text-orientation')).precision, 'int8');
       assert.equal(messages(lines, 'text-orientation', /int8 variant from the cache/).length, 1);
       assert.equal(messages(lines, 'text-orientation', /building its int8 variant/).length, 0);
+      const detector = await runtimeOf(server, 'text-detector');
+      assert.equal(detector.precision, 'float');
+      assert.equal(detector.model_file, simplified);
+      assert.equal(messages(lines, 'text-detector', /simplified graph from the cache/).length, 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('simplify: true serves a simplified copy of the float detector that computes the same probabilities', async () => {
+    const repository = await int8Repository([], ['text-detector']);
+    const cacheDir = await temporary('onnx-serve-simplified-');
+    const { server, lines } = await start(repository, cacheDir);
+    try {
+      assert.equal(messages(lines, 'text-detector', /simplifying its graph \(not cached yet\)/).length, 1);
+      const built = messages(lines, 'text-detector', /graph simplified in [\d.]+ s/);
+      assert.equal(built.length, 1);
+      const runtime = await runtimeOf(server, 'text-detector');
+      assert.equal(runtime.precision, 'float');
+      assert.match(runtime.model_file, /^ch_PP-OCRv4_det_infer\.simplified-[0-9a-f]{32}\.onnx$/);
+
+      const data = Array.from({ length: 3 * 64 * 96 }, (_, i) => Math.sin(i * 0.37) * 1.5);
+      const response = await fetch(`${server.url}/v2/models/text-detector/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 64, 96], data }] }),
+      });
+      const body = (await response.json()) as { outputs: Array<{ data: number[] }> };
+      assert.equal(response.status, 200, JSON.stringify(body));
+      const original = await ort.InferenceSession.create(path.join(OCR_ASSETS, 'ch_PP-OCRv4_det_infer.onnx'));
+      const want = (await original.run({ x: new ort.Tensor('float32', Float32Array.from(data), [1, 3, 64, 96]) }))[
+        original.outputNames[0]
+      ].data as Float32Array;
+      await original.release();
+      const got = body.outputs[0].data;
+      assert.equal(got.length, want.length);
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+      assert.ok(worst < 1e-5, `largest difference ${worst}`);
     } finally {
       await server.close();
     }
@@ -224,7 +271,7 @@ describe('precision: int8 on the default OCR models', () => {
     const [model] = entries.filter((file) => file.endsWith('.onnx'));
     assert.deepEqual(entries.sort(), [model, `${model}.json`]);
     const manifest = JSON.parse(await readFile(path.join(cacheDir, 'int8', `${model}.json`), 'utf8'));
-    assert.equal(await sha256(path.join(cacheDir, 'int8', model)), manifest.int8.sha256);
+    assert.equal(await sha256(path.join(cacheDir, 'int8', model)), manifest.variant.sha256);
   });
 
   it('a model without calibration inputs, or with a cache folder it cannot write, is unavailable with the reason; the others serve', async () => {

@@ -108,7 +108,7 @@ describe('config.yaml validation', () => {
     [
       'unknown top-level key',
       { sesion: {} },
-      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, .*latency_alert_ms, preprocess, postprocess, pipeline, label_filename, precision, quantization\)$/,
+      /^models\/m\/config\.yaml: unknown key "sesion" \(allowed: source, version, .*warmup, .*latency_alert_ms, preprocess, postprocess, pipeline, label_filename, precision, simplify, quantization\)$/,
     ],
     [
       'unknown nested key',
@@ -167,6 +167,11 @@ describe('config.yaml validation', () => {
       'quantization settings without precision int8',
       { quantization: { method: 'minmax' } },
       /^models\/m\/config\.yaml: quantization is set but precision is not int8; set precision: int8 or remove quantization$/,
+    ],
+    [
+      'simplify and quantization.simplify that disagree',
+      { precision: 'int8', simplify: true, quantization: { simplify: false } },
+      /^models\/m\/config\.yaml: simplify is true but quantization\.simplify is false; set one of them$/,
     ],
     [
       'a percentile without the percentile method',

@@ -19,7 +19,7 @@ import {
   type NodeProtoMessage,
   type TensorProtoMessage,
 } from '../../src/onnx/model-proto.js';
-import { simplifyForQuantization } from '../../src/quantize/simplify.js';
+import { simplifyGraph } from '../../src/quantize/simplify.js';
 
 const C = 8;
 
@@ -133,11 +133,11 @@ async function run(model: ModelProtoMessage, x: Float32Array): Promise<Record<st
 const ops = (model: ModelProtoMessage) => model.graph.node.map((node) => node.opType);
 const count = (list: string[], op: string) => list.filter((item) => item === op).length;
 
-describe('simplifyForQuantization', () => {
+describe('simplifyGraph', () => {
   it('folds scales and shifts into the convolutions and hard-swish into HardSigmoid, computing the same', async () => {
     const original = layerModel();
     const simplified = cloneModelProto(original);
-    const report = simplifyForQuantization(simplified);
+    const report = simplifyGraph(simplified);
     assert.deepEqual(report, { hardSwish: 2, foldedIntoConv: 7 });
     const after = ops(simplified);
     // Left: three Conv, two HardSwish (the model moved from opset 13 to 14 for them), and the shifts
@@ -172,7 +172,7 @@ describe('simplifyForQuantization', () => {
     original.graph.node.push(makeNode('LRN', ['y'], ['y_lrn'], 'lrn', { ints: { size: 3 } }));
     original.graph.output.push({ name: 'y_lrn', type: { tensorType: { elemType: ONNX_FLOAT } } });
     const simplified = cloneModelProto(original);
-    const report = simplifyForQuantization(simplified);
+    const report = simplifyGraph(simplified);
     assert.equal(report.hardSwish, 2);
     assert.match(report.keptOpset ?? '', /LRN \(node lrn\) is not known to compute the same at opset 14/);
     assert.equal(defaultOpset(simplified), 13);
@@ -190,7 +190,7 @@ describe('simplifyForQuantization', () => {
 
   it('leaves a shift after a Conv whose output something else reads', async () => {
     const simplified = layerModel({ lastConvOutputAlsoRead: true });
-    const report = simplifyForQuantization(simplified);
+    const report = simplifyGraph(simplified);
     assert.equal(report.foldedIntoConv, 6);
     assert.ok(simplified.graph.node.some((node) => node.name === 'tail_add'));
     const random = seeded(5);
@@ -223,7 +223,7 @@ describe('simplifyForQuantization', () => {
       ].map((name) => ({ name, type: { tensorType: { elemType: ONNX_FLOAT } } })),
     );
     const before = ops(model);
-    assert.deepEqual(simplifyForQuantization(model), { hardSwish: 0, foldedIntoConv: 0 });
+    assert.deepEqual(simplifyGraph(model), { hardSwish: 0, foldedIntoConv: 0 });
     assert.deepEqual(ops(model), before);
   });
 });
