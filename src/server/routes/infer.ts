@@ -112,14 +112,19 @@ export function registerInferRoutes(
     return reply.type('application/json').send(encodeJsonResponse(response));
   };
   // A full queue answers 503 before the body is read and parsed: overload costs the least it can.
-  const refuseWhenFull = async (request: FastifyRequest<{ Params: InferParams }>) => {
+  // Synchronous (a `done` callback, no promise): it runs on every inference request.
+  const refuseWhenFull = (
+    request: FastifyRequest<{ Params: InferParams }>,
+    _reply: FastifyReply,
+    done: (error?: Error) => void,
+  ) => {
     let full: Error | undefined;
     try {
       full = registry.resolveReady(request.params.model, request.params.version).queue.overload();
     } catch {
-      return; // unknown or unready model: the handler answers with the reason
+      // unknown or unready model: the handler answers with the reason
     }
-    if (full !== undefined) throw full;
+    done(full);
   };
   // Inference answers alone are compressed on request (src/server/app.ts says why).
   app.post('/v2/models/:model/infer', { onRequest: refuseWhenFull, compress: {} }, infer);
