@@ -61,50 +61,65 @@ export class ServerMetrics {
     const registers = [this.registry];
     const labelNames = ['model', 'version'] as const;
     const tallies = this.#tallies;
-    // A counter read from the tallies at scrape time, with a series for each tally `counts`.
-    const tallied = (
+    // A counter or gauge whose series are read when /metrics is scraped: each [labels, value] `series` gives.
+    const readAtScrape = (
+      kind: 'counter' | 'gauge',
       name: string,
       help: string,
-      value: (t: ModelTally) => number,
-      counts = (t: ModelTally) => t.success > 0,
-    ) =>
-      new Counter({
+      series: () => Iterable<readonly [ModelLabels, number]>,
+    ) => {
+      const Metric = kind === 'counter' ? Counter : Gauge;
+      new Metric({
         name: `${METRIC_PREFIX}${name}`,
         help,
         labelNames,
         registers,
         collect() {
           this.reset();
-          for (const tally of tallies.values()) if (counts(tally)) this.inc(tally.labels, value(tally));
+          for (const [at, value] of series()) {
+            if (this instanceof Counter) this.inc(at, value);
+            else (this as Gauge<'model' | 'version'>).set(at, value);
+          }
         },
       });
-    tallied('inference_request_success_total', 'Inference requests that succeeded', (t) => t.success);
+    };
+    // A tallied count, with a series for each model version that has had a successful request.
+    const successful = (value: (t: ModelTally) => number) =>
+      function* () {
+        for (const tally of tallies.values()) if (tally.success > 0) yield [tally.labels, value(tally)] as const;
+      };
+    readAtScrape(
+      'counter',
+      'inference_request_success_total',
+      'Inference requests that succeeded',
+      successful((t) => t.success),
+    );
     this.#failure = new Counter({
       name: `${METRIC_PREFIX}inference_request_failure_total`,
       help: 'Inference requests that failed, by reason: rejected (overloaded, unavailable), timeout, invalid (bad request), internal',
       labelNames: ['model', 'version', 'reason'],
       registers,
     });
-    tallied(
+    readAtScrape(
+      'counter',
       'inference_count_total',
       'Inferences performed: items of the successful requests (a batch of 4 counts 4)',
-      (t) => t.items,
+      successful((t) => t.items),
     );
-    tallied(
+    readAtScrape(
+      'counter',
       'inference_exec_count_total',
       'Model executions (batches run); each request adds its share of the batch it ran in',
-      (t) => t.executions,
+      successful((t) => t.executions),
     );
-    new Gauge({
-      name: `${METRIC_PREFIX}inference_pending_request_count`,
-      help: 'Requests decoded and waiting for or running on the model',
-      labelNames,
-      registers,
-      collect() {
-        this.reset();
-        for (const tally of tallies.values()) if (tally.pendingCounted) this.set(tally.labels, tally.pending);
+    readAtScrape(
+      'gauge',
+      'inference_pending_request_count',
+      'Requests decoded and waiting for or running on the model',
+      function* () {
+        for (const tally of tallies.values()) if (tally.pendingCounted) yield [tally.labels, tally.pending] as const;
       },
-    });
+    );
     const histogram = (name: string, help: string, buckets = DURATION_BUCKETS) =>
       new TalliedHistogram({ name: `${METRIC_PREFIX}${name}`, help, buckets, registers });
     this.#requestDuration = histogram(
@@ -125,41 +140,22 @@ export class ServerMetrics {
       BATCH_SIZE_BUCKETS,
     );
 
-    new Gauge({
-      name: `${METRIC_PREFIX}model_ready`,
-      help: '1 when the model version is loaded, warmed up and serving, 0 otherwise',
-      labelNames,
-      registers,
-      collect() {
-        this.reset();
-        for (const m of models()) this.set({ model: m.name, version: String(m.version) }, m.ready ? 1 : 0);
-      },
-    });
+    readAtScrape('gauge', 'model_ready', '1 when the model version is loaded, warmed up and serving, 0 otherwise', () =>
+      models().map((m) => [labels(m), m.ready ? 1 : 0] as const),
+    );
     // Figures each version keeps itself (load times, on-demand loading's tallies), read at scrape time.
     const scraped = (
       kind: 'counter' | 'gauge',
       name: string,
       help: string,
       pick: (m: ScrapedModel) => number | undefined,
-    ) => {
-      const Metric = kind === 'counter' ? Counter : Gauge;
-      new Metric({
-        name: `${METRIC_PREFIX}${name}`,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const m of models()) {
-            const value = pick(m);
-            if (value === undefined) continue;
-            const at = { model: m.name, version: String(m.version) };
-            if (this instanceof Counter) this.inc(at, value);
-            else (this as Gauge<'model' | 'version'>).set(at, value);
-          }
-        },
+    ) =>
+      readAtScrape(kind, name, help, function* () {
+        for (const m of models()) {
+          const value = pick(m);
+          if (value !== undefined) yield [labels(m), value] as const;
+        }
       });
-    };
     const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
     scraped('gauge', 'model_load_duration_seconds', 'Time to create the model’s sessions', (m) => seconds(m.loadMs));
     scraped('gauge', 'model_warmup_duration_seconds', 'Time the warmup runs took before the model was ready', (m) =>
