@@ -209,8 +209,9 @@ export class ServerMetrics {
     }
     const executions = event.items / event.batchSize;
     // prom-client refused these (a TypeError); kept so, before anything is counted.
-    if (!Number.isFinite(executions) || executions < 0)
+    if (!Number.isFinite(executions) || executions < 0) {
       throw new TypeError(`not a valid share of a batch: ${executions}`);
+    }
     tally.success++;
     tally.items += event.items;
     tally.executions += executions;

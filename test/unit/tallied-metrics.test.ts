@@ -53,6 +53,21 @@ describe('TalliedHistogram', () => {
     assert.equal(tallied.series({ model: 'a', version: '1' }), tallied.series({ version: '1', model: 'a' }));
     assert.throws(() => tallied.series({ model: 'a', version: '1' }).observe(Number.NaN), TypeError);
   });
+
+  it('starts again from no observations when its registry resets its metrics', async () => {
+    const registry = new Registry();
+    const tallied = new TalliedHistogram({ name: 'h', help: 'h', buckets: [1], registers: [registry] });
+    const series = tallied.series({ model: 'a', version: '1' });
+    series.observe(0.5);
+    assert.ok((await exposition(registry, 'h_count')).includes('h_count{model="a",version="1"} 1'));
+    registry.resetMetrics();
+    assert.deepEqual(await exposition(registry, 'h_'), []);
+    series.observe(2);
+    assert.deepEqual(await exposition(registry, 'h_bucket'), [
+      'h_bucket{le="1",model="a",version="1"} 0',
+      'h_bucket{le="+Inf",model="a",version="1"} 1',
+    ]);
+  });
 });
 
 describe('ServerMetrics from tallies', () => {
