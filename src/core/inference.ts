@@ -12,6 +12,7 @@ import {
   markPublished,
   publishInferenceFinished,
   publishInferenceStarted,
+  type InferenceFinished,
 } from '../observability/inference-events.js';
 import type { ReadyModelVersion } from '../repository/model-version.js';
 import { parseReducedOutputName } from '../runtime/output-reductions.js';
@@ -48,11 +49,21 @@ export interface InferenceContext {
    * reaches this (its output names are checked against the signature).
    */
   reducedOutputs?: string[];
+  /**
+   * Answer first, count after: a successful request's finished event (metrics, statistics, the
+   * slow-inference log) is not published here but handed back as `publishFinished`, which the caller
+   * calls once it has handed the answer to its connection, in the same tick (the HTTP route, right
+   * after `reply.send`). The subscribers' work then no longer stands between a result and its answer.
+   * Failures are published here either way.
+   */
+  answerFirst?: boolean;
 }
 
 export interface InferenceResult {
   response: InferenceResponse;
   timings: InferenceTimings;
+  /** With `answerFirst`: publishes the request's finished event; the caller must call it once. */
+  publishFinished?: () => void;
 }
 
 /**
@@ -83,7 +94,7 @@ export async function runInference(
       publishInferenceStarted({ model });
     });
     const { timings } = result;
-    publishInferenceFinished({
+    const finished: InferenceFinished = {
       model,
       requestId: context.requestId,
       ok: true,
@@ -93,7 +104,17 @@ export async function runInference(
       items: timings.items,
       batchSize: timings.batchSize,
       started: true,
-    });
+    };
+    if (context.answerFirst !== true) {
+      publishInferenceFinished(finished);
+      return result;
+    }
+    let published = false;
+    result.publishFinished = () => {
+      if (published) return;
+      published = true;
+      publishInferenceFinished(finished);
+    };
     return result;
   } catch (error) {
     const served = toServeError(error);

@@ -58,8 +58,10 @@ interface Request extends Queued {
   timeout?: Deadline;
   /** Aborted when the client goes away; watched while the request waits in the queue. */
   signal?: CancelSignal;
-  /** Undoes the deadline timer and the abort listener once the request leaves the queue. */
-  release?: () => void;
+  /** Its deadline timer while it waits (see #watch). */
+  timer?: NodeJS.Timeout;
+  /** Its abort listener while it waits (see #watch). */
+  onAbort?: () => void;
 }
 
 /**
@@ -164,30 +166,41 @@ export class ModelQueue {
       };
       if (timeout !== undefined) request.timeout = timeout;
       if (signal !== undefined) request.signal = signal;
-      this.#watch(request);
       this.#queue.push(request);
       this.#pump();
+      // Watched only if it still waits: one dispatched at once (an idle instance) needs no timer,
+      // listener or closure, which at low load is every request.
+      if (this.#queue.length > 0 && this.#queue[this.#queue.length - 1] === request) this.#watch(request);
     });
   }
 
-  /** Arms the deadline timer and the abort listener of a queued request; both end when it leaves the queue. */
+  /**
+   * Arms the deadline timer and the abort listener of a request waiting in the queue; #unwatch ends
+   * both when it leaves the queue.
+   */
   #watch(request: Request): void {
     const { signal } = request;
-    if (request.deadline === Infinity && signal === undefined) return;
-    const timer =
-      request.deadline === Infinity
-        ? undefined
-        : setTimeout(
-            () => this.#drop(request, this.#expired(request, performance.now())),
-            Math.max(0, request.deadline - performance.now()),
-          );
-    const onAbort = () => this.#drop(request, this.#cancelled(performance.now() - request.enqueuedAt));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    request.release = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      request.release = undefined;
-    };
+    if (request.deadline !== Infinity) {
+      request.timer = setTimeout(
+        () => this.#drop(request, this.#expired(request, performance.now())),
+        Math.max(0, request.deadline - performance.now()),
+      );
+    }
+    if (signal !== undefined) {
+      request.onAbort = () => this.#drop(request, this.#cancelled(performance.now() - request.enqueuedAt));
+      signal.addEventListener('abort', request.onAbort, { once: true });
+    }
+  }
+
+  #unwatch(request: Request): void {
+    if (request.timer !== undefined) {
+      clearTimeout(request.timer);
+      request.timer = undefined;
+    }
+    if (request.onAbort !== undefined) {
+      request.signal?.removeEventListener('abort', request.onAbort);
+      request.onAbort = undefined;
+    }
   }
 
   /** Takes a request out of the queue unrun (deadline passed or client gone); a no-op once it was dispatched. */
@@ -195,7 +208,7 @@ export class ModelQueue {
     const index = this.#queue.indexOf(request);
     if (index === -1) return;
     this.#queue.splice(index, 1);
-    request.release?.();
+    this.#unwatch(request);
     request.reject(error);
     this.#settleIdle();
   }
@@ -230,7 +243,7 @@ export class ModelQueue {
     const waiting = this.#queue;
     this.#queue = [];
     for (const request of waiting) {
-      request.release?.();
+      this.#unwatch(request);
       request.reject(unavailable(`model ${this.#label} was unloaded`));
     }
   }
@@ -241,7 +254,7 @@ export class ModelQueue {
     const expired = this.#queue.filter((request) => request.deadline <= now);
     this.#queue = this.#queue.filter((request) => request.deadline > now);
     for (const request of expired) {
-      request.release?.();
+      this.#unwatch(request);
       request.reject(this.#expired(request, now));
     }
   }
@@ -266,7 +279,7 @@ export class ModelQueue {
       const taken = new Set(decision.run);
       const batch = decision.run.map((index) => this.#queue[index]);
       this.#queue = this.#queue.filter((_, index) => !taken.has(index));
-      for (const request of batch) request.release?.();
+      for (const request of batch) this.#unwatch(request);
       void this.#dispatch(batch);
     }
   }
@@ -345,7 +358,7 @@ export class ModelQueue {
     const excess = this.#queue.splice(this.#policy.maxQueueSize);
     const full = this.overload();
     for (const request of excess) {
-      request.release?.();
+      this.#unwatch(request);
       request.reject(full!);
     }
   }

@@ -18,10 +18,11 @@ export class ClientGone implements CancelSignal {
     return this.#response.closed && !this.#response.writableEnded;
   }
 
-  // Once whatever `options` say: a response closes once. Its 'close' also comes after a written answer;
-  // the queue has let go of the listener by then.
+  // Once whatever `options` say: a response emits 'close' once, so `on` does (without `once`'s wrapper,
+  // a closure per request). Its 'close' also comes after a written answer; the queue has let go of the
+  // listener by then.
   addEventListener(_type: 'abort', listener: () => void, _options?: { once?: boolean }): void {
-    this.#response.once('close', listener);
+    this.#response.on('close', listener);
   }
 
   removeEventListener(_type: 'abort', listener: () => void): void {

@@ -9,13 +9,16 @@ import type { FastifyInstance } from 'fastify';
 
 export const JSON_CONTENT_TYPE = 'application/json';
 
-/** An onSend hook on `app`'s scope that drops the parameters fastify adds to `application/json`. */
+/**
+ * An onSend hook on `app`'s scope that drops the parameters fastify adds to `application/json`;
+ * synchronous (a `done` callback, no promise), as it runs on every answer.
+ */
 export function sendPlainJsonContentType(app: FastifyInstance): void {
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     const type = reply.getHeader('content-type');
     if (typeof type === 'string' && type !== JSON_CONTENT_TYPE && type.startsWith(`${JSON_CONTENT_TYPE};`)) {
       void reply.header('content-type', JSON_CONTENT_TYPE);
     }
-    return payload;
+    done(null, payload);
   });
 }

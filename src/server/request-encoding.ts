@@ -20,17 +20,24 @@ type DecodedBody = Transform & { receivedEncodedLength: number };
 
 /** A preParsing hook on `app`'s scope that decodes compressed request bodies within `bodyLimit` decoded bytes. */
 export function decodeRequestBodies(app: FastifyInstance, bodyLimit: number): void {
-  app.addHook('preParsing', async (request, _reply, payload) => {
+  // Synchronous (a `done` callback, no promise): it runs on every request with a body.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
     const header = request.headers['content-encoding'];
     const encoding = header?.trim().toLowerCase();
-    if (encoding === undefined || encoding === '' || encoding === 'identity') return payload;
+    if (encoding === undefined || encoding === '' || encoding === 'identity') {
+      done(null, payload);
+      return;
+    }
     const decoder = Object.hasOwn(DECODERS, encoding) ? DECODERS[encoding] : undefined;
     if (decoder === undefined) {
-      throw unsupportedMediaType(
-        `Content-Encoding ${JSON.stringify(header)} is not supported; send the body as it is, or with gzip or deflate`,
+      done(
+        unsupportedMediaType(
+          `Content-Encoding ${JSON.stringify(header)} is not supported; send the body as it is, or with gzip or deflate`,
+        ),
       );
+      return;
     }
-    return decodedBody(payload, decoder(), encoding, bodyLimit);
+    done(null, decodedBody(payload, decoder(), encoding, bodyLimit));
   });
 }
 

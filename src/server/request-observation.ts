@@ -14,8 +14,10 @@ const INFERENCE_ROUTE = /^\/v2\/models\/:model(\/versions\/:version)?\/(infer|pr
  * of that model.
  */
 export function registerRequestObservation(app: FastifyInstance, registry: ModelRegistry, bodyLimit: number): void {
-  app.addHook('onRequest', async (request, reply) => {
+  // Synchronous (a `done` callback, no promise): it runs on every request.
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    done();
   });
 
   app.addHook('onError', async (request, reply, error) => {

@@ -16,6 +16,11 @@ const HEALTH_ROUTES = new Set(['/v2/health/live', '/v2/health/ready']);
 export class OpenRequests {
   #count = 0;
   #waiting: Array<() => void> = [];
+  // One listener for every response (a response closes once): no closure per request on the hot path.
+  readonly #closed = () => {
+    if (--this.#count > 0) return;
+    for (const resolve of this.#waiting.splice(0)) resolve();
+  };
 
   get count(): number {
     return this.#count;
@@ -24,10 +29,8 @@ export class OpenRequests {
   /** Counts the request until its response closes: answered, or its connection gone. */
   track(response: ServerResponse): void {
     this.#count++;
-    response.once('close', () => {
-      if (--this.#count > 0) return;
-      for (const resolve of this.#waiting.splice(0)) resolve();
-    });
+    // `on`, not `once` (whose wrapper is another closure): a response emits 'close' once.
+    response.on('close', this.#closed);
   }
 
   /** Resolves once no accepted request is open. */
@@ -47,23 +50,35 @@ export interface DrainPolicy {
   open?: OpenRequests;
 }
 
+/** The request's path, without its query. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
 /**
  * While draining, every response closes its connection, so keep-alive clients move to another
  * instance; past the grace point every new request except the health checks is answered 503 with
  * the reason. Health checks are never counted as open requests: they answer until the process exits.
+ * Both hooks are synchronous (a `done` callback, no promise): they run on every request.
  */
 export function registerDrainHooks(app: FastifyInstance, policy: DrainPolicy): void {
-  app.addHook('onRequest', async (request, reply) => {
-    const health = HEALTH_ROUTES.has(request.url.split('?')[0]);
+  app.addHook('onRequest', (request, reply, done) => {
     if (policy.draining()) void reply.header('connection', 'close');
-    if (health) return;
+    if (HEALTH_ROUTES.has(pathOf(request.url))) {
+      done();
+      return;
+    }
     if (policy.refusing()) {
-      throw unavailable('onnx-serve is shutting down and accepts no new requests; retry on another instance');
+      done(unavailable('onnx-serve is shutting down and accepts no new requests; retry on another instance'));
+      return;
     }
     policy.open?.track(reply.raw);
+    done();
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (policy.draining()) void reply.header('connection', 'close');
+    done(null, payload);
   });
 }
 

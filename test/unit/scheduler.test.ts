@@ -168,6 +168,34 @@ describe('ModelQueue deadlines and cancellation', () => {
     await queue.drain();
   });
 
+  it('watches only requests that wait: one dispatched at once arms no listener, one that waited lets go of its', async () => {
+    /** A cancellation handle that counts the listeners held on it. */
+    const countingSignal = () => {
+      const listeners = new Set<() => void>();
+      return {
+        listeners,
+        aborted: false,
+        addEventListener: (_type: 'abort', listener: () => void) => void listeners.add(listener),
+        removeEventListener: (_type: 'abort', listener: () => void) => void listeners.delete(listener),
+      };
+    };
+    const runner = heldRunner();
+    const queue = queueOver(runner);
+    const atOnce = countingSignal();
+    const first = settle(queue.run(row(), undefined, { signal: atOnce }));
+    assert.equal(atOnce.listeners.size, 0, 'dispatched at once: nothing to watch');
+    const waits = countingSignal();
+    const second = settle(queue.run(row(), undefined, { signal: waits }));
+    assert.equal(waits.listeners.size, 1, 'waiting: watched for its client going away');
+    runner.release();
+    assert.equal(await first, 'ok');
+    assert.equal(waits.listeners.size, 0, 'dispatched after waiting: the listener is gone');
+    await new Promise((resolve) => setImmediate(resolve));
+    runner.release();
+    assert.equal(await second, 'ok');
+    await queue.drain();
+  });
+
   it('tells a full queue before anything is decoded', async () => {
     const runner = heldRunner();
     const queue = queueOver(runner);

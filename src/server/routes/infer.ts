@@ -25,7 +25,7 @@ import { bufferPool } from '../../runtime/buffer-pool.js';
 import { surrenderBuffer } from '../../runtime/worker-pool.js';
 import { ownsItsMemory } from '../request-body.js';
 import { ClientGone } from '../client-gone.js';
-import { feedableDatatype, runInference, type ReadyModel } from '../../core/inference.js';
+import { feedableDatatype, runInference, type InferenceResult, type ReadyModel } from '../../core/inference.js';
 import { checkJsonAnswerSize, DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/request-limits.js';
 import { JSON_WORKER_MIN_BODY_BYTES, JSON_WORKER_MIN_OUTPUT_ELEMENTS, JsonCodecPool } from '../json-codec-pool.js';
 
@@ -83,20 +83,29 @@ export function registerInferRoutes(
     }
 
     const receivedAt = performance.now() - reply.elapsedTime;
-    let response: InferenceResponse;
+    let result: InferenceResult;
     try {
-      ({ response } = await runInference(model, header, decodeInputs, {
+      result = await runInference(model, header, decodeInputs, {
         requestId: request.id,
         receivedAt,
         signal: new ClientGone(reply.raw),
         limits,
-      }));
+        // Metrics, statistics and the slow-inference log are fed after the answer is handed over (below).
+        answerFirst: true,
+      });
     } finally {
       // Settled: its tensors were copied into a batch, handed to a worker (the body is then detached,
       // and comes back from there) or never used, so a body from the BufferPool can serve the next one.
       bufferPool.release(body.buffer);
     }
-    const isBinary = raw ? () => true : binaryOutputSelector(header);
+    try {
+      return await answer(result.response, raw ? () => true : binaryOutputSelector(header), reply);
+    } finally {
+      result.publishFinished?.();
+    }
+  };
+  /** Sends the outputs: binary tensors where asked for (raw requests get them all), JSON otherwise. */
+  const answer = async (response: InferenceResponse, isBinary: (name: string) => boolean, reply: FastifyReply) => {
     const jsonElements = checkJsonAnswerSize(
       response.outputs.filter((output) => !isBinary(output.name)),
       limits,
@@ -112,14 +121,19 @@ export function registerInferRoutes(
     return reply.type('application/json').send(encodeJsonResponse(response));
   };
   // A full queue answers 503 before the body is read and parsed: overload costs the least it can.
-  const refuseWhenFull = async (request: FastifyRequest<{ Params: InferParams }>) => {
+  // Synchronous (a `done` callback, no promise): it runs on every inference request.
+  const refuseWhenFull = (
+    request: FastifyRequest<{ Params: InferParams }>,
+    _reply: FastifyReply,
+    done: (error?: Error) => void,
+  ) => {
     let full: Error | undefined;
     try {
       full = registry.resolveReady(request.params.model, request.params.version).queue.overload();
     } catch {
-      return; // unknown or unready model: the handler answers with the reason
+      // unknown or unready model: the handler answers with the reason
     }
-    if (full !== undefined) throw full;
+    done(full);
   };
   // Inference answers alone are compressed on request (src/server/app.ts says why).
   app.post('/v2/models/:model/infer', { onRequest: refuseWhenFull, compress: {} }, infer);
