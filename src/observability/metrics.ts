@@ -1,6 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { InferenceFinished, InferenceStarted, ObservedModel } from './inference-events.js';
-import { TalliedHistogram, type HistogramSeries } from './tallied-histogram.js';
 
 /** What /metrics reads about a model version at scrape time. */
 export interface ScrapedModel {
@@ -13,26 +12,15 @@ export interface ScrapedModel {
   onDemand?: { loads: number; evictions: number; memoryBytes?: number; lastLoadMs?: number };
 }
 
-type ModelLabels = { model: string; version: string };
-
-/**
- * One model version's figures as plain numbers, updated in place per inference and read by the
- * metrics when /metrics is scraped: no prom-client call on the hot path (see tallied-histogram.ts).
- * Model objects with the same name and version share one (their series are one).
- */
-interface ModelTally {
-  labels: ModelLabels;
-  /** Requests pending now; the series exists once a request was counted pending. */
-  pending: number;
-  pendingCounted: boolean;
-  /** Successful requests; the success, items and executions series exist once there is one. */
-  success: number;
-  items: number;
-  executions: number;
-  requestDuration: HistogramSeries;
-  queueDuration: HistogramSeries;
-  computeDuration: HistogramSeries;
-  batchSize: HistogramSeries;
+interface ModelMetrics {
+  pending: Gauge.Internal<'model' | 'version'>;
+  success: Counter.Internal;
+  items: Counter.Internal;
+  executions: Counter.Internal;
+  requestDuration: Histogram.Internal<'model' | 'version'>;
+  queueDuration: Histogram.Internal<'model' | 'version'>;
+  computeDuration: Histogram.Internal<'model' | 'version'>;
+  batchSize: Histogram.Internal<'model' | 'version'>;
 }
 
 export const METRIC_PREFIX = 'onnx_serve_';
@@ -47,81 +35,47 @@ const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
  */
 export class ServerMetrics {
   readonly registry = new Registry();
+  readonly #success: Counter<'model' | 'version'>;
   readonly #failure: Counter<'model' | 'version' | 'reason'>;
-  readonly #requestDuration: TalliedHistogram;
-  readonly #queueDuration: TalliedHistogram;
-  readonly #computeDuration: TalliedHistogram;
-  readonly #batchSize: TalliedHistogram;
-  // Each model object's tally, found without building its labels; and the tallies by series, in the
-  // order they were made (the order a scrape lists them in).
-  readonly #tallyOf = new WeakMap<ObservedModel, ModelTally>();
-  readonly #tallies = new Map<string, ModelTally>();
+  readonly #items: Counter<'model' | 'version'>;
+  readonly #executions: Counter<'model' | 'version'>;
+  readonly #pending: Gauge<'model' | 'version'>;
+  readonly #requestDuration: Histogram<'model' | 'version'>;
+  readonly #queueDuration: Histogram<'model' | 'version'>;
+  readonly #computeDuration: Histogram<'model' | 'version'>;
+  readonly #batchSize: Histogram<'model' | 'version'>;
+  // The labelled children of one model version, made once: spares prom-client's label validation on every request.
+  readonly #children = new WeakMap<ObservedModel, ModelMetrics>();
 
   constructor(models: () => ScrapedModel[]) {
     const registers = [this.registry];
     const labelNames = ['model', 'version'] as const;
-    const tallies = this.#tallies;
-    // A counter or gauge whose series are read when /metrics is scraped: each [labels, value] `series` gives.
-    const readAtScrape = (
-      kind: 'counter' | 'gauge',
-      name: string,
-      help: string,
-      series: () => Iterable<readonly [ModelLabels, number]>,
-    ) => {
-      const Metric = kind === 'counter' ? Counter : Gauge;
-      new Metric({
-        name: `${METRIC_PREFIX}${name}`,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const [at, value] of series()) {
-            if (this instanceof Counter) this.inc(at, value);
-            else (this as Gauge<'model' | 'version'>).set(at, value);
-          }
-        },
-      });
-    };
-    // A tallied count, with a series for each model version that has had a successful request.
-    const successful = (value: (t: ModelTally) => number) =>
-      function* () {
-        for (const tally of tallies.values()) if (tally.success > 0) yield [tally.labels, value(tally)] as const;
-      };
-    readAtScrape(
-      'counter',
-      'inference_request_success_total',
-      'Inference requests that succeeded',
-      successful((t) => t.success),
+    const counter = <L extends string>(name: string, help: string, names: readonly L[]) =>
+      new Counter<L>({ name: `${METRIC_PREFIX}${name}`, help, labelNames: names, registers });
+    this.#success = counter('inference_request_success_total', 'Inference requests that succeeded', labelNames);
+    this.#failure = counter(
+      'inference_request_failure_total',
+      'Inference requests that failed, by reason: rejected (overloaded, unavailable), timeout, invalid (bad request), internal',
+      ['model', 'version', 'reason'],
     );
-    this.#failure = new Counter({
-      name: `${METRIC_PREFIX}inference_request_failure_total`,
-      help: 'Inference requests that failed, by reason: rejected (overloaded, unavailable), timeout, invalid (bad request), internal',
-      labelNames: ['model', 'version', 'reason'],
-      registers,
-    });
-    readAtScrape(
-      'counter',
+    this.#items = counter(
       'inference_count_total',
       'Inferences performed: items of the successful requests (a batch of 4 counts 4)',
-      successful((t) => t.items),
+      labelNames,
     );
-    readAtScrape(
-      'counter',
+    this.#executions = counter(
       'inference_exec_count_total',
       'Model executions (batches run); each request adds its share of the batch it ran in',
-      successful((t) => t.executions),
+      labelNames,
     );
-    readAtScrape(
-      'gauge',
-      'inference_pending_request_count',
-      'Requests decoded and waiting for or running on the model',
-      function* () {
-        for (const tally of tallies.values()) if (tally.pendingCounted) yield [tally.labels, tally.pending] as const;
-      },
-    );
+    this.#pending = new Gauge({
+      name: `${METRIC_PREFIX}inference_pending_request_count`,
+      help: 'Requests decoded and waiting for or running on the model',
+      labelNames,
+      registers,
+    });
     const histogram = (name: string, help: string, buckets = DURATION_BUCKETS) =>
-      new TalliedHistogram({ name: `${METRIC_PREFIX}${name}`, help, buckets, registers });
+      new Histogram({ name: `${METRIC_PREFIX}${name}`, help, labelNames, buckets, registers });
     this.#requestDuration = histogram(
       'inference_request_duration_seconds',
       'Successful inference requests, from arrival to answer',
@@ -140,22 +94,41 @@ export class ServerMetrics {
       BATCH_SIZE_BUCKETS,
     );
 
-    readAtScrape('gauge', 'model_ready', '1 when the model version is loaded, warmed up and serving, 0 otherwise', () =>
-      models().map((m) => [labels(m), m.ready ? 1 : 0] as const),
-    );
+    new Gauge({
+      name: `${METRIC_PREFIX}model_ready`,
+      help: '1 when the model version is loaded, warmed up and serving, 0 otherwise',
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const m of models()) this.set({ model: m.name, version: String(m.version) }, m.ready ? 1 : 0);
+      },
+    });
     // Figures each version keeps itself (load times, on-demand loading's tallies), read at scrape time.
     const scraped = (
       kind: 'counter' | 'gauge',
       name: string,
       help: string,
       pick: (m: ScrapedModel) => number | undefined,
-    ) =>
-      readAtScrape(kind, name, help, function* () {
-        for (const m of models()) {
-          const value = pick(m);
-          if (value !== undefined) yield [labels(m), value] as const;
-        }
+    ) => {
+      const Metric = kind === 'counter' ? Counter : Gauge;
+      new Metric({
+        name: `${METRIC_PREFIX}${name}`,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const m of models()) {
+            const value = pick(m);
+            if (value === undefined) continue;
+            const at = { model: m.name, version: String(m.version) };
+            if (this instanceof Counter) this.inc(at, value);
+            else (this as Gauge<'model' | 'version'>).set(at, value);
+          }
+        },
       });
+    };
     const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
     scraped('gauge', 'model_load_duration_seconds', 'Time to create the model’s sessions', (m) => seconds(m.loadMs));
     scraped('gauge', 'model_warmup_duration_seconds', 'Time the warmup runs took before the model was ready', (m) =>
@@ -192,59 +165,46 @@ export class ServerMetrics {
   }
 
   started(event: InferenceStarted): void {
-    const tally = this.#of(event.model);
-    tally.pending++;
-    tally.pendingCounted = true;
+    this.#of(event.model).pending.inc();
   }
 
   finished(event: InferenceFinished): void {
-    const tally = this.#of(event.model);
-    if (event.started) {
-      tally.pending--;
-      tally.pendingCounted = true;
-    }
+    const metrics = this.#of(event.model);
+    if (event.started) metrics.pending.dec();
     if (!event.ok) {
-      this.#failure.inc({ ...tally.labels, reason: event.reason ?? 'internal' });
+      this.#failure.inc({ ...labels(event.model), reason: event.reason ?? 'internal' });
       return;
     }
-    const executions = event.items / event.batchSize;
-    // prom-client refused these (a TypeError); kept so, before anything is counted.
-    if (!Number.isFinite(executions) || executions < 0) {
-      throw new TypeError(`not a valid share of a batch: ${executions}`);
-    }
-    tally.success++;
-    tally.items += event.items;
-    tally.executions += executions;
-    tally.requestDuration.observe(event.totalMs / 1000);
-    if (event.queueMs !== undefined) tally.queueDuration.observe(event.queueMs / 1000);
-    if (event.computeMs !== undefined) tally.computeDuration.observe(event.computeMs / 1000);
-    tally.batchSize.observe(event.batchSize);
+    metrics.success.inc();
+    metrics.items.inc(event.items);
+    metrics.executions.inc(event.items / event.batchSize);
+    metrics.requestDuration.observe(event.totalMs / 1000);
+    if (event.queueMs !== undefined) metrics.queueDuration.observe(event.queueMs / 1000);
+    if (event.computeMs !== undefined) metrics.computeDuration.observe(event.computeMs / 1000);
+    metrics.batchSize.observe(event.batchSize);
   }
 
-  #of(model: ObservedModel): ModelTally {
-    let tally = this.#tallyOf.get(model);
-    if (tally === undefined) {
-      const l = labels(model);
-      const key = JSON.stringify([l.model, l.version]);
-      tally = this.#tallies.get(key);
-      if (tally === undefined) {
-        tally = {
-          labels: l,
-          pending: 0,
-          pendingCounted: false,
-          success: 0,
-          items: 0,
-          executions: 0,
-          requestDuration: this.#requestDuration.series(l),
-          queueDuration: this.#queueDuration.series(l),
-          computeDuration: this.#computeDuration.series(l),
-          batchSize: this.#batchSize.series(l),
-        };
-        this.#tallies.set(key, tally);
-      }
-      this.#tallyOf.set(model, tally);
+  #of(model: ObservedModel): ModelMetrics {
+    let children = this.#children.get(model);
+    if (children === undefined) {
+      children = this.#bind(model);
+      this.#children.set(model, children);
     }
-    return tally;
+    return children;
+  }
+
+  #bind(model: ObservedModel): ModelMetrics {
+    const l = labels(model);
+    return {
+      pending: this.#pending.labels(l),
+      success: this.#success.labels(l),
+      items: this.#items.labels(l),
+      executions: this.#executions.labels(l),
+      requestDuration: this.#requestDuration.labels(l),
+      queueDuration: this.#queueDuration.labels(l),
+      computeDuration: this.#computeDuration.labels(l),
+      batchSize: this.#batchSize.labels(l),
+    };
   }
 
   /** The exposition text, and its content type. */
@@ -253,6 +213,6 @@ export class ServerMetrics {
   }
 }
 
-function labels(model: ObservedModel): ModelLabels {
+function labels(model: ObservedModel): { model: string; version: string } {
   return { model: model.name, version: String(model.version) };
 }
