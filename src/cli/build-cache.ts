@@ -1,8 +1,9 @@
 /**
  * `onnx-serve build-cache`: builds the int8 variants and simplified graphs that a repository's
- * config.yaml files ask for (`precision: int8`, `simplify: true`) into the cache folder, which `serve` would otherwise build on its first start
- * (the default recognizer: ~8 s). Run it where the server will run, or in a container image's build,
- * so that every start (every new pod) is ready in seconds.
+ * config.yaml files ask for (`precision: int8`, `simplify: true`) into the cache folder, which
+ * `serve` would otherwise build on its first start (the default recognizer: ~8 s). Run it where the
+ * server will run, or in a container image's build, so that every start (every new pod) is ready in
+ * seconds.
  */
 import type { Command } from 'commander';
 import { defaultCacheDir, int8Variant, simplifiedVariant } from '../quantize/int8-cache.js';

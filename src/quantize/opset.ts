@@ -62,7 +62,11 @@ export function upgradeToOpset10(model: ModelProtoMessage): void {
   }
 }
 
-/** Operators that compute the same at every opset from 10 to 14 (as far as they exist at 10). */
+/**
+ * Operators that compute the same at every opset from 10 to 14 (as far as they exist at 10). Not
+ * Dropout (its ratio became an input in 12) nor TopK (k became an input in 10): models with them
+ * keep their opset.
+ */
 const SAME_FROM_10_TO_14 = new Set([
   'Abs',
   'Add',
@@ -80,7 +84,6 @@ const SAME_FROM_10_TO_14 = new Set([
   'ConvTranspose',
   'DequantizeLinear',
   'Div',
-  'Dropout',
   'Elu',
   'Equal',
   'Erf',
@@ -163,7 +166,6 @@ export function raiseToOpset14(model: ModelProtoMessage): string | undefined {
     }
     if (!inDefaultDomain(node)) continue;
     const { opType } = node;
-    if (version < 10 && (opType === 'TopK' || opType === 'Dropout')) return `${opType} changed in opset 10`;
     if (opType === 'Resize') {
       const mode = node.attribute.find((a) => a.name === 'coordinate_transformation_mode')?.s;
       if (version < 11) return 'Resize changed in opset 11';

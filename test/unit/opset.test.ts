@@ -87,5 +87,9 @@ describe('raiseToOpset14', () => {
     const before = encodeModelProto(model);
     assert.match(raiseToOpset14(model) ?? '', /LRN \(node lrn\) is not known to compute the same at opset 14/);
     assert.deepEqual(encodeModelProto(model), before);
+    // Dropout's ratio attribute is no longer allowed from opset 12.
+    const dropout = opset9Model([makeNode('Dropout', ['x'], ['dropped'], 'dropout', { floats: { ratio: 0.1 } })]);
+    assert.match(raiseToOpset14(dropout) ?? '', /Dropout \(node dropout\) is not known to compute the same/);
+    assert.equal(defaultOpset(dropout), 9);
   });
 });
