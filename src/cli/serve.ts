@@ -11,6 +11,7 @@ import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
 import { CONTROL_MODES, type ControlMode } from '../core/model-control.js';
 import { missingModelFile } from './unknown-arguments.js';
 import { cpuBudget } from '../runtime/cpu.js';
+import { DEFAULT_WORKER_NICE, MAX_NICE } from '../runtime/thread-priority.js';
 import { parseByteSize } from '../repository/on-demand.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
@@ -48,6 +49,7 @@ interface ServeFlags {
   maxConnections: number;
   cacheDir?: string;
   workers?: number;
+  workerNice: number;
   modelMemoryBudget?: number;
 }
 
@@ -179,6 +181,12 @@ export function registerServeCommand(program: Command): void {
       parsePositiveInt,
     )
     .option(
+      '--worker-nice <n>',
+      'how far below the main thread worker threads (and the ONNX Runtime threads they start) run, in Linux nice steps from 0 to 19: health checks and I/O go first when every core computes',
+      parseNice,
+      DEFAULT_WORKER_NICE,
+    )
+    .option(
       '--model-memory-budget <size>',
       'memory the models may hold (e.g. 2GB): models load on their first request, least recently used ones are unloaded to make room',
       parseMemoryBudget,
@@ -221,6 +229,7 @@ export function registerServeCommand(program: Command): void {
         maxImagePixels: flags.maxImagePixels,
         ...(flags.cacheDir === undefined ? {} : { cacheDir: flags.cacheDir }),
         ...(flags.workers === undefined ? {} : { workers: flags.workers }),
+        workerNice: flags.workerNice,
         ...(flags.modelMemoryBudget === undefined ? {} : { modelMemoryBudget: flags.modelMemoryBudget }),
       });
       let stopping = false;
@@ -279,6 +288,14 @@ function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
+  return n;
+}
+
+function parseNice(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_NICE) {
+    throw new InvalidArgumentError(`expected a whole number from 0 to ${MAX_NICE}, got "${value}"`);
+  }
   return n;
 }
 

@@ -36,6 +36,8 @@ export interface LoadOptions {
   cacheDir?: string;
   /** Worker threads shared by the models' sessions, as the server's `--workers` (default: the usable cores). */
   workers?: number;
+  /** How far below the calling thread the worker threads run, as the server's `--worker-nice` (default DEFAULT_WORKER_NICE). */
+  workerNice?: number;
 }
 
 export interface LoadRepositoryOptions extends LoadOptions {
@@ -254,6 +256,7 @@ async function load(scan: ScanResult, options: LoadOptions, memoryBudget?: numbe
   const registry = new ModelRegistry(cpu, options.logger ?? pino({ level: 'silent' }), {
     cacheDir: options.cacheDir,
     ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...(options.workerNice === undefined ? {} : { workerNice: options.workerNice }),
     ...(memoryBudget === undefined ? {} : { memoryBudget }),
   });
   registry.add(scan);

@@ -16,6 +16,8 @@ import type { ModelScanError, ModelVersionSpec, ScanResult } from './scan.js';
 export interface RegistryOptions {
   /** Threads in the server-wide worker pool (default: the usable cores). */
   workers?: number;
+  /** How far below the main thread the worker threads run (default DEFAULT_WORKER_NICE; thread-priority.ts). */
+  workerNice?: number;
   /** Bytes the models that load on demand may hold; set, every model (pipelines aside) loads on demand. */
   memoryBudget?: number;
   /** Where int8 variants are built and kept (default: defaultCacheDir()). */
@@ -41,6 +43,7 @@ export class ModelRegistry {
   constructor(cpu: CpuBudget, log: Logger, options: RegistryOptions = {}) {
     this.#cpu = cpu;
     this.workers = new SharedWorkers(options.workers ?? cpu.usable, {
+      ...(options.workerNice === undefined ? {} : { nice: options.workerNice }),
       events: {
         threadExited: ({ slot, cause, sessions }) =>
           log.error(

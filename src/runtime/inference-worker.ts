@@ -5,7 +5,7 @@
  * runs wait in a line that is fair across models (fair-queue.ts), the main thread's queues bound how
  * many each model has in flight (one batch per instance).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 // First: decides how onnxruntime-common stores FP16 data, before anything creates a tensor.
 import './float16-storage.js';
 import * as ort from 'onnxruntime-node';
@@ -15,8 +15,9 @@ import { createSessionWithFallback } from './execution-providers.js';
 import { FairQueue } from './fair-queue.js';
 import { readSignature } from './signature.js';
 import { DEFAULT_WARMUP_RUNS, warmupInputs } from './warmup.js';
-import type { WarmupReport, WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
+import type { InferenceWorkerData, WarmupReport, WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
 import { sessionOutputsFor, withReductions } from './output-reductions.js';
+import { lowerThisThreadPriority } from './thread-priority.js';
 
 type RunCommand = Extract<WorkerCommand, { type: 'run' }>;
 
@@ -211,6 +212,8 @@ async function prime(model: Uint8Array): Promise<void> {
   }
 }
 
+// Before any session: ONNX Runtime's threads, started with a session, take this thread's priority.
+lowerThisThreadPriority((workerData as InferenceWorkerData).nice);
 // onnxruntime-node's native library is loaded: the thread's own memory is in place before any session.
 send({ type: 'started' });
 

@@ -8,7 +8,8 @@ import { Worker } from 'node:worker_threads';
 import type { NamedTensor } from '../protocol/datatypes.js';
 import { internal } from '../protocol/errors.js';
 import { bufferPool, isSurrendered } from './buffer-pool.js';
-import type { WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
+import { checkNice, DEFAULT_WORKER_NICE } from './thread-priority.js';
+import type { InferenceWorkerData, WorkerCommand, WorkerEvent, WorkerSetup } from './worker-messages.js';
 
 /** The young generation of each inference thread's V8 heap, in MiB (see #spawn). */
 const WORKER_YOUNG_GENERATION_MB = 8;
@@ -99,8 +100,11 @@ const WORKER_URL = new URL(
 
 export class SharedWorkers {
   readonly size: number;
+  /** How far below the main thread the threads run (thread-priority.ts). */
+  readonly nice: number;
   readonly #name: string;
   readonly #events: SharedWorkersEvents;
+  readonly #workerData: InferenceWorkerData;
   /** Threads by slot; a slot is empty until first needed and again after its thread died. */
   readonly #threads: (HostThread | undefined)[];
   #nextSession = 1;
@@ -108,9 +112,13 @@ export class SharedWorkers {
   #closing = false;
   #closed?: Promise<void>;
 
-  constructor(size: number, options: { name?: string; events?: SharedWorkersEvents } = {}) {
+  constructor(size: number, options: { name?: string; events?: SharedWorkersEvents; nice?: number } = {}) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`workers must be a positive integer, got ${size}`);
+    const nice = options.nice ?? DEFAULT_WORKER_NICE;
+    checkNice(nice);
     this.size = size;
+    this.nice = nice;
+    this.#workerData = { nice };
     this.#name = options.name ?? 'onnx-serve worker';
     this.#events = options.events ?? {};
     this.#threads = Array.from({ length: size }, () => undefined);
@@ -244,6 +252,7 @@ export class SharedWorkers {
     // a full suite it still moved 16 % once, so this is not all of that noise.
     const worker = new Worker(WORKER_URL, {
       name: `${this.#name} #${slot}`,
+      workerData: this.#workerData,
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
     const thread = new HostThread(slot, worker);

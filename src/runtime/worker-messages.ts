@@ -4,6 +4,12 @@ import type { ProviderAttempt } from './execution-providers.js';
 import type { SessionSettings } from './session-settings.js';
 import type { ModelSignature } from './signature.js';
 
+/** Given to an inference worker when its thread starts (its workerData). */
+export interface InferenceWorkerData {
+  /** Steps below the main thread's priority (thread-priority.ts). */
+  nice: number;
+}
+
 /** What a worker needs to build one session: sent with the `load` command. */
 export interface WorkerSetup {
   label: string;

@@ -13,6 +13,7 @@ import type { RequestLimits } from '../core/request-limits.js';
 import type { NamedTensor, TensorData } from '../protocol/datatypes.js';
 import { internal, ServeError } from '../protocol/errors.js';
 import type { InferenceRequestHeader, InferenceResponse } from '../protocol/json-codec.js';
+import { checkNice, DEFAULT_WORKER_NICE } from '../runtime/thread-priority.js';
 import { ownedBuffers, type CodecFailure, type CodecReply, type CodecTask } from './json-codec-messages.js';
 
 /** Request bodies from this size on are decoded in a codec worker (below, ~0.6 ms of main-thread work at most). */
@@ -48,13 +49,17 @@ function rebuilt(failure: CodecFailure): ServeError {
 
 export class JsonCodecPool {
   readonly #size: number;
+  /** Steps below the main thread's priority for its threads (thread-priority.ts). */
+  readonly #nice: number;
   #threads: CodecThread[] = [];
   #nextId = 1;
   #closed = false;
 
   /** `size` threads at most, started on first use (a server that never sees large JSON starts none). */
-  constructor(size = Math.min(2, Math.max(1, os.availableParallelism() - 1))) {
+  constructor(size = Math.min(2, Math.max(1, os.availableParallelism() - 1)), nice = DEFAULT_WORKER_NICE) {
+    checkNice(nice);
     this.#size = size;
+    this.#nice = nice;
   }
 
   /**
@@ -121,7 +126,7 @@ export class JsonCodecPool {
   }
 
   #start(): CodecThread {
-    const worker = new Worker(WORKER_URL, { name: 'json-codec' });
+    const worker = new Worker(WORKER_URL, { name: 'json-codec', workerData: { nice: this.#nice } });
     // Idle codec threads never keep the process alive.
     worker.unref();
     const thread: CodecThread = { worker, pending: new Map() };

@@ -4,16 +4,18 @@
  * results and error messages are the same byte for byte. Typed arrays and answer bytes go back by
  * transfer. Messages: src/server/json-codec-messages.ts.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { checkHeaderLimits } from '../core/request-limits.js';
 import type { NamedTensor } from '../protocol/datatypes.js';
 import { ServeError } from '../protocol/errors.js';
 import { parseInferenceRequest } from '../protocol/json-codec.js';
 import { decodeJsonInputs } from '../protocol/json-decode.js';
 import { encodeJsonResponse } from '../protocol/json-encode.js';
+import { lowerThisThreadPriority } from '../runtime/thread-priority.js';
 import { ownedBuffers, type CodecFailure, type CodecReply, type CodecTask } from './json-codec-messages.js';
 
 const port = parentPort!;
+lowerThisThreadPriority((workerData as { nice: number }).nice);
 const UTF8 = new TextEncoder();
 
 function failure(error: unknown): CodecFailure {

@@ -95,6 +95,8 @@ export interface ServeOptions {
   cacheDir?: string;
   /** Worker threads shared by every model's sessions (default: the usable cores). */
   workers?: number;
+  /** How far below the main thread the worker threads run, Linux nice steps (default DEFAULT_WORKER_NICE). */
+  workerNice?: number;
   /**
    * Bytes of resident memory the models may hold; set, models load on their first request and the
    * least recently used idle ones are unloaded to make room (pipelines and their steps load at startup).
@@ -129,6 +131,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const registry = new ModelRegistry(cpu, log, {
     cacheDir: options.cacheDir,
     ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...(options.workerNice === undefined ? {} : { workerNice: options.workerNice }),
     ...(options.modelMemoryBudget === undefined ? {} : { memoryBudget: options.modelMemoryBudget }),
   });
 
@@ -209,6 +212,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     { url, repository, files, cores: cpu },
     `onnx-serve listening on ${url}; loading ${registry.versions().filter((v) => v.onDemand === undefined).length} model version(s) ` +
       `on ${cpu.usable} usable core(s), ${registry.workers.size} worker thread(s)` +
+      (registry.workers.nice > 0 && process.platform === 'linux' ? ` at nice +${registry.workers.nice}` : '') +
       (registry.memoryBudget === undefined
         ? ''
         : `; ${registry.versions().filter((v) => v.onDemand !== undefined).length} load on demand under a ${registry.memoryBudget.bytes}-byte budget`),

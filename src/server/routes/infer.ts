@@ -53,7 +53,8 @@ export function registerInferRoutes(
   limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
   jsonWorkers: JsonWorkerThresholds = DEFAULT_JSON_WORKER_THRESHOLDS,
 ): void {
-  const codec = new JsonCodecPool();
+  // Its threads run as far below the main thread as the inference workers (thread-priority.ts).
+  const codec = new JsonCodecPool(undefined, registry.workers.nice);
   app.addHook('onClose', async () => codec.close());
   const infer = async (request: FastifyRequest<{ Params: InferParams }>, reply: FastifyReply) => {
     // A model that loads on demand is loaded here; concurrent requests for it wait for the same load.
