@@ -50,6 +50,7 @@ export class ModelRegistry {
             { worker: slot, reason: cause, sessions },
             `worker thread ${slot} stopped (${cause}); reloading the ${sessions.length} session(s) it held`,
           ),
+        priorityUnchanged: (reason) => log.warn(reason),
       },
     });
     this.#loader = new ModelLoader(cpu, log, this.workers, options.cacheDir);

@@ -213,9 +213,9 @@ async function prime(model: Uint8Array): Promise<void> {
 }
 
 // Before any session: ONNX Runtime's threads, started with a session, take this thread's priority.
-lowerThisThreadPriority((workerData as InferenceWorkerData).nice);
+const priorityFailure = lowerThisThreadPriority((workerData as InferenceWorkerData).nice);
 // onnxruntime-node's native library is loaded: the thread's own memory is in place before any session.
-send({ type: 'started' });
+send(priorityFailure === undefined ? { type: 'started' } : { type: 'started', priorityFailure });
 
 port.on('message', (command: WorkerCommand) => {
   switch (command.type) {

@@ -90,6 +90,8 @@ export class HostThread {
 export interface SharedWorkersEvents {
   /** A thread died; the sessions it held are lost and their owners reload them elsewhere. */
   threadExited?(event: { slot: number; cause: string; sessions: string[] }): void;
+  /** A thread could not run below the main thread (said once, for the first thread that fails). */
+  priorityUnchanged?(reason: string): void;
 }
 
 // Built, the worker is the .js next to this file; run from the TypeScript sources, a small loader starts it.
@@ -107,6 +109,8 @@ export class SharedWorkers {
   readonly #workerData: InferenceWorkerData;
   /** Threads by slot; a slot is empty until first needed and again after its thread died. */
   readonly #threads: (HostThread | undefined)[];
+  /** A thread that could not lower its priority is told once: the others fail the same way. */
+  #priorityFailureTold = false;
   #nextSession = 1;
   #nextRun = 1;
   #closing = false;
@@ -269,6 +273,10 @@ export class SharedWorkers {
   #onEvent(thread: HostThread, event: WorkerEvent): void {
     switch (event.type) {
       case 'started':
+        if (event.priorityFailure !== undefined && !this.#priorityFailureTold) {
+          this.#priorityFailureTold = true;
+          this.#events.priorityUnchanged?.(event.priorityFailure);
+        }
         thread.markStarted();
         break;
       case 'primed':

@@ -28,16 +28,19 @@ export function checkNice(nice: number): void {
 
 /**
  * Lowers the calling thread's priority by `nice` steps (only ever lowers: raising it back would need
- * privileges). Call it before the thread starts threads of its own. Returns why nothing changed, or
- * undefined once applied.
+ * privileges). Call it before the thread starts threads of its own. Never throws for the system's
+ * sake: returns why the attempt failed (no /proc/thread-self in a sandbox, setpriority refused), or
+ * undefined when the priority was lowered or there was nothing to do (nice 0, not Linux).
  */
 export function lowerThisThreadPriority(nice: number): string | undefined {
   checkNice(nice);
-  if (nice === 0) return 'nice 0 asked';
-  if (process.platform !== 'linux') return `threads have no priority of their own on ${process.platform}`;
-  // /proc/thread-self is this thread's own entry: "<pid>/task/<tid>".
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  const current = os.getPriority(tid);
-  os.setPriority(tid, Math.min(MAX_NICE, current + nice));
-  return undefined;
+  if (nice === 0 || process.platform !== 'linux') return undefined;
+  try {
+    // /proc/thread-self is this thread's own entry: "<pid>/task/<tid>".
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    os.setPriority(tid, Math.min(MAX_NICE, os.getPriority(tid) + nice));
+    return undefined;
+  } catch (error) {
+    return `worker threads keep the main thread's priority: lowering it by ${nice} failed (${(error as Error).message})`;
+  }
 }

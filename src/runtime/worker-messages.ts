@@ -29,7 +29,8 @@ export interface WarmupReport {
 
 /** A worker hosts many sessions; `session` is the id the main thread gave each one at `load`. */
 export type WorkerEvent =
-  | { type: 'started' }
+  /** `priorityFailure`: why the thread could not lower its priority (thread-priority.ts). */
+  | { type: 'started'; priorityFailure?: string }
   | { type: 'primed'; error?: string }
   | {
       type: 'ready';

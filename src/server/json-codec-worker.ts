@@ -15,6 +15,7 @@ import { lowerThisThreadPriority } from '../runtime/thread-priority.js';
 import { ownedBuffers, type CodecFailure, type CodecReply, type CodecTask } from './json-codec-messages.js';
 
 const port = parentPort!;
+// A failure needs no word of its own: the inference workers try the same and the server logs theirs.
 lowerThisThreadPriority((workerData as { nice: number }).nice);
 const UTF8 = new TextEncoder();
 
