@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_WORKER_NICE } from '../../src/runtime/thread-priority.js';
+import { DEFAULT_WORKER_NICE, MAX_NICE } from '../../src/runtime/thread-priority.js';
 import type { RunningServer, ServeOptions } from '../../src/server/start.js';
 import { MLP_LAYERS, mlpModel, writeRepositoryModel } from '../helpers/onnx-builder.js';
 import { postJson, startTestServer } from '../helpers/server.js';
@@ -81,29 +81,33 @@ describe('worker threads run below the main thread', () => {
     return { server, loaded, answered: newThreads(known) };
   }
 
-  it('the inference worker, its onnxruntime thread and the JSON codec thread take the default nice value', async () => {
-    const mainNice = threadNices().get(process.pid);
-    assert.equal(mainNice, 0);
+  // The test runner itself may run under `nice`: the workers go that far below wherever it is.
+  const mainNice = () => threadNices().get(process.pid)!;
+
+  it('the inference worker, its onnxruntime threads and the JSON codec thread take the default nice value', async () => {
+    const main = mainNice();
+    const expected = Math.min(MAX_NICE, main + DEFAULT_WORKER_NICE);
     const { server, loaded, answered } = await threadsOfServer({});
     try {
       assert.equal(server.registry.workers.nice, DEFAULT_WORKER_NICE);
-      const lowered = (nices: number[]) => nices.filter((nice) => nice === DEFAULT_WORKER_NICE).length;
+      const lowered = (nices: number[]) => nices.filter((nice) => nice === expected).length;
       // The inference worker and onnxruntime's intra-op threads, started from it.
       assert.ok(lowered(loaded) >= INTRA_OP_THREADS, `loaded: [${loaded}]`);
       // The codec thread, started from the main thread for the JSON request.
       assert.ok(lowered(answered) > lowered(loaded), `loaded: [${loaded}], answered: [${answered}]`);
-      assert.equal(threadNices().get(process.pid), 0, 'the main thread keeps its priority');
+      assert.equal(mainNice(), main, 'the main thread keeps its priority');
     } finally {
       await server.close();
     }
   });
 
   it('workerNice 0 leaves every thread at the main thread priority', async () => {
+    const main = mainNice();
     const { server, answered } = await threadsOfServer({ workerNice: 0 });
     try {
       assert.ok(answered.length >= INTRA_OP_THREADS + 1, `new threads: [${answered}]`);
       assert.deepEqual(
-        answered.filter((nice) => nice !== 0),
+        answered.filter((nice) => nice !== main),
         [],
       );
     } finally {
