@@ -59,6 +59,17 @@ it('serve: a bad option is refused with a message naming it', async () => {
   );
 });
 
+it('serve: a worker nice value outside 0-19 is refused with a message naming it', async () => {
+  await assert.rejects(
+    run(process.execPath, [CLI, 'serve', '--worker-nice', '20']),
+    (error: { stderr: string; code: number }) => {
+      assert.match(error.stderr, /--worker-nice.*expected a whole number from 0 to 19, got "20"/);
+      assert.notEqual(error.code, 0);
+      return true;
+    },
+  );
+});
+
 it('inspect: prints the inputs and outputs of the three default models', async () => {
   const files = ['ch_PP-OCRv4_det_infer.onnx', 'ch_PP-OCRv4_rec_infer.onnx', 'ch_ppocr_mobile_v2.0_cls_infer.onnx'].map(
     (f) => path.join(OCR_ASSETS, f),
