@@ -14,7 +14,7 @@ import path from 'node:path';
 import { runLevel } from '../src/bench/load-generator.js';
 import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest } from '../src/bench/wire.js';
-import { freePort, startChild, waitFor } from './child-server.js';
+import { freePort, startServerChild, waitFor } from './child-server.js';
 
 const flag = (name: string, fallback: string) => {
   const at = process.argv.indexOf(name);
@@ -44,7 +44,7 @@ try {
   for (const [name, cli] of Object.entries(builds)) {
     const port = await freePort();
     // Both read the worktree's repository: a build copied aside has no models/ of its own.
-    const child = startChild([
+    const child = startServerChild([
       cli,
       'serve',
       '--model-repository',

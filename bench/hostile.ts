@@ -15,6 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import sharp from 'sharp';
 import { encodeBinaryRequest } from '../src/protocol/binary-extension.js';
+import { DEPLOYED_NODE_FLAGS } from '../test/helpers/deployed-settings.js';
 
 const HEADERS_TIMEOUT_S = 5;
 const REQUEST_TIMEOUT_S = 10;
@@ -31,6 +32,7 @@ const uptimeBefore = execFileSync('uptime').toString().trim();
 const server = spawn(
   process.execPath,
   [
+    ...DEPLOYED_NODE_FLAGS,
     '--import',
     'tsx',
     'src/cli/index.ts',

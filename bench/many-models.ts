@@ -26,6 +26,7 @@ import { runLevel, type LevelResult } from '../src/bench/load-generator.js';
 import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest } from '../src/bench/wire.js';
 import { parseByteSize } from '../src/repository/on-demand.js';
+import { DEPLOYED_NODE_FLAGS } from '../test/helpers/deployed-settings.js';
 import { MLP_LAYERS, mlpModel } from '../test/helpers/onnx-builder.js';
 
 const flag = (name: string, fallback: string) => {
@@ -92,6 +93,7 @@ async function startServer(repository: string): Promise<{ child: ChildProcess; u
   const child = spawn(
     process.execPath,
     [
+      ...DEPLOYED_NODE_FLAGS,
       cli,
       'serve',
       '--model-repository',

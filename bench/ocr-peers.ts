@@ -27,7 +27,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEPLOYED_MALLOC_ENV } from '../test/helpers/deployed-malloc.js';
+import { DEPLOYED_MALLOC_ENV, DEPLOYED_NODE_FLAGS } from '../test/helpers/deployed-settings.js';
 import { characterErrorRate, editDistance, normalizeText, wordAccuracy } from '../test/helpers/ocr-metrics.js';
 
 const argv = process.argv.slice(2);
@@ -84,6 +84,7 @@ async function startOnnxServe(repository: string): Promise<{ base: string; pid: 
   const child = spawn(
     process.execPath,
     [
+      ...DEPLOYED_NODE_FLAGS,
       '--import',
       'tsx',
       'src/cli/index.ts',

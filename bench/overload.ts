@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { encodeRequest } from '../src/bench/wire.js';
 import { percentileOf } from '../src/observability/percentile.js';
+import { DEPLOYED_NODE_FLAGS } from '../test/helpers/deployed-settings.js';
 
 const flag = (name: string, fallback: number) => {
   const at = process.argv.indexOf(name);
@@ -40,6 +41,7 @@ await writeFile(
 const server = spawn(
   process.execPath,
   [
+    ...DEPLOYED_NODE_FLAGS,
     '--import',
     'tsx',
     'src/cli/index.ts',

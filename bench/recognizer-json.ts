@@ -15,7 +15,7 @@ import path from 'node:path';
 import { runLevel, type LevelResult } from '../src/bench/load-generator.js';
 import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest } from '../src/bench/wire.js';
-import { freePort, startChild, waitFor } from './child-server.js';
+import { freePort, startServerChild, waitFor } from './child-server.js';
 
 const seconds = Number(process.argv[2] ?? 6);
 const rounds = Number(process.argv[3] ?? 2);
@@ -40,7 +40,7 @@ const servers = await Promise.all(
   builds.map(async (build) => {
     const port = await freePort();
     const args = [build.cli, 'serve', '--port', String(port), '--grpc-port', '0', '--log-level', 'warn'];
-    const child = startChild([...args, '--model-repository', repository]);
+    const child = startServerChild([...args, '--model-repository', repository]);
     return { ...build, child, url: `http://127.0.0.1:${port}` };
   }),
 );

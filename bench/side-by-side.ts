@@ -15,7 +15,7 @@ import { httpTarget, syntheticInputs } from '../src/bench/targets.js';
 import { encodeRequest, type WireEncoding } from '../src/bench/wire.js';
 import { nearestRank } from '../src/observability/percentile.js';
 import { cpuBudget } from '../src/runtime/cpu.js';
-import { freePort, startChild as start, timedLiveCheck, waitFor } from './child-server.js';
+import { freePort, startChild, startServerChild, timedLiveCheck, waitFor } from './child-server.js';
 import { probeEventLoop, probeTable } from './event-loop-probe.js';
 import { rawSessionRun } from './raw-session.js';
 
@@ -93,7 +93,7 @@ const servePort = await freePort();
 const naivePort = await freePort();
 if (!existsSync('dist/cli/index.js')) throw new Error('dist/cli/index.js is missing: run npm run build first');
 // gRPC off: its default port 8001 may be taken, and this benchmark speaks HTTP only.
-const serve = start([
+const serve = startServerChild([
   'dist/cli/index.js',
   'serve',
   '--port',
@@ -103,7 +103,7 @@ const serve = start([
   '--log-level',
   'warn',
 ]);
-const naive = start([
+const naive = startChild([
   '--import',
   'tsx',
   'bench/naive-server.ts',

@@ -8,6 +8,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { EncodedRequest } from '../src/bench/wire.js';
+import { DEPLOYED_NODE_FLAGS } from '../test/helpers/deployed-settings.js';
 import { freePort, startChild, waitFor } from './child-server.js';
 
 const run = promisify(execFile);
@@ -72,7 +73,18 @@ export async function wrk(url: string, script: string, connections: number, dura
 
 /** A built server's arguments: `cli` serving on 127.0.0.1:`port`, gRPC off, warnings only; `extra` after `serve`. */
 export function serveArgs(cli: string, port: number, extra: string[] = []): string[] {
-  return [cli, 'serve', ...extra, '--grpc-port', '0', '--log-level', 'warn', '--port', String(port)];
+  return [
+    ...DEPLOYED_NODE_FLAGS,
+    cli,
+    'serve',
+    ...extra,
+    '--grpc-port',
+    '0',
+    '--log-level',
+    'warn',
+    '--port',
+    String(port),
+  ];
 }
 
 export async function withServer<T>(

@@ -18,4 +18,8 @@ case ":${GLIBC_TUNABLES:-}:" in
   *:glibc.malloc.hugetlb=*) ;;
   *) export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1" ;;
 esac
-exec node "$built" serve "$@"
+# V8 collects garbage on the main thread alone, without helper threads: while the models' threads keep
+# every core busy, a collection that waits for helpers to get a core stretched the main thread's
+# pauses, and its health checks, to 5-17 ms (docs/configuration.md). Node takes it on the command line
+# only (not in NODE_OPTIONS).
+exec node --single-threaded-gc "$built" serve "$@"

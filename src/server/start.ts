@@ -17,6 +17,7 @@ import type { ConnectionLimits } from './connections.js';
 import { DEFAULT_MAX_INFLIGHT_BYTES } from './inflight-bytes.js';
 import { ModelControl, type ControlMode } from '../core/model-control.js';
 import { serverInfo } from '../core/server-info.js';
+import { collectsGarbageAlone } from '../runtime/gc-threads.js';
 
 export const DEFAULT_POLL_SECS = 15;
 
@@ -208,14 +209,18 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     }
     log.info({ grpc: grpc.address }, `onnx-serve gRPC listening on ${grpc.address}`);
   }
+  const gcAlone = collectsGarbageAlone();
   log.info(
-    { url, repository, files, cores: cpu },
+    { url, repository, files, cores: cpu, gc: gcAlone ? 'single-threaded' : 'helper threads' },
     `onnx-serve listening on ${url}; loading ${registry.versions().filter((v) => v.onDemand === undefined).length} model version(s) ` +
       `on ${cpu.usable} usable core(s), ${registry.workers.size} worker thread(s)` +
       (registry.workers.nice > 0 && process.platform === 'linux' ? ` at nice +${registry.workers.nice}` : '') +
       (registry.memoryBudget === undefined
         ? ''
-        : `; ${registry.versions().filter((v) => v.onDemand !== undefined).length} load on demand under a ${registry.memoryBudget.bytes}-byte budget`),
+        : `; ${registry.versions().filter((v) => v.onDemand !== undefined).length} load on demand under a ${registry.memoryBudget.bytes}-byte budget`) +
+      (gcAlone
+        ? ''
+        : '; V8 collects garbage with helper threads (start node with --single-threaded-gc, as npm start does)'),
   );
 
   let closing: Promise<void> | undefined;

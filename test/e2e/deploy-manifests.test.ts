@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { registerServeCommand } from '../../src/cli/serve.js';
 import { DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, type RunningServer } from '../../src/server/start.js';
-import { DEPLOYED_MALLOC_ENV } from '../helpers/deployed-malloc.js';
+import { DEPLOYED_MALLOC_ENV, DEPLOYED_NODE_FLAGS } from '../helpers/deployed-settings.js';
 import { OCR_ASSETS } from '../helpers/ocr.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -66,16 +66,19 @@ async function parseServe(args: string[]): Promise<Record<string, unknown>> {
   return flags!;
 }
 
-/** The image's command with `args` appended, as Docker and Kubernetes run it, minus `node dist/cli/index.js`. */
+/** Where the CLI's own arguments start in the image's command: after `node`, node's flags and the CLI file. */
+const CLI_ARGS_START = 2 + DEPLOYED_NODE_FLAGS.length;
+
+/** The image's command with `args` appended, as Docker and Kubernetes run it, minus `node <flags> dist/cli/index.js`. */
 function cliArgs(args: string[] = []): string[] {
-  assert.deepEqual(ENTRYPOINT.slice(0, 2), ['node', 'dist/cli/index.js']);
-  return [...ENTRYPOINT.slice(2), ...args];
+  assert.deepEqual(ENTRYPOINT.slice(0, CLI_ARGS_START), ['node', ...DEPLOYED_NODE_FLAGS, 'dist/cli/index.js']);
+  return [...ENTRYPOINT.slice(CLI_ARGS_START), ...args];
 }
 
 describe('Dockerfile', () => {
   it('runs the built CLI: serve on 0.0.0.0 with the default HTTP and gRPC ports, which it exposes', async () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { bin: Record<string, string> };
-    assert.equal(pkg.bin['onnx-serve'], ENTRYPOINT[1]);
+    assert.equal(pkg.bin['onnx-serve'], ENTRYPOINT[CLI_ARGS_START - 1]);
     const flags = await parseServe(cliArgs());
     assert.equal(flags.host, '0.0.0.0');
     assert.equal(flags.port, DEFAULT_HTTP_PORT);

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { DEPLOYED_MALLOC_ENV } from '../helpers/deployed-malloc.js';
+import { DEPLOYED_MALLOC_ENV, DEPLOYED_NODE_FLAGS } from '../helpers/deployed-settings.js';
 
 const run = promisify(execFile);
 /**
@@ -50,7 +50,8 @@ describe('scripts/start.sh decides when to build', () => {
     writeFileSync(
       path.join(project, 'cli.js'),
       "console.log(process.argv.slice(2).join(' '));\n" +
-        "console.log('malloc', process.env.MALLOC_MMAP_THRESHOLD_, process.env.GLIBC_TUNABLES);\n",
+        "console.log('malloc', process.env.MALLOC_MMAP_THRESHOLD_, process.env.GLIBC_TUNABLES);\n" +
+        "console.log('node', process.execArgv.join(' '));\n",
     );
     const build =
       "node -e \"const fs=require('fs');fs.mkdirSync('dist/cli',{recursive:true});" +
@@ -96,6 +97,10 @@ describe('scripts/start.sh decides when to build', () => {
       await malloc({ MALLOC_MMAP_THRESHOLD_: '1048576', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }),
       '1048576 glibc.malloc.hugetlb=0',
     );
+  });
+
+  it("serves with node's deployed flags (V8's garbage collection on the collecting thread alone)", async () => {
+    assert.match(await start(), new RegExp(`^node ${DEPLOYED_NODE_FLAGS.join(' ')}$`, 'm'));
   });
 
   it('builds again after a source file changed', async () => {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
-import { DEPLOYED_MALLOC_ENV } from '../helpers/deployed-malloc.js';
+import { DEPLOYED_MALLOC_ENV, DEPLOYED_NODE_FLAGS } from '../helpers/deployed-settings.js';
 import { characterErrorRate } from '../helpers/ocr-metrics.js';
 import { prosePage, renderPhoto, type PhotoSpec } from '../helpers/ocr-photos.js';
 import { ocrRepositoryWith } from '../helpers/repository.js';
@@ -147,20 +147,35 @@ describe('ocr memory', () => {
   it('a server started as deployed stays near its size after dense pages, however many follow', async (t) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/index.ts', 'serve', '--port', '0', '--grpc-port', '0', '--log-level', 'info'],
+      [
+        ...DEPLOYED_NODE_FLAGS,
+        '--import',
+        'tsx',
+        'src/cli/index.ts',
+        'serve',
+        '--port',
+        '0',
+        '--grpc-port',
+        '0',
+        '--log-level',
+        'info',
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...DEPLOYED_MALLOC_ENV } },
     );
     const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
     try {
       let url: string | undefined;
+      let gc: string | undefined;
       const deadline = setTimeout(() => child.kill('SIGKILL'), 120_000);
       for await (const line of createInterface({ input: child.stdout! })) {
-        const event = JSON.parse(line) as { url?: string; ready?: number };
+        const event = JSON.parse(line) as { url?: string; gc?: string; ready?: number };
         url ??= event.url;
+        gc ??= event.gc;
         if (event.ready !== undefined) break;
       }
       clearTimeout(deadline);
       assert.ok(url !== undefined, 'the server logged its URL and became ready');
+      assert.equal(gc, 'single-threaded', 'the server saw the deployed node flags');
       // Pages of different sizes and line lengths give the models inputs of many shapes.
       const pages = await Promise.all(
         [0, 1, 2, 3, 4, 5, 6].map((i) =>
