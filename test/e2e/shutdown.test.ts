@@ -42,15 +42,25 @@ it('SIGTERM under load: accepted requests get 200, later ones 503, exit code 0',
     await within('the server to log that it is ready', readyLine, 120_000);
     assert.ok(url, 'the log names the URL');
 
-    // 640×640 detections take a few hundred ms each: with 6 clients, several are always in flight.
+    // 640×640 detections take ~100-300 ms each: 12 clients keep a queue of them a second or more deep.
     const load = new LoadGenerator(
       binaryRequest(`${url}/v2/models/ch_PP-OCRv4_det_infer/infer`, 'x', [1, 3, 640, 640]),
       {
-        concurrency: 6,
+        concurrency: 12,
         maxRequests: 2000,
       },
     );
     await load.answered(6);
+    // The signal goes once several requests have waited longer than the margin (surely read by the
+    // server, queued behind one another): they cannot all be answered in the instant before it. A
+    // fixed wait after the first answers failed once, when the runs had become fast enough that no
+    // request sent before the margin was still running.
+    const acceptedInFlight = () =>
+      load.outcomes.filter((o) => o.doneAt === 0 && o.sentAt < performance.now() - ACCEPTED_MARGIN_MS).length;
+    const queued = async () => {
+      while (acceptedInFlight() < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    await within('three requests in flight for longer than the margin', queued(), 60_000);
     const signalAt = performance.now();
     child.kill('SIGTERM');
     assert.equal(await within('the server to drain and exit', exited, 60_000), 0, 'exit code after draining');
