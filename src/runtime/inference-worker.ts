@@ -60,12 +60,40 @@ async function runSession(
     return Object.entries(await session.run(feeds)).map(([name, value]) => fromOrtTensor(name, value));
   }
   // Reduced outputs (output-reductions.ts) are computed here from the full ones, which stay in this thread.
-  const results = await session.run(feeds, sessionOutputsFor(names, session.outputNames));
-  return withReductions(
-    names,
-    new Map(Object.entries(results).map(([name, value]) => [name, fromOrtTensor(name, value)])),
+  const results = new Map(
+    Object.entries(await session.run(feeds, sessionOutputsFor(names, session.outputNames))).map(([name, value]) => [
+      name,
+      fromOrtTensor(name, value),
+    ]),
   );
+  const outputs = withReductions(names, results);
+  const sent = new Set(outputs.map((o) => bufferOf(o)));
+  discard([...results.values()].map(bufferOf).filter((buffer) => !sent.has(buffer)));
+  return outputs;
 }
+
+function bufferOf(tensor: NamedTensor): ArrayBuffer | undefined {
+  const buffer = ArrayBuffer.isView(tensor.data) ? tensor.data.buffer : undefined;
+  return buffer instanceof ArrayBuffer ? buffer : undefined;
+}
+
+/**
+ * Frees buffers this thread will not read again now, not at its next garbage collection. A worker
+ * allocates little JS, so V8 collects its heap seldom, and meanwhile the backing stores of dead
+ * inputs and unreduced outputs (an OCR page's detector input, ~8 MB; a recognizer batch's class
+ * scores, ~6 MB) pile up outside it: with --single-threaded-gc on Node 24, up to ~140 MB in one
+ * thread, and the server's resident size with them (bench/RESULTS.md). `transfer(0)` detaches a
+ * buffer and frees its memory at once; Node 20 lacks it and leaves them to the collector.
+ */
+function discard(buffers: Iterable<ArrayBuffer | undefined>): void {
+  for (const buffer of buffers as Iterable<Es2024ArrayBuffer | undefined>) {
+    // A buffer sent back to the main thread is detached already (and transfer would throw).
+    if (buffer?.transfer !== undefined && !buffer.detached) buffer.transfer(0);
+  }
+}
+
+/** What ES2024 adds to ArrayBuffer (Node 21+), beyond the ES2022 library this project compiles against. */
+type Es2024ArrayBuffer = ArrayBuffer & { transfer?: (length: number) => ArrayBuffer; detached?: boolean };
 
 async function warmup(session: ort.InferenceSession, setup: WorkerSetup): Promise<WarmupReport> {
   const runs = setup.warmup.runs ?? DEFAULT_WARMUP_RUNS;
@@ -173,6 +201,8 @@ async function run(command: RunCommand): Promise<void> {
     const recycled = recyclable(command.inputs, new Set());
     send({ type: 'error', id: command.id, error: (error as Error).message, recycled }, recycled);
   }
+  // Nothing reads the inputs again.
+  discard(command.inputs.map(bufferOf));
 }
 
 /**
@@ -182,8 +212,8 @@ async function run(command: RunCommand): Promise<void> {
 function recyclable(inputs: NamedTensor[], outputBuffers: ReadonlySet<ArrayBuffer>): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   for (const input of inputs) {
-    const buffer = ArrayBuffer.isView(input.data) ? input.data.buffer : undefined;
-    if (buffer instanceof ArrayBuffer && isPoolSize(buffer.byteLength) && !outputBuffers.has(buffer)) {
+    const buffer = bufferOf(input);
+    if (buffer !== undefined && isPoolSize(buffer.byteLength) && !outputBuffers.has(buffer)) {
       buffers.add(buffer);
     }
   }
