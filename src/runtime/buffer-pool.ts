@@ -102,3 +102,22 @@ export class BufferPool {
 
 /** The process's pool: bodies, batches and the buffers workers send back all meet here. */
 export const bufferPool = new BufferPool();
+
+/**
+ * Frees buffers nobody will read again now, not at the owning thread's next garbage collection. An
+ * inference thread allocates little JS, so V8 collects its heap seldom, and meanwhile the backing
+ * stores of a run's dead inputs and unreduced outputs (an OCR page's detector input, ~8 MB; a
+ * recognizer batch's class scores, ~6 MB) piled up outside it: with --single-threaded-gc on Node 24,
+ * up to ~140 MB in one thread, and the server's resident size with them (bench/RESULTS.md).
+ * `transfer(0)` detaches a buffer and frees its memory at once; Node 20 lacks it and leaves them to
+ * the collector. Only for buffers that nothing else, native code included, still reads.
+ */
+export function freeNow(buffers: Iterable<ArrayBufferLike | undefined>): void {
+  for (const buffer of buffers as Iterable<Es2024ArrayBuffer | undefined>) {
+    // One sent to another thread is detached already (and transfer would throw).
+    if (buffer instanceof ArrayBuffer && buffer.transfer !== undefined && !buffer.detached) buffer.transfer(0);
+  }
+}
+
+/** What ES2024 adds to ArrayBuffer (Node 21+), beyond the ES2022 library this project compiles against. */
+type Es2024ArrayBuffer = ArrayBuffer & { transfer?: (length: number) => ArrayBuffer; detached?: boolean };

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import './float16-storage.js';
 import * as ort from 'onnxruntime-node';
 import { DATATYPES, datatypeOfOrtType, type NamedTensor, type Tensor, type TensorData } from '../protocol/datatypes.js';
-import { isPoolSize } from './buffer-pool.js';
+import { freeNow, isPoolSize } from './buffer-pool.js';
 import { createSessionWithFallback } from './execution-providers.js';
 import { FairQueue } from './fair-queue.js';
 import { readSignature } from './signature.js';
@@ -68,7 +68,7 @@ async function runSession(
   );
   const outputs = withReductions(names, results);
   const sent = new Set(outputs.map((o) => bufferOf(o)));
-  discard([...results.values()].map(bufferOf).filter((buffer) => !sent.has(buffer)));
+  freeNow([...results.values()].map(bufferOf).filter((buffer) => !sent.has(buffer)));
   return outputs;
 }
 
@@ -76,24 +76,6 @@ function bufferOf(tensor: NamedTensor): ArrayBuffer | undefined {
   const buffer = ArrayBuffer.isView(tensor.data) ? tensor.data.buffer : undefined;
   return buffer instanceof ArrayBuffer ? buffer : undefined;
 }
-
-/**
- * Frees buffers this thread will not read again now, not at its next garbage collection. A worker
- * allocates little JS, so V8 collects its heap seldom, and meanwhile the backing stores of dead
- * inputs and unreduced outputs (an OCR page's detector input, ~8 MB; a recognizer batch's class
- * scores, ~6 MB) pile up outside it: with --single-threaded-gc on Node 24, up to ~140 MB in one
- * thread, and the server's resident size with them (bench/RESULTS.md). `transfer(0)` detaches a
- * buffer and frees its memory at once; Node 20 lacks it and leaves them to the collector.
- */
-function discard(buffers: Iterable<ArrayBuffer | undefined>): void {
-  for (const buffer of buffers as Iterable<Es2024ArrayBuffer | undefined>) {
-    // A buffer sent back to the main thread is detached already (and transfer would throw).
-    if (buffer?.transfer !== undefined && !buffer.detached) buffer.transfer(0);
-  }
-}
-
-/** What ES2024 adds to ArrayBuffer (Node 21+), beyond the ES2022 library this project compiles against. */
-type Es2024ArrayBuffer = ArrayBuffer & { transfer?: (length: number) => ArrayBuffer; detached?: boolean };
 
 async function warmup(session: ort.InferenceSession, setup: WorkerSetup): Promise<WarmupReport> {
   const runs = setup.warmup.runs ?? DEFAULT_WARMUP_RUNS;
@@ -202,7 +184,7 @@ async function run(command: RunCommand): Promise<void> {
     send({ type: 'error', id: command.id, error: (error as Error).message, recycled }, recycled);
   }
   // Nothing reads the inputs again.
-  discard(command.inputs.map(bufferOf));
+  freeNow(command.inputs.map(bufferOf));
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BufferPool, isPoolSize, isSurrendered, MAX_POOLED_BYTES } from '../../src/runtime/buffer-pool.js';
+import { BufferPool, freeNow, isPoolSize, isSurrendered, MAX_POOLED_BYTES } from '../../src/runtime/buffer-pool.js';
 
 describe('BufferPool', () => {
   it('hands out a power of two from 16 KiB to 4 MiB, transferable, and nothing outside 4 KiB–4 MiB', () => {
@@ -53,5 +53,26 @@ describe('BufferPool', () => {
       handedOut++;
     }
     assert.equal(pool.reused, 1 + count, 'one over the cap was dropped');
+  });
+});
+
+describe('freeNow', () => {
+  // ArrayBuffer.prototype.transfer: Node 22 and 24 have it, Node 20 does not.
+  const canFree = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+
+  it(`${canFree ? 'frees' : 'leaves whole, for the collector,'} the buffers it is given on Node ${process.versions.node}`, () => {
+    const buffer = new ArrayBuffer(1 << 20);
+    const view = new Float32Array(buffer);
+    freeNow([buffer, undefined]);
+    assert.equal(buffer.byteLength, canFree ? 0 : 1 << 20);
+    assert.equal(view.length, canFree ? 0 : 1 << 18);
+  });
+
+  it('passes over a buffer sent away already and a shared one', () => {
+    const sent = new ArrayBuffer(64);
+    structuredClone(sent, { transfer: [sent] });
+    const shared = new SharedArrayBuffer(64);
+    assert.doesNotThrow(() => freeNow([sent, shared]));
+    assert.equal(shared.byteLength, 64);
   });
 });
