@@ -15,7 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import sharp from 'sharp';
 import { encodeBinaryRequest } from '../src/protocol/binary-extension.js';
-import { DEPLOYED_NODE_FLAGS } from '../test/helpers/deployed-settings.js';
+import { serveFromSource } from '../test/helpers/deployed-settings.js';
 
 const HEADERS_TIMEOUT_S = 5;
 const REQUEST_TIMEOUT_S = 10;
@@ -31,12 +31,7 @@ const port = await new Promise<number>((resolve) => {
 const uptimeBefore = execFileSync('uptime').toString().trim();
 const server = spawn(
   process.execPath,
-  [
-    ...DEPLOYED_NODE_FLAGS,
-    '--import',
-    'tsx',
-    'src/cli/index.ts',
-    'serve',
+  serveFromSource([
     '--port',
     String(port),
     '--grpc-port',
@@ -49,7 +44,7 @@ const server = spawn(
     String(REQUEST_TIMEOUT_S),
     '--max-connections',
     String(MAX_CONNECTIONS),
-  ],
+  ]),
   { stdio: ['ignore', 'ignore', 'inherit'] },
 );
 const serverExit = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));

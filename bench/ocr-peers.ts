@@ -27,7 +27,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEPLOYED_MALLOC_ENV, DEPLOYED_NODE_FLAGS } from '../test/helpers/deployed-settings.js';
+import { DEPLOYED_MALLOC_ENV, serveFromSource } from '../test/helpers/deployed-settings.js';
 import { characterErrorRate, editDistance, normalizeText, wordAccuracy } from '../test/helpers/ocr-metrics.js';
 
 const argv = process.argv.slice(2);
@@ -83,12 +83,7 @@ async function startOnnxServe(repository: string): Promise<{ base: string; pid: 
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [
-      ...DEPLOYED_NODE_FLAGS,
-      '--import',
-      'tsx',
-      'src/cli/index.ts',
-      'serve',
+    serveFromSource([
       '--port',
       String(port),
       '--grpc-port',
@@ -99,7 +94,7 @@ async function startOnnxServe(repository: string): Promise<{ base: string; pid: 
       cacheDir,
       '--model-repository',
       repository,
-    ],
+    ]),
     // As deployed (deploy/Dockerfile, docs/deploy.md): freed tensors go back to the system.
     { cwd: project, stdio: ['ignore', 'ignore', 'inherit'], env: { ...DEPLOYED_MALLOC_ENV, ...process.env } },
   );

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { encodeRequest } from '../src/bench/wire.js';
 import { percentileOf } from '../src/observability/percentile.js';
-import { DEPLOYED_NODE_FLAGS } from '../test/helpers/deployed-settings.js';
+import { serveFromSource } from '../test/helpers/deployed-settings.js';
 
 const flag = (name: string, fallback: number) => {
   const at = process.argv.indexOf(name);
@@ -40,12 +40,7 @@ await writeFile(
 );
 const server = spawn(
   process.execPath,
-  [
-    ...DEPLOYED_NODE_FLAGS,
-    '--import',
-    'tsx',
-    'src/cli/index.ts',
-    'serve',
+  serveFromSource([
     '--model-repository',
     repository,
     '--port',
@@ -54,7 +49,7 @@ const server = spawn(
     '0',
     '--log-level',
     'error',
-  ],
+  ]),
   { stdio: ['ignore', 'ignore', 'inherit'] },
 );
 const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]) / 1024;

@@ -67,7 +67,7 @@ async function runSession(
     ]),
   );
   const outputs = withReductions(names, results);
-  const sent = new Set(outputs.map((o) => bufferOf(o)));
+  const sent = new Set(outputs.map(bufferOf));
   freeNow([...results.values()].map(bufferOf).filter((buffer) => !sent.has(buffer)));
   return outputs;
 }

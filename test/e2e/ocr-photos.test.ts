@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_REPOSITORY, type RunningServer } from '../../src/server/start.js';
-import { DEPLOYED_MALLOC_ENV, DEPLOYED_NODE_FLAGS } from '../helpers/deployed-settings.js';
+import { DEPLOYED_MALLOC_ENV, serveFromSource } from '../helpers/deployed-settings.js';
 import { characterErrorRate } from '../helpers/ocr-metrics.js';
 import { prosePage, renderPhoto, type PhotoSpec } from '../helpers/ocr-photos.js';
 import { ocrRepositoryWith } from '../helpers/repository.js';
@@ -145,23 +145,10 @@ describe('ocr recognizer batches', () => {
 
 describe('ocr memory', () => {
   it('a server started as deployed stays near its size after dense pages, however many follow', async (t) => {
-    const child = spawn(
-      process.execPath,
-      [
-        ...DEPLOYED_NODE_FLAGS,
-        '--import',
-        'tsx',
-        'src/cli/index.ts',
-        'serve',
-        '--port',
-        '0',
-        '--grpc-port',
-        '0',
-        '--log-level',
-        'info',
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...DEPLOYED_MALLOC_ENV } },
-    );
+    const child = spawn(process.execPath, serveFromSource(['--port', '0', '--grpc-port', '0', '--log-level', 'info']), {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...DEPLOYED_MALLOC_ENV },
+    });
     const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
     try {
       let url: string | undefined;

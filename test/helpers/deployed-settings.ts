@@ -18,3 +18,8 @@ export const DEPLOYED_MALLOC_ENV = {
  * line only (not in NODE_OPTIONS, and setting it at run time crashes V8).
  */
 export const DEPLOYED_NODE_FLAGS = ['--single-threaded-gc'] as const;
+
+/** node's arguments for the CLI's `serve` run from source (tsx) with node's flags as deployed, then `args`. */
+export function serveFromSource(args: readonly string[]): string[] {
+  return [...DEPLOYED_NODE_FLAGS, '--import', 'tsx', 'src/cli/index.ts', 'serve', ...args];
+}
